@@ -1,1 +1,66 @@
-//! x
+//! Plume: a Feathers-style service runtime for Rust.
+//!
+//! An application ([`App`]) is a set of services ([`Service`]) at paths.
+//! Every call of a service method runs inside a hook chain: around hooks,
+//! then before hooks, the method, after hooks, with error hooks catching
+//! failures, at the app level and at the service level, in the order
+//! Feathers v5 uses. Hooks read and change one [`HookContext`]: the
+//! arguments, the [`Params`], the result.
+//!
+//! # Layout
+//!
+//! Data flows one way: transport, app, hook chain, service, store. Nothing
+//! lower knows about anything higher.
+//!
+//! - `plume-hooks` (the `hooks/` crate): the hook engine, generic over the
+//!   context; knows nothing of services.
+//! - [`app`]: [`App`], the service registry, app-level hooks, settings,
+//!   events, setup and teardown; [`ServiceHandle`] to call a service.
+//! - [`service`]: the [`Service`] trait, [`Method`] and [`Id`].
+//! - [`context`]: [`HookContext`] and [`Params`].
+//! - [`error`]: [`Error`], Feathers' error classes and their JSON.
+//! - [`query`]: the Feathers query language, shared by every store.
+//! - [`store`]: services over storage; [`store::MemoryService`] today.
+//!
+//! # Example
+//!
+//! ```
+//! use plume::{App, Hooks, HookContext, Params, Result};
+//! use plume::store::MemoryService;
+//! use serde_json::json;
+//!
+//! async fn require_text(ctx: &mut HookContext) -> Result<()> {
+//!     match ctx.data.as_ref().and_then(|d| d.get("text")).and_then(|t| t.as_str()) {
+//!         Some(text) if !text.trim().is_empty() => Ok(()),
+//!         _ => Err(plume::Error::bad_request("text is required")),
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let app = App::new();
+//! app.use_service("messages", MemoryService::new())?
+//!     .hooks(Hooks::new().before("create", require_text));
+//! let messages = app.service("messages")?;
+//! assert!(messages.create(json!({"text": " "}), Params::new()).await.is_err());
+//! let created = messages.create(json!({"text": "hello"}), Params::new()).await?;
+//! assert_eq!(created["id"], json!(0));
+//! # Ok::<(), plume::Error>(())
+//! # }).unwrap();
+//! ```
+
+pub mod app;
+pub mod context;
+pub mod error;
+mod events;
+pub mod query;
+pub mod service;
+pub mod store;
+
+pub use app::{App, Hooks, ServiceHandle, ServiceOptions};
+pub use context::{
+    Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use events::{AnyListener, Listener};
+pub use plume_hooks::{AroundHook, BoxFuture, Hook, HookType, Methods, Next, around_fn, hook_fn};
+pub use service::{Id, Method, Service, method_not_allowed};

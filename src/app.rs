@@ -1,0 +1,723 @@
+//! [`App`]: the service registry, app-level hooks, configuration, events,
+//! setup and teardown; and [`ServiceHandle`], through which services are
+//! called.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use indexmap::IndexMap;
+use plume_hooks::{BoxFuture, Chain, HookMap, Terminal};
+use serde_json::{Map, Value};
+
+use crate::events::{AnyListener, Emitter, Listener};
+use crate::{Error, HookContext, Id, Method, Params, Result, Service};
+
+/// The hook registry of an app or a service, over Plume's [`HookContext`].
+pub type Hooks = HookMap<HookContext>;
+
+impl From<Method> for plume_hooks::Methods {
+    fn from(method: Method) -> Self {
+        Self::Only(vec![method.as_str().to_owned()])
+    }
+}
+
+/// Options for registering a service.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceOptions {
+    methods: Option<Vec<String>>,
+    events: Vec<String>,
+}
+
+impl ServiceOptions {
+    /// Default options: the service's standard methods, no custom events.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The methods transports may call. Names that are not standard methods
+    /// declare custom methods, which also get hooks and can be called
+    /// internally. Without this, every standard method the service lists in
+    /// [`Service::methods`] is callable.
+    #[must_use]
+    pub fn methods<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.methods = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Events the service emits itself. An event named here is not emitted
+    /// automatically after a method (S-SVC-9).
+    #[must_use]
+    pub fn events<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.events = names.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// Names that cannot be custom methods: hook and lifecycle names, and the
+/// names Feathers' clients treat as JavaScript object or emitter methods.
+const RESERVED_METHOD_NAMES: &[&str] = &[
+    "all",
+    "around",
+    "before",
+    "after",
+    "error",
+    "hooks",
+    "setup",
+    "teardown",
+    "publish",
+    "on",
+    "once",
+    "off",
+    "emit",
+    "addListener",
+    "removeListener",
+    "removeAllListeners",
+    "prependListener",
+    "prependOnceListener",
+    "listeners",
+    "rawListeners",
+    "listenerCount",
+    "eventNames",
+    "setMaxListeners",
+    "getMaxListeners",
+    "constructor",
+    "toString",
+    "toLocaleString",
+    "valueOf",
+    "hasOwnProperty",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "__proto__",
+    "__defineGetter__",
+    "__defineSetter__",
+    "__lookupGetter__",
+    "__lookupSetter__",
+];
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Normalises a service path as Feathers does (S-SVC-4): leading and
+/// trailing slashes are stripped and the empty path is `/`. Segments are
+/// URL-safe names, or `:name` placeholders for route parameters.
+pub fn normalize_path(path: &str) -> Result<String> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok("/".to_owned());
+    }
+    let valid = trimmed.split('/').all(|segment| {
+        let name = segment.strip_prefix(':').unwrap_or(segment);
+        !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~'))
+    });
+    if valid {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(Error::general(format!(
+            "'{path}' is not a valid service path."
+        )))
+    }
+}
+
+/// A registered service with its options, hooks and listeners.
+struct ServiceEntry {
+    path: Arc<str>,
+    service: Arc<dyn Service>,
+    /// Methods transports may call.
+    external: Vec<Method>,
+    /// Declared custom methods (hook-enabled, callable internally).
+    custom: Vec<Arc<str>>,
+    own_events: Vec<String>,
+    hooks: RwLock<Hooks>,
+    chains: RwLock<HashMap<String, (u64, Chain<HookContext>)>>,
+    emitter: Emitter,
+}
+
+struct AppInner {
+    services: RwLock<IndexMap<String, Arc<ServiceEntry>>>,
+    hooks: RwLock<Hooks>,
+    lifecycle_hooks: RwLock<Hooks>,
+    /// Bumped on every hook registration so cached chains are rebuilt and
+    /// hooks added after a service was used take effect (S-HOOK-7).
+    hooks_generation: AtomicU64,
+    settings: RwLock<Map<String, Value>>,
+    emitter: Emitter,
+    any_listeners: RwLock<Vec<AnyListener>>,
+    set_up: AtomicBool,
+}
+
+/// A Plume application: services at paths, hooks, settings and events.
+///
+/// Cloning is cheap and every clone is the same app.
+///
+/// ```
+/// use plume::{App, Hooks, HookContext, Params, Result};
+/// use plume::store::MemoryService;
+/// use serde_json::json;
+///
+/// async fn stamp(ctx: &mut HookContext) -> Result<()> {
+///     if let Some(data) = ctx.data.as_mut().and_then(|d| d.as_object_mut()) {
+///         data.insert("stamped".into(), json!(true));
+///     }
+///     Ok(())
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let app = App::new();
+/// app.use_service("messages", MemoryService::new())?
+///     .hooks(Hooks::new().before("create", stamp));
+/// let created = app.service("messages")?.create(json!({"text": "hi"}), Params::new()).await?;
+/// assert_eq!(created["stamped"], json!(true));
+/// # Ok::<(), plume::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let paths: Vec<String> = self
+            .inner
+            .services
+            .read()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("App")
+            .field("services", &paths)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl App {
+    /// An empty application.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(AppInner {
+                services: RwLock::new(IndexMap::new()),
+                hooks: RwLock::new(Hooks::new()),
+                lifecycle_hooks: RwLock::new(Hooks::new()),
+                hooks_generation: AtomicU64::new(0),
+                settings: RwLock::new(Map::new()),
+                emitter: Emitter::default(),
+                any_listeners: RwLock::new(Vec::new()),
+                set_up: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Registers `service` at `path` with default options.
+    pub fn use_service(&self, path: &str, service: impl Service) -> Result<ServiceHandle> {
+        self.use_service_with(path, service, ServiceOptions::new())
+    }
+
+    /// Registers `service` at `path`.
+    ///
+    /// Fails when the path is not valid, is already taken, or a custom
+    /// method name is not allowed.
+    pub fn use_service_with(
+        &self,
+        path: &str,
+        service: impl Service,
+        options: ServiceOptions,
+    ) -> Result<ServiceHandle> {
+        self.use_arc_service(path, Arc::new(service), options)
+    }
+
+    /// Registers a shared service at `path`.
+    pub fn use_arc_service(
+        &self,
+        path: &str,
+        service: Arc<dyn Service>,
+        options: ServiceOptions,
+    ) -> Result<ServiceHandle> {
+        let path = normalize_path(path)?;
+        let (external, custom) = match &options.methods {
+            None => (service.methods().to_vec(), Vec::new()),
+            Some(names) => {
+                let mut external = Vec::new();
+                let mut custom = Vec::new();
+                for name in names {
+                    let method = Method::parse(name);
+                    if let Method::Custom(custom_name) = &method {
+                        if !is_identifier(name) || RESERVED_METHOD_NAMES.contains(&name.as_str()) {
+                            return Err(Error::general(format!(
+                                "'{name}' on service '{path}' is not allowed as a custom method name"
+                            )));
+                        }
+                        custom.push(Arc::clone(custom_name));
+                    }
+                    external.push(method);
+                }
+                (external, custom)
+            }
+        };
+        let entry = Arc::new(ServiceEntry {
+            path: Arc::from(path.as_str()),
+            service,
+            external,
+            custom,
+            own_events: options.events,
+            hooks: RwLock::new(Hooks::new()),
+            chains: RwLock::new(HashMap::new()),
+            emitter: Emitter::default(),
+        });
+        {
+            let mut services = self.inner.services.write().map_err(poisoned)?;
+            if services.contains_key(&path) {
+                return Err(Error::general(format!(
+                    "A service is already registered at '{path}'"
+                )));
+            }
+            services.insert(path.clone(), Arc::clone(&entry));
+        }
+        if self.inner.set_up.load(Ordering::Acquire) {
+            // Registered after setup: set up now (S-SVC-11), without making
+            // registration async.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let app = self.clone();
+                let entry = Arc::clone(&entry);
+                runtime.spawn(async move {
+                    if let Err(error) = entry.service.setup(&app, &entry.path).await {
+                        tracing::error!(path = %entry.path, %error, "service setup failed");
+                    }
+                });
+            }
+        }
+        Ok(ServiceHandle {
+            app: self.clone(),
+            entry,
+        })
+    }
+
+    /// The service at `path` (normalised), or 404 NotFound.
+    pub fn service(&self, path: &str) -> Result<ServiceHandle> {
+        let normalized = path.trim_matches('/');
+        let normalized = if normalized.is_empty() {
+            "/"
+        } else {
+            normalized
+        };
+        let entry = self
+            .inner
+            .services
+            .read()
+            .map_err(poisoned)?
+            .get(normalized)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("Can not find service '{normalized}'")))?;
+        Ok(ServiceHandle {
+            app: self.clone(),
+            entry,
+        })
+    }
+
+    /// The paths of every registered service, in registration order.
+    pub fn service_paths(&self) -> Vec<String> {
+        self.inner
+            .services
+            .read()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Adds app-level hooks: they wrap every method of every service,
+    /// including services registered later (S-HOOK-6).
+    pub fn hooks(&self, hooks: &Hooks) -> &Self {
+        if let Ok(mut current) = self.inner.hooks.write() {
+            current.extend(hooks);
+        }
+        self.inner.hooks_generation.fetch_add(1, Ordering::AcqRel);
+        self
+    }
+
+    /// Adds around hooks for the app's own lifecycle: register them for the
+    /// methods `"setup"` and `"teardown"` (S-SVC-14).
+    pub fn lifecycle_hooks(&self, hooks: &Hooks) -> &Self {
+        if let Ok(mut current) = self.inner.lifecycle_hooks.write() {
+            current.extend(hooks);
+        }
+        self
+    }
+
+    /// Stores a setting (S-SVC-10).
+    pub fn set(&self, key: &str, value: Value) -> &Self {
+        if let Ok(mut settings) = self.inner.settings.write() {
+            settings.insert(key.to_owned(), value);
+        }
+        self
+    }
+
+    /// A copy of the setting `key`, if set.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.inner.settings.read().ok()?.get(key).cloned()
+    }
+
+    /// Listens to an app event such as `login`.
+    pub fn on(&self, event: &str, listener: impl Fn(&Value, &HookContext) + Send + Sync + 'static) {
+        self.inner.emitter.on(event, Arc::new(listener) as Listener);
+    }
+
+    /// Emits an app event.
+    pub fn emit(&self, event: &str, data: &Value, ctx: &HookContext) {
+        self.inner.emitter.emit(event, data, ctx);
+    }
+
+    /// Listens to every event of every service, with the service's path;
+    /// what a real-time transport uses to publish.
+    pub fn on_service_event(
+        &self,
+        listener: impl Fn(&str, &str, &Value, &HookContext) + Send + Sync + 'static,
+    ) {
+        if let Ok(mut listeners) = self.inner.any_listeners.write() {
+            listeners.push(Arc::new(listener));
+        }
+    }
+
+    /// True once [`setup`](Self::setup) has run and until
+    /// [`teardown`](Self::teardown).
+    pub fn is_set_up(&self) -> bool {
+        self.inner.set_up.load(Ordering::Acquire)
+    }
+
+    /// Sets up every service in registration order, each awaited
+    /// (S-SVC-11), inside the app's `setup` lifecycle hooks.
+    pub async fn setup(&self) -> Result<()> {
+        self.run_lifecycle("setup").await
+    }
+
+    /// Tears down every service in registration order (S-SVC-12), inside
+    /// the app's `teardown` lifecycle hooks.
+    pub async fn teardown(&self) -> Result<()> {
+        self.run_lifecycle("teardown").await
+    }
+
+    async fn run_lifecycle(&self, name: &str) -> Result<()> {
+        let chain = {
+            let hooks = self.inner.lifecycle_hooks.read().map_err(poisoned)?;
+            Chain::compile(&[&hooks], name)
+        };
+        let mut ctx = HookContext::new(self.clone(), "", Method::parse(name));
+        chain.run(&mut ctx, &Lifecycle).await
+    }
+
+    fn emit_service_event(
+        &self,
+        entry: &ServiceEntry,
+        event: &str,
+        data: &Value,
+        ctx: &HookContext,
+    ) {
+        entry.emitter.emit(event, data, ctx);
+        let listeners = match self.inner.any_listeners.read() {
+            Ok(listeners) => listeners.clone(),
+            Err(_) => return,
+        };
+        for listener in listeners {
+            listener(&entry.path, event, data, ctx);
+        }
+    }
+}
+
+/// The innermost step of the lifecycle chains.
+struct Lifecycle;
+
+impl Terminal<HookContext> for Lifecycle {
+    fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let app = ctx.app.clone();
+            let entries: Vec<Arc<ServiceEntry>> = app
+                .inner
+                .services
+                .read()
+                .map_err(poisoned)?
+                .values()
+                .cloned()
+                .collect();
+            let setup = ctx.method.as_str() == "setup";
+            for entry in entries {
+                if setup {
+                    entry.service.setup(&app, &entry.path).await?;
+                } else {
+                    entry.service.teardown(&app, &entry.path).await?;
+                }
+            }
+            app.inner.set_up.store(setup, Ordering::Release);
+            Ok(())
+        })
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::internal("a lock was poisoned by a panic")
+}
+
+/// A registered service: call its methods through its hooks, add hooks,
+/// listen to its events.
+#[derive(Clone)]
+pub struct ServiceHandle {
+    app: App,
+    entry: Arc<ServiceEntry>,
+}
+
+impl fmt::Debug for ServiceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceHandle")
+            .field("path", &self.entry.path)
+            .field("methods", &self.entry.external)
+            .finish()
+    }
+}
+
+impl ServiceHandle {
+    /// The normalised path the service is registered at.
+    pub fn path(&self) -> &str {
+        &self.entry.path
+    }
+
+    /// The app the service belongs to.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The service implementation.
+    pub fn service(&self) -> &Arc<dyn Service> {
+        &self.entry.service
+    }
+
+    /// Methods that transports may call.
+    pub fn external_methods(&self) -> &[Method] {
+        &self.entry.external
+    }
+
+    /// True when a transport may call `method`.
+    pub fn allows_external(&self, method: &Method) -> bool {
+        self.entry.external.contains(method)
+    }
+
+    /// Adds service-level hooks (cumulative, S-HOOK-7).
+    pub fn hooks(&self, hooks: &Hooks) -> &Self {
+        if let Ok(mut current) = self.entry.hooks.write() {
+            current.extend(hooks);
+        }
+        self.app
+            .inner
+            .hooks_generation
+            .fetch_add(1, Ordering::AcqRel);
+        self
+    }
+
+    /// Listens to an event of this service (`created`, ...).
+    pub fn on(
+        &self,
+        event: &str,
+        listener: impl Fn(&Value, &HookContext) + Send + Sync + 'static,
+    ) -> &Self {
+        self.entry.emitter.on(event, Arc::new(listener));
+        self
+    }
+
+    /// A fresh context for a call of `method` on this service.
+    pub fn context(&self, method: Method) -> HookContext {
+        HookContext::new(self.app.clone(), Arc::clone(&self.entry.path), method)
+    }
+
+    /// Runs a call described by `ctx` through the hook chain, then emits its
+    /// event. The outcome stays on the context (`result`, `error`,
+    /// `http`), which is what transports need.
+    pub async fn run(&self, ctx: &mut HookContext) -> Result<()> {
+        let hook_enabled = match &ctx.method {
+            Method::Custom(name) => self.entry.custom.iter().any(|c| c == name),
+            standard => self.entry.service.methods().contains(standard),
+        };
+        if !hook_enabled {
+            return Err(crate::service::method_not_allowed(ctx.method.as_str()));
+        }
+        let chain = self.chain(ctx.method.as_str())?;
+        let terminal = Call {
+            service: self.entry.service.as_ref(),
+        };
+        chain.run(ctx, &terminal).await?;
+        self.emit_event(ctx);
+        Ok(())
+    }
+
+    fn chain(&self, method: &str) -> Result<Chain<HookContext>> {
+        let generation = self.app.inner.hooks_generation.load(Ordering::Acquire);
+        if let Some((built, chain)) = self.entry.chains.read().map_err(poisoned)?.get(method)
+            && *built == generation
+        {
+            return Ok(chain.clone());
+        }
+        let chain = {
+            let app_hooks = self.app.inner.hooks.read().map_err(poisoned)?;
+            let service_hooks = self.entry.hooks.read().map_err(poisoned)?;
+            Chain::compile(&[&app_hooks, &service_hooks], method)
+        };
+        self.entry
+            .chains
+            .write()
+            .map_err(poisoned)?
+            .insert(method.to_owned(), (generation, chain.clone()));
+        Ok(chain)
+    }
+
+    /// Emits `ctx.event` once per element of an array result, or once
+    /// (S-SVC-9); events the service emits itself are skipped.
+    fn emit_event(&self, ctx: &HookContext) {
+        let (Some(event), Some(result)) = (ctx.event.as_deref(), ctx.result.as_ref()) else {
+            return;
+        };
+        if self.entry.own_events.iter().any(|e| e == event) {
+            return;
+        }
+        match result {
+            Value::Array(items) => {
+                for item in items {
+                    self.app.emit_service_event(&self.entry, event, item, ctx);
+                }
+            }
+            single => self.app.emit_service_event(&self.entry, event, single, ctx),
+        }
+    }
+
+    async fn call(&self, mut ctx: HookContext) -> Result<Value> {
+        self.run(&mut ctx).await?;
+        Ok(ctx.result.unwrap_or(Value::Null))
+    }
+
+    /// Calls `find` through the hooks.
+    pub async fn find(&self, params: Params) -> Result<Value> {
+        let mut ctx = self.context(Method::Find);
+        ctx.params = params;
+        self.call(ctx).await
+    }
+
+    /// Calls `get` through the hooks.
+    pub async fn get(&self, id: impl Into<Id>, params: Params) -> Result<Value> {
+        let mut ctx = self.context(Method::Get);
+        ctx.id = Some(id.into());
+        ctx.params = params;
+        self.call(ctx).await
+    }
+
+    /// Calls `create` through the hooks.
+    pub async fn create(&self, data: Value, params: Params) -> Result<Value> {
+        let mut ctx = self.context(Method::Create);
+        ctx.data = Some(data);
+        ctx.params = params;
+        self.call(ctx).await
+    }
+
+    /// Calls `update` through the hooks (`None` for many).
+    pub async fn update(&self, id: Option<Id>, data: Value, params: Params) -> Result<Value> {
+        let mut ctx = self.context(Method::Update);
+        ctx.id = id;
+        ctx.data = Some(data);
+        ctx.params = params;
+        self.call(ctx).await
+    }
+
+    /// Calls `patch` through the hooks (`None` for many).
+    pub async fn patch(&self, id: Option<Id>, data: Value, params: Params) -> Result<Value> {
+        let mut ctx = self.context(Method::Patch);
+        ctx.id = id;
+        ctx.data = Some(data);
+        ctx.params = params;
+        self.call(ctx).await
+    }
+
+    /// Calls `remove` through the hooks (`None` for many).
+    pub async fn remove(&self, id: Option<Id>, params: Params) -> Result<Value> {
+        let mut ctx = self.context(Method::Remove);
+        ctx.id = id;
+        ctx.params = params;
+        self.call(ctx).await
+    }
+
+    /// Calls a declared custom method through the hooks.
+    pub async fn custom(&self, method: &str, data: Value, params: Params) -> Result<Value> {
+        let mut ctx = self.context(Method::parse(method));
+        ctx.data = Some(data);
+        ctx.params = params;
+        self.call(ctx).await
+    }
+}
+
+/// The innermost step of a service call: the method itself.
+struct Call<'s> {
+    service: &'s dyn Service,
+}
+
+impl Terminal<HookContext> for Call<'_> {
+    fn call<'a>(&'a self, ctx: &'a mut HookContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let service = self.service;
+            let method = ctx.method.clone();
+            let result = match &method {
+                Method::Find => service.find(&ctx.params).await?,
+                Method::Get => {
+                    let id = ctx.id.as_ref().ok_or_else(|| missing_id(&method))?;
+                    service.get(id, &ctx.params).await?
+                }
+                Method::Create => service.create(data(ctx, &method)?, &ctx.params).await?,
+                Method::Update => {
+                    service
+                        .update(ctx.id.as_ref(), data(ctx, &method)?, &ctx.params)
+                        .await?
+                }
+                Method::Patch => {
+                    service
+                        .patch(ctx.id.as_ref(), data(ctx, &method)?, &ctx.params)
+                        .await?
+                }
+                Method::Remove => service.remove(ctx.id.as_ref(), &ctx.params).await?,
+                Method::Custom(name) => {
+                    service
+                        .custom(name, ctx.data.as_ref().unwrap_or(&Value::Null), &ctx.params)
+                        .await?
+                }
+            };
+            ctx.result = Some(result);
+            Ok(())
+        })
+    }
+}
+
+fn data<'c>(ctx: &'c HookContext, method: &Method) -> Result<&'c Value> {
+    ctx.data.as_ref().ok_or_else(|| {
+        Error::bad_request(format!(
+            "A data object must be provided to the '{method}' method"
+        ))
+    })
+}
+
+fn missing_id(method: &Method) -> Error {
+    Error::bad_request(format!("An id must be provided to the '{method}' method"))
+}
