@@ -721,3 +721,354 @@ fn data<'c>(ctx: &'c HookContext, method: &Method) -> Result<&'c Value> {
 fn missing_id(method: &Method) -> Error {
     Error::bad_request(format!("An id must be provided to the '{method}' method"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    /// Echoes its arguments; `create` of `{"fail": true}` fails.
+    struct Echo;
+
+    #[async_trait]
+    impl Service for Echo {
+        async fn find(&self, _params: &Params) -> Result<Value> {
+            Ok(json!([]))
+        }
+        async fn get(&self, id: &Id, _params: &Params) -> Result<Value> {
+            Ok(json!({"id": id.to_value()}))
+        }
+        async fn create(&self, data: &Value, _params: &Params) -> Result<Value> {
+            if data.get("fail").is_some() {
+                return Err(Error::bad_request("asked to fail"));
+            }
+            Ok(data.clone())
+        }
+        async fn update(&self, id: Option<&Id>, data: &Value, _params: &Params) -> Result<Value> {
+            Ok(json!({"id": id.map(Id::to_value), "data": data}))
+        }
+        async fn patch(&self, id: Option<&Id>, data: &Value, _params: &Params) -> Result<Value> {
+            Ok(json!({"id": id.map(Id::to_value), "data": data}))
+        }
+        async fn remove(&self, id: Option<&Id>, _params: &Params) -> Result<Value> {
+            Ok(json!({"id": id.map(Id::to_value)}))
+        }
+        async fn custom(&self, method: &str, data: &Value, _params: &Params) -> Result<Value> {
+            Ok(json!({"method": method, "data": data}))
+        }
+    }
+
+    type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+    fn record(app: &App) -> Seen {
+        let seen: Seen = Arc::default();
+        let sink = Arc::clone(&seen);
+        app.on_service_event(move |path, event, data, _ctx| {
+            if let Ok(mut seen) = sink.lock() {
+                seen.push((path.to_owned(), event.to_owned(), data.clone()));
+            }
+        });
+        seen
+    }
+
+    fn taken(seen: &Seen) -> Vec<(String, String, Value)> {
+        seen.lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn paths_are_normalised_and_validated() {
+        // S-SVC-4
+        assert_eq!(normalize_path("/todos/").unwrap(), "todos");
+        assert_eq!(normalize_path("").unwrap(), "/");
+        assert_eq!(normalize_path("///").unwrap(), "/");
+        assert_eq!(normalize_path("/:org/items").unwrap(), ":org/items");
+        for bad in ["a//b", "a b", "../etc", "a/./b", "x?y", "ü"] {
+            let err = normalize_path(bad).unwrap_err();
+            assert_eq!(
+                err.message(),
+                format!("'{bad}' is not a valid service path.")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn services_are_found_by_any_spelling_of_their_path() {
+        let app = App::new();
+        app.use_service("/todos/", Echo).unwrap();
+        for spelling in ["todos", "/todos", "todos/", "/todos/"] {
+            assert_eq!(app.service(spelling).unwrap().path(), "todos");
+        }
+        let err = app.service("toString").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.message(), "Can not find service 'toString'");
+        let dup = app.use_service("todos", Echo).unwrap_err();
+        assert!(dup.message().contains("already registered"), "{dup}");
+    }
+
+    #[tokio::test]
+    async fn custom_methods_are_declared_and_validated() {
+        // S-SVC-3, S-HOOK-8
+        let app = App::new();
+        for bad in [
+            "setup",
+            "hooks",
+            "on",
+            "toString",
+            "__proto__",
+            "with space",
+            "9lives",
+        ] {
+            let err = app
+                .use_service_with("x", Echo, ServiceOptions::new().methods(["find", bad]))
+                .unwrap_err();
+            assert_eq!(
+                err.message(),
+                format!("'{bad}' on service 'x' is not allowed as a custom method name")
+            );
+        }
+        let svc = app
+            .use_service_with(
+                "x",
+                Echo,
+                ServiceOptions::new().methods(["find", "archive"]),
+            )
+            .unwrap();
+        assert!(svc.allows_external(&Method::Find));
+        assert!(!svc.allows_external(&Method::Get));
+        let out = svc
+            .custom("archive", json!({"a": 1}), Params::new())
+            .await
+            .unwrap();
+        assert_eq!(out, json!({"method": "archive", "data": {"a": 1}}));
+        // Internal callers may still use standard methods outside `methods`.
+        assert_eq!(svc.get(1, Params::new()).await.unwrap(), json!({"id": 1}));
+        let err = svc
+            .custom("undeclared", json!({}), Params::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MethodNotAllowed);
+        assert_eq!(
+            err.message(),
+            "Method `undeclared` is not supported by this endpoint."
+        );
+    }
+
+    #[tokio::test]
+    async fn unimplemented_methods_are_405() {
+        struct OnlyFind;
+        #[async_trait]
+        impl Service for OnlyFind {
+            async fn find(&self, _params: &Params) -> Result<Value> {
+                Ok(json!([]))
+            }
+            fn methods(&self) -> &'static [Method] {
+                &[Method::Find]
+            }
+        }
+        let app = App::new();
+        let svc = app.use_service("only", OnlyFind).unwrap();
+        assert_eq!(svc.external_methods(), &[Method::Find]);
+        let err = svc.create(json!({}), Params::new()).await.unwrap_err();
+        assert_eq!(err.code(), 405);
+        assert_eq!(
+            err.message(),
+            "Method `create` is not supported by this endpoint."
+        );
+    }
+
+    #[tokio::test]
+    async fn events_follow_success_once_per_element() {
+        // S-SVC-9
+        let app = App::new();
+        let svc = app.use_service("echo", Echo).unwrap();
+        let seen = record(&app);
+        let own: Seen = Arc::default();
+        let sink = Arc::clone(&own);
+        svc.on("created", move |data, ctx| {
+            sink.lock()
+                .unwrap()
+                .push((ctx.path.to_string(), "created".to_owned(), data.clone()));
+        });
+
+        svc.create(json!({"n": 1}), Params::new()).await.unwrap();
+        svc.create(json!([{"n": 2}, {"n": 3}]), Params::new())
+            .await
+            .unwrap();
+        svc.update(Some(Id::from(1)), json!({}), Params::new())
+            .await
+            .unwrap();
+        svc.patch(None, json!({}), Params::new()).await.unwrap();
+        svc.remove(Some(Id::from(4)), Params::new()).await.unwrap();
+        svc.find(Params::new()).await.unwrap();
+        svc.get(1, Params::new()).await.unwrap();
+        assert!(
+            svc.create(json!({"fail": true}), Params::new())
+                .await
+                .is_err()
+        );
+
+        let names: Vec<(String, Value)> =
+            taken(&seen).into_iter().map(|(_, e, d)| (e, d)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("created".to_owned(), json!({"n": 1})),
+                ("created".to_owned(), json!({"n": 2})),
+                ("created".to_owned(), json!({"n": 3})),
+                ("updated".to_owned(), json!({"id": 1, "data": {}})),
+                ("patched".to_owned(), json!({"id": null, "data": {}})),
+                ("removed".to_owned(), json!({"id": 4})),
+            ]
+        );
+        assert_eq!(own.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn hooks_can_rename_or_suppress_events() {
+        // S-SVC-9: "allows to skip event emitting", custom method events.
+        let app = App::new();
+        let svc = app
+            .use_service_with(
+                "echo",
+                Echo,
+                ServiceOptions::new().methods(["create", "archive"]),
+            )
+            .unwrap();
+        svc.hooks(
+            Hooks::new()
+                .before("create", async |ctx: &mut HookContext| {
+                    if ctx.data.as_ref().is_some_and(|d| d.get("quiet").is_some()) {
+                        ctx.event = None;
+                    }
+                    Ok(())
+                })
+                .before("archive", async |ctx: &mut HookContext| {
+                    ctx.event = Some("archived".to_owned());
+                    Ok(())
+                }),
+        );
+        let seen = record(&app);
+        svc.create(json!({"quiet": true}), Params::new())
+            .await
+            .unwrap();
+        svc.custom("archive", json!({"a": 1}), Params::new())
+            .await
+            .unwrap();
+        let events: Vec<String> = taken(&seen).into_iter().map(|(_, e, _)| e).collect();
+        assert_eq!(events, ["archived"]);
+    }
+
+    #[tokio::test]
+    async fn events_the_service_emits_itself_are_not_sent_twice() {
+        let app = App::new();
+        let svc = app
+            .use_service_with("echo", Echo, ServiceOptions::new().events(["created"]))
+            .unwrap();
+        let seen = record(&app);
+        svc.create(json!({}), Params::new()).await.unwrap();
+        assert!(taken(&seen).is_empty());
+    }
+
+    #[tokio::test]
+    async fn app_events_and_settings() {
+        // S-SVC-10
+        let app = App::new();
+        assert_eq!(app.get("missing"), None);
+        app.set("paginate", json!({"default": 10}));
+        assert_eq!(app.get("paginate"), Some(json!({"default": 10})));
+        let logins = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logins);
+        app.on("login", move |data, _ctx| {
+            sink.lock().unwrap().push(data.clone())
+        });
+        let ctx = HookContext::new(app.clone(), "authentication", Method::Create);
+        app.emit("login", &json!({"user": 1}), &ctx);
+        app.emit("logout", &json!({"user": 1}), &ctx);
+        assert_eq!(*logins.lock().unwrap(), vec![json!({"user": 1})]);
+    }
+
+    #[tokio::test]
+    async fn setup_and_teardown_call_services_in_order() {
+        // S-SVC-11, S-SVC-12
+        struct Tracked(&'static str, Arc<Mutex<Vec<String>>>);
+        #[async_trait]
+        impl Service for Tracked {
+            async fn setup(&self, _app: &App, path: &str) -> Result<()> {
+                self.1
+                    .lock()
+                    .unwrap()
+                    .push(format!("setup {} at {path}", self.0));
+                Ok(())
+            }
+            async fn teardown(&self, _app: &App, path: &str) -> Result<()> {
+                self.1
+                    .lock()
+                    .unwrap()
+                    .push(format!("teardown {} at {path}", self.0));
+                Ok(())
+            }
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let app = App::new();
+        app.use_service("first", Tracked("a", Arc::clone(&log)))
+            .unwrap();
+        app.use_service("/second/", Tracked("b", Arc::clone(&log)))
+            .unwrap();
+        assert!(!app.is_set_up());
+        app.setup().await.unwrap();
+        assert!(app.is_set_up());
+        app.teardown().await.unwrap();
+        assert!(!app.is_set_up());
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "setup a at first",
+                "setup b at second",
+                "teardown a at first",
+                "teardown b at second"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn ids_of_the_wrong_shape_never_reach_a_service() {
+        assert_eq!(Id::from_value(&json!(null)).unwrap(), None);
+        assert_eq!(Id::from_value(&json!(3)).unwrap(), Some(Id::Number(3)));
+        for bad in [json!({"$ne": 1}), json!([1, 2]), json!(true), json!(1.5)] {
+            assert_eq!(Id::from_value(&bad).unwrap_err().code(), 400, "{bad}");
+        }
+        let app = App::new();
+        let svc = app.use_service("echo", Echo).unwrap();
+        let mut ctx = svc.context(Method::Get);
+        let err = svc.run(&mut ctx).await.unwrap_err();
+        assert_eq!(err.message(), "An id must be provided to the 'get' method");
+    }
+
+    #[tokio::test]
+    async fn hooks_added_after_use_take_effect() {
+        // S-HOOK-7: chains are cached, and rebuilt when hooks change.
+        let app = App::new();
+        let svc = app.use_service("echo", Echo).unwrap();
+        assert_eq!(
+            svc.create(json!({}), Params::new()).await.unwrap(),
+            json!({})
+        );
+        app.hooks(
+            Hooks::new().before("create", async |ctx: &mut HookContext| {
+                ctx.data = Some(json!({"by": "app hook"}));
+                Ok(())
+            }),
+        );
+        assert_eq!(
+            svc.create(json!({}), Params::new()).await.unwrap(),
+            json!({"by": "app hook"})
+        );
+    }
+}
