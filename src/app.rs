@@ -295,7 +295,7 @@ impl App {
                     "A service is already registered at '{path}'"
                 )));
             }
-            services.insert(path.clone(), Arc::clone(&entry));
+            services.insert(path, Arc::clone(&entry));
         }
         if self.inner.set_up.load(Ordering::Acquire) {
             // Registered after setup: set up now (S-SVC-11), without making
@@ -563,7 +563,13 @@ impl ServiceHandle {
         let terminal = Call {
             service: self.entry.service.as_ref(),
         };
-        chain.run(ctx, &terminal).await?;
+        if let Err(error) = chain.run(ctx, &terminal).await {
+            // Error blocks record the error on the context, but a chain
+            // without error hooks (or an error raised outside them, in an
+            // around hook) has none: record the error the call fails with.
+            ctx.error = Some(error.clone());
+            return Err(error);
+        }
         self.emit_event(ctx);
         Ok(())
     }
@@ -986,7 +992,7 @@ mod tests {
         let logins = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&logins);
         app.on("login", move |data, _ctx| {
-            sink.lock().unwrap().push(data.clone())
+            sink.lock().unwrap().push(data.clone());
         });
         let ctx = HookContext::new(app.clone(), "authentication", Method::Create);
         app.emit("login", &json!({"user": 1}), &ctx);

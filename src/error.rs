@@ -156,6 +156,12 @@ type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 /// ```
 #[derive(Clone)]
 pub struct Error {
+    // Boxed so that `Result<Value, Error>` stays small on the happy path.
+    inner: Box<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     data: Option<Value>,
@@ -181,11 +187,13 @@ impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind,
-            message: message.into(),
-            data: None,
-            errors: None,
-            source: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                data: None,
+                errors: None,
+                source: None,
+            }),
         }
     }
 
@@ -216,52 +224,48 @@ impl Error {
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
         let source: Source = Arc::from(source.into());
         tracing::error!(error = %source, "internal error");
-        Self {
-            kind: ErrorKind::GeneralError,
-            message: INTERNAL_MESSAGE.to_owned(),
-            data: None,
-            errors: None,
-            source: Some(source),
-        }
+        let mut error = Self::new(ErrorKind::GeneralError, INTERNAL_MESSAGE);
+        error.inner.source = Some(source);
+        error
     }
 
     /// Sets `data` (any extra information for the client).
     #[must_use]
     pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
+        self.inner.data = Some(data);
         self
     }
 
     /// Sets `errors` (usually per-field validation messages).
     #[must_use]
     pub fn with_errors(mut self, errors: Value) -> Self {
-        self.errors = Some(errors);
+        self.inner.errors = Some(errors);
         self
     }
 
     /// The class.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The HTTP status code of the class.
     pub fn code(&self) -> u16 {
-        self.kind.code()
+        self.inner.kind.code()
     }
 
     /// The message sent to clients.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The `data` field, if set.
     pub fn data(&self) -> Option<&Value> {
-        self.data.as_ref()
+        self.inner.data.as_ref()
     }
 
     /// The `errors` field, if set.
     pub fn errors(&self) -> Option<&Value> {
-        self.errors.as_ref()
+        self.inner.errors.as_ref()
     }
 
     /// The Feathers JSON form of the error (S-ERR-3).
@@ -282,24 +286,25 @@ impl Error {
             .and_then(Value::as_str)
             .unwrap_or("Error");
         let mut error = Self::new(kind, message);
-        error.data = value.get("data").cloned();
-        error.errors = value.get("errors").cloned();
+        error.inner.data = value.get("data").cloned();
+        error.inner.errors = value.get("errors").cloned();
         error
     }
 }
 
 impl Serialize for Error {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let len = 4 + usize::from(self.data.is_some()) + usize::from(self.errors.is_some());
+        let len =
+            4 + usize::from(self.inner.data.is_some()) + usize::from(self.inner.errors.is_some());
         let mut map = serializer.serialize_map(Some(len))?;
-        map.serialize_entry("name", self.kind.name())?;
-        map.serialize_entry("message", &self.message)?;
-        map.serialize_entry("code", &self.kind.code())?;
-        map.serialize_entry("className", self.kind.class_name())?;
-        if let Some(data) = &self.data {
+        map.serialize_entry("name", self.inner.kind.name())?;
+        map.serialize_entry("message", &self.inner.message)?;
+        map.serialize_entry("code", &self.inner.kind.code())?;
+        map.serialize_entry("className", self.inner.kind.class_name())?;
+        if let Some(data) = &self.inner.data {
             map.serialize_entry("data", data)?;
         }
-        if let Some(errors) = &self.errors {
+        if let Some(errors) = &self.inner.errors {
             map.serialize_entry("errors", errors)?;
         }
         map.end()
@@ -309,14 +314,15 @@ impl Serialize for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Error");
-        s.field("kind", &self.kind).field("message", &self.message);
-        if let Some(data) = &self.data {
+        s.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
+        if let Some(data) = &self.inner.data {
             s.field("data", data);
         }
-        if let Some(errors) = &self.errors {
+        if let Some(errors) = &self.inner.errors {
             s.field("errors", errors);
         }
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.inner.source {
             s.field("source", &format_args!("{source}"));
         }
         s.finish()
@@ -325,13 +331,14 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.name(), self.message)
+        write!(f, "{}: {}", self.inner.kind.name(), self.inner.message)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }
@@ -341,10 +348,10 @@ impl PartialEq for Error {
     /// Two errors are equal when a client could not tell them apart: same
     /// class, message, `data` and `errors`. The source is not compared.
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind
-            && self.message == other.message
-            && self.data == other.data
-            && self.errors == other.errors
+        self.inner.kind == other.inner.kind
+            && self.inner.message == other.inner.message
+            && self.inner.data == other.inner.data
+            && self.inner.errors == other.inner.errors
     }
 }
 

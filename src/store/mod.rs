@@ -1,1 +1,68 @@
-//! placeholder
+//! Services over storage.
+//!
+//! A store is a [`Service`](crate::Service) that keeps records and answers
+//! the six standard methods with Feathers' semantics: queries in the
+//! language of [`crate::query`], pagination, `multi` for create, patch and
+//! remove on many records. [`MemoryService`] keeps them in memory.
+//!
+//! The helpers here are shared by every store so they agree on pagination
+//! and on the shape of a page.
+
+pub mod memory;
+
+pub use memory::MemoryService;
+
+use serde_json::{Map, Value};
+
+use crate::{Paginate, PaginateParam};
+
+/// The pagination in effect for a call: the call's [`PaginateParam`]
+/// overrides the service's setting.
+pub fn effective_paginate(service: Option<Paginate>, param: PaginateParam) -> Option<Paginate> {
+    match param {
+        PaginateParam::Service => service,
+        PaginateParam::Disabled => None,
+        PaginateParam::With(paginate) => Some(paginate),
+    }
+}
+
+/// A page of `find` results, in Feathers' shape and key order:
+/// `{"total", "limit", "skip", "data"}`.
+pub fn page(total: usize, limit: usize, skip: usize, data: Vec<Value>) -> Value {
+    let mut page = Map::new();
+    page.insert("total".to_owned(), Value::from(total));
+    page.insert("limit".to_owned(), Value::from(limit));
+    page.insert("skip".to_owned(), Value::from(skip));
+    page.insert("data".to_owned(), Value::Array(data));
+    Value::Object(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn call_overrides_service_pagination() {
+        let service = Some(Paginate {
+            default: 10,
+            max: 50,
+        });
+        let call = Paginate { default: 1, max: 2 };
+        assert_eq!(effective_paginate(service, PaginateParam::Service), service);
+        assert_eq!(effective_paginate(service, PaginateParam::Disabled), None);
+        assert_eq!(
+            effective_paginate(None, PaginateParam::With(call)),
+            Some(call)
+        );
+    }
+
+    #[test]
+    fn page_keys_are_in_feathers_order() {
+        let page = page(3, 1, 2, vec![json!({"id": 2})]);
+        assert_eq!(
+            serde_json::to_string(&page).unwrap(),
+            r#"{"total":3,"limit":1,"skip":2,"data":[{"id":2}]}"#
+        );
+    }
+}

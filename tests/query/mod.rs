@@ -1,0 +1,3 @@
+//! Query language tests across stores.
+
+mod props;
