@@ -64,3 +64,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{AnyListener, Listener};
 pub use plume_hooks::{AroundHook, BoxFuture, Hook, HookType, Methods, Next, around_fn, hook_fn};
 pub use service::{Id, Method, Service, method_not_allowed};
+
+// The README's examples are compiled and run as doc tests so they cannot
+// drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
