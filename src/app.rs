@@ -232,6 +232,11 @@ impl App {
         }
     }
 
+    /// True when both handles are the same app.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Registers `service` at `path` with default options.
     pub fn use_service(&self, path: &str, service: impl Service) -> Result<ServiceHandle> {
         self.use_service_with(path, service, ServiceOptions::new())
@@ -509,6 +514,13 @@ impl ServiceHandle {
     /// The service implementation.
     pub fn service(&self) -> &Arc<dyn Service> {
         &self.entry.service
+    }
+
+    /// The service implementation as its concrete type, if it is a `T`;
+    /// how built-in hooks reach, say, the authentication service.
+    pub fn downcast<T: Service>(&self) -> Option<Arc<T>> {
+        let any: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(&self.entry.service) as _;
+        any.downcast::<T>().ok()
     }
 
     /// Methods that transports may call.
@@ -864,6 +876,16 @@ mod tests {
             err.message(),
             "Method `undeclared` is not supported by this endpoint."
         );
+    }
+
+    #[tokio::test]
+    async fn services_downcast_to_their_type() {
+        let app = App::new();
+        let svc = app.use_service("echo", Echo).unwrap();
+        assert!(svc.downcast::<Echo>().is_some());
+        assert!(svc.downcast::<crate::store::MemoryService>().is_none());
+        assert!(svc.app().ptr_eq(&app));
+        assert!(!App::new().ptr_eq(&app));
     }
 
     #[tokio::test]

@@ -30,6 +30,12 @@ impl Provider {
     }
 }
 
+/// The network address of the client that made a call; transports store it
+/// in [`Params::extensions`] so that hooks (login throttling, logging) can
+/// read it. Internal calls have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// How a call paginates, overriding the service's own setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PaginateParam {

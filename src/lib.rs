@@ -58,7 +58,7 @@ pub mod store;
 
 pub use app::{App, Hooks, ServiceHandle, ServiceOptions};
 pub use context::{
-    Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
+    ClientAddr, Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use events::{AnyListener, Listener};

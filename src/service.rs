@@ -1,6 +1,7 @@
 //! The [`Service`] trait, the methods it answers ([`Method`]) and record
 //! ids ([`Id`]).
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -226,7 +227,7 @@ pub fn method_not_allowed(method: &str) -> Error {
 /// }
 /// ```
 #[async_trait]
-pub trait Service: Send + Sync + 'static {
+pub trait Service: Any + Send + Sync + 'static {
     /// Finds records matching `params.query`.
     async fn find(&self, params: &Params) -> Result<Value> {
         let _ = params;
