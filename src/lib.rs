@@ -50,11 +50,14 @@
 
 pub mod app;
 pub mod context;
+pub mod default_app;
 pub mod error;
 mod events;
 pub mod query;
+pub mod server;
 pub mod service;
 pub mod store;
+pub mod transport;
 
 pub use app::{App, Hooks, ServiceHandle, ServiceOptions};
 pub use context::{

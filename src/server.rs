@@ -1,0 +1,67 @@
+//! Serving an app over HTTP: the entry point that the binary and the
+//! integration tests share.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::transport::rest::{self, RestOptions};
+use crate::{App, Result};
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes the
+/// requests in flight and tears the app down.
+///
+/// Tests bind `127.0.0.1:0` and pass the listener in, so they never race
+/// for a port.
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    options: RestOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    app.setup().await?;
+    // One INFO line per request: method and path (the span), status and
+    // latency (the response event).
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .on_response(
+            DefaultOnResponse::new()
+                .level(Level::INFO)
+                .latency_unit(LatencyUnit::Micros),
+        );
+    let router = rest::router_with(app.clone(), options).layer(trace);
+    // Connection info gives the REST transport each client's address.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    app.teardown().await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,357 @@
+//! The REST transport: Feathers' HTTP mapping on axum.
+//!
+//! `GET /svc` is `find`, `GET /svc/:id` `get`, `POST /svc` `create` (201),
+//! `PUT /svc/:id` `update`, `PATCH` `patch`, `DELETE` `remove`; `POST` with an
+//! `X-Service-Method` header calls a custom method (S-REST-1 to S-REST-5).
+//! Errors are Feathers error JSON with their status.
+//!
+//! The router is an ordinary axum [`Router`], so tower layers
+//! (`tower-http` tracing, CORS, ...) compose with it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use crate::{
+    App, ClientAddr, Error, HookContext, Id, Method, Params, Provider, Result, ServiceHandle,
+};
+
+/// Default largest request body: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The deepest nesting a query string may use (`a[b][c]...`), as `qs`.
+pub const QUERY_MAX_DEPTH: usize = 5;
+
+/// Options of the REST transport.
+#[derive(Debug, Clone)]
+pub struct RestOptions {
+    /// Largest request body in bytes; larger bodies get 413.
+    pub body_limit: usize,
+}
+
+impl Default for RestOptions {
+    fn default() -> Self {
+        Self {
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+struct RestState {
+    app: App,
+    options: RestOptions,
+}
+
+/// A router that serves every service of `app` over REST.
+pub fn router(app: App) -> Router {
+    router_with(app, RestOptions::default())
+}
+
+/// A router that serves every service of `app` over REST, with options.
+pub fn router_with(app: App, options: RestOptions) -> Router {
+    let state = Arc::new(RestState { app, options });
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// An error as an HTTP response: its status and its Feathers JSON.
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = json_response(status, &self.to_json());
+        // Rate limiting says when to come back in `data.retryAfter` (seconds).
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(seconds) = self
+                .data()
+                .and_then(|d| d.get("retryAfter"))
+                .and_then(Value::as_u64)
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+async fn handle(State(state): State<Arc<RestState>>, request: Request) -> Response {
+    match serve(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn serve(state: &RestState, request: Request) -> Result<Response> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let Target { service, route, id } = resolve(&state.app, &path).ok_or_else(|| {
+        Error::not_found("Page not found").with_data(serde_json::json!({"url": path}))
+    })?;
+    let method = service_method(&parts.method, &parts.headers, id.is_some())?;
+    if !service.allows_external(&method) {
+        return Err(crate::method_not_allowed(method.as_str()));
+    }
+
+    let mut ctx = service.context(method.clone());
+    ctx.params = Params {
+        provider: Some(Provider::Rest),
+        query: parse_query(parts.uri.query())?,
+        headers: headers_of(&parts.headers),
+        route,
+        ..Params::default()
+    };
+    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+        ctx.params.extensions.insert(ClientAddr(addr.ip()));
+    }
+    if method.takes_id() {
+        ctx.id = id.map(Id::String);
+    }
+    if method.takes_data() {
+        let bytes = read_body(&parts.headers, body, state.options.body_limit).await?;
+        ctx.data = parse_body(&bytes, &method)?;
+    }
+    service.run(&mut ctx).await?;
+    Ok(respond(&ctx))
+}
+
+/// Where a request goes: a service, the route captures and the id segment.
+struct Target {
+    service: ServiceHandle,
+    route: Map<String, Value>,
+    id: Option<String>,
+}
+
+/// Finds the service for a request path (S-REST-1): the service path's
+/// segments, optionally followed by one id segment. Literal segments win
+/// over `:placeholders`; the captures become `params.route`.
+fn resolve(app: &App, path: &str) -> Option<Target> {
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut best: Option<(usize, String, Map<String, Value>, usize)> = None;
+    for service_path in app.service_paths() {
+        let pattern: Vec<&str> = if service_path == "/" {
+            Vec::new()
+        } else {
+            service_path.split('/').collect()
+        };
+        if segments.len() != pattern.len() && segments.len() != pattern.len() + 1 {
+            continue;
+        }
+        let mut literals = 0;
+        let mut route = Map::new();
+        let matched = pattern.iter().zip(&segments).all(|(want, got)| {
+            if let Some(name) = want.strip_prefix(':') {
+                route.insert(name.to_owned(), Value::String(decode(got)));
+                true
+            } else if want == got {
+                literals += 1;
+                true
+            } else {
+                false
+            }
+        });
+        if !matched {
+            continue;
+        }
+        // More literal segments win; on a tie, the match without an id.
+        let score = literals * 2 + usize::from(segments.len() == pattern.len());
+        if best.as_ref().is_none_or(|(s, ..)| score > *s) {
+            let consumed = pattern.len();
+            best = Some((score, service_path.clone(), route, consumed));
+        }
+    }
+    let (_, service_path, route, consumed) = best?;
+    Some(Target {
+        service: app.service(&service_path).ok()?,
+        route,
+        id: segments.get(consumed).map(|s| decode(s)),
+    })
+}
+
+/// Percent-decodes a path segment (Feathers passes it raw; Plume decodes so
+/// that `/todos/a%20b` gets `a b`). Invalid UTF-8 is kept lossily.
+fn decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The service method for an HTTP verb (S-REST-3, S-REST-4).
+fn service_method(verb: &HttpMethod, headers: &HeaderMap, has_id: bool) -> Result<Method> {
+    let method = match *verb {
+        HttpMethod::GET | HttpMethod::HEAD if has_id => Method::Get,
+        HttpMethod::GET | HttpMethod::HEAD => Method::Find,
+        HttpMethod::POST => match headers.get("x-service-method") {
+            None => Method::Create,
+            Some(value) => {
+                let name = value.to_str().unwrap_or_default();
+                let method = Method::parse(name);
+                // Standard methods are reached by their verbs only.
+                if method.is_standard() || name.is_empty() {
+                    return Err(crate::method_not_allowed(name));
+                }
+                method
+            }
+        },
+        HttpMethod::PUT => Method::Update,
+        HttpMethod::PATCH => Method::Patch,
+        HttpMethod::DELETE => Method::Remove,
+        ref other => {
+            return Err(Error::method_not_allowed(format!(
+                "Method {other} not allowed"
+            )));
+        }
+    };
+    Ok(method)
+}
+
+/// Parses a query string the `qs` way: brackets (also percent-encoded)
+/// nest, `[]` appends, every value is a string, depth at most
+/// [`QUERY_MAX_DEPTH`].
+fn parse_query(query: Option<&str>) -> Result<Map<String, Value>> {
+    match query {
+        None | Some("") => Ok(Map::new()),
+        Some(query) => serde_qs::Config::new()
+            .max_depth(QUERY_MAX_DEPTH)
+            .use_form_encoding(true)
+            .deserialize_str::<Map<String, Value>>(query)
+            .map_err(|e| Error::bad_request(format!("Invalid query string: {e}"))),
+    }
+}
+
+fn headers_of(headers: &HeaderMap) -> std::collections::HashMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
+    let too_large =
+        || Error::payload_too_large(format!("Request body is larger than {limit} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
+}
+
+/// Parses a JSON body. An empty body is no data, except for custom methods,
+/// which get `null`. serde_json's recursion limit turns a nesting bomb into
+/// a 400 instead of a stack overflow.
+fn parse_body(bytes: &[u8], method: &Method) -> Result<Option<Value>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(match method {
+            Method::Custom(_) => Some(Value::Null),
+            _ => None,
+        });
+    }
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|e| Error::bad_request(format!("Invalid JSON body: {e}")))
+}
+
+/// The response for a successful call (S-REST-8 to S-REST-10).
+fn respond(ctx: &HookContext) -> Response {
+    let body = ctx.response().cloned().unwrap_or(Value::Null);
+    let location = ctx.http.location.as_deref();
+    let falsy = match &body {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    };
+    let status = match ctx.http.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        Some(status) => status,
+        None if location.is_some() => StatusCode::SEE_OTHER,
+        None if falsy => StatusCode::NO_CONTENT,
+        None if ctx.method == Method::Create => StatusCode::CREATED,
+        None => StatusCode::OK,
+    };
+    let mut response = if status == StatusCode::NO_CONTENT {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        response
+    } else {
+        json_response(status, &body)
+    };
+    let headers = response.headers_mut();
+    for (name, value) in &ctx.http.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    if let Some(location) = location
+        && let Ok(value) = HeaderValue::try_from(encode_location(location))
+    {
+        headers.insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Percent-encodes what may not appear in a header (S-REST-10: spaces
+/// become `%20`).
+fn encode_location(location: &str) -> String {
+    let mut out = String::with_capacity(location.len());
+    for byte in location.bytes() {
+        if byte.is_ascii_graphic() {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
