@@ -6,12 +6,14 @@
 
 use serde_json::Value;
 
+use crate::config::Config;
 use crate::store::MemoryService;
 use crate::{App, Error, HookContext, Hooks, Paginate, Result};
 
-/// Builds the default app.
-pub fn build() -> Result<App> {
+/// Builds the default app from the configuration.
+pub fn build(config: &Config) -> Result<App> {
     let app = App::new();
+    config.apply_to(&app);
     app.use_service(
         "messages",
         MemoryService::new().paginate(Paginate {

@@ -49,6 +49,7 @@
 //! ```
 
 pub mod app;
+pub mod config;
 pub mod context;
 pub mod default_app;
 pub mod error;

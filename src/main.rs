@@ -1,10 +1,13 @@
-//! The `plume` binary: serves the default app.
+//! The `plume` binary: serves the default app, and small helpers.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use plume::config::{self, Config};
 use plume::transport::rest::RestOptions;
+use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
 /// A Feathers-style service runtime.
@@ -13,18 +16,25 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Address to listen on.
-    #[arg(long, global = true, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on.
-    #[arg(long, global = true, default_value_t = 3030)]
-    port: u16,
+    /// Folder with default.json, <PLUME_ENV>.json and
+    /// custom-environment-variables.json.
+    #[arg(long, global = true, default_value = "config")]
+    config: PathBuf,
+    /// Address to listen on (overrides the configuration's `host`).
+    #[arg(long, global = true)]
+    host: Option<String>,
+    /// Port to listen on (overrides the configuration's `port`).
+    #[arg(long, global = true)]
+    port: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the default app (the default command).
     Serve,
+    /// Print a new random secret for `authentication.secret` (64 bytes,
+    /// base64).
+    Secret,
 }
 
 #[tokio::main]
@@ -35,32 +45,68 @@ async fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => match serve(&cli.host, cli.port).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                tracing::error!("{error}");
-                ExitCode::FAILURE
+    let outcome = match cli.command {
+        None | Some(Command::Serve) => serve(&cli).await,
+        Some(Command::Secret) => config::generate_secret().map(|secret| {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{secret}");
             }
-        },
+        }),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{}", error.message());
+            ExitCode::FAILURE
+        }
     }
 }
 
-async fn serve(host: &str, port: u16) -> Result<(), String> {
+async fn serve(cli: &Cli) -> plume::Result<()> {
+    let config = Config::load(&cli.config)?;
+    config.check_secret("authentication")?;
+    let host = match &cli.host {
+        Some(host) => host.clone(),
+        None => match config.get("host") {
+            Some(Value::String(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        },
+    };
+    let port = match cli.port {
+        Some(port) => port,
+        None => match config.get("port") {
+            None => 3030,
+            Some(value) => value
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| {
+                    plume::Error::general(format!(
+                        "port must be a number from 0 to 65535, not {value}"
+                    ))
+                })?,
+        },
+    };
+    let mut options = RestOptions::default();
+    if let Some(limit) = config.get("bodyLimit") {
+        options.body_limit = limit
+            .as_u64()
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(|| {
+                plume::Error::general(format!("bodyLimit must be a number of bytes, not {limit}"))
+            })?;
+    }
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
-        .map_err(|e| format!("invalid --host/--port '{host}:{port}': {e}"))?;
+        .map_err(|e| plume::Error::general(format!("cannot listen on '{host}:{port}': {e}")))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let app = plume::default_app::build().map_err(|e| e.to_string())?;
-    tracing::info!("Plume listening on http://{addr}");
-    plume::server::serve(
-        app,
-        listener,
-        RestOptions::default(),
-        plume::server::shutdown_signal(),
-    )
-    .await
-    .map_err(|e| e.to_string())
+        .map_err(|e| plume::Error::general(format!("cannot listen on {addr}: {e}")))?;
+    let app = plume::default_app::build(&config)?;
+    tracing::info!(
+        env = config.env(),
+        "Plume listening on http://{}",
+        listener.local_addr()?
+    );
+    plume::server::serve(app, listener, options, plume::server::shutdown_signal()).await
 }

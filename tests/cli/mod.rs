@@ -1,0 +1,58 @@
+//! The `plume` binary: `plume secret`, and refusing bad configuration with
+//! a message and a non-zero exit.
+
+use std::process::Command;
+
+fn plume() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plume"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("PLUME_ENV")
+        .env_remove("AUTH_SECRET")
+        .env_remove("PORT")
+        .env_remove("HOST")
+        .env_remove("SQLITE_FILE")
+        .env("NO_COLOR", "1");
+    command
+}
+
+#[test]
+fn secret_prints_64_random_bytes_in_base64() {
+    let first = plume().arg("secret").output().unwrap();
+    let second = plume().arg("secret").output().unwrap();
+    assert!(first.status.success());
+    let a = String::from_utf8(first.stdout).unwrap();
+    let b = String::from_utf8(second.stdout).unwrap();
+    assert_eq!(a.trim().len(), 88, "{a}");
+    assert_ne!(a, b);
+}
+
+#[test]
+fn production_without_a_secret_refuses_to_start() {
+    let output = plume().env("PLUME_ENV", "production").output().unwrap();
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("plume secret"), "{log}");
+}
+
+#[test]
+fn a_bad_port_variable_refuses_to_start() {
+    let output = plume().env("PORT", "eighty").output().unwrap();
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("PORT='eighty' must be a number"), "{log}");
+}
+
+#[test]
+fn a_missing_config_folder_refuses_to_start() {
+    let output = plume()
+        .args(["--config", "no-such-folder"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("no-such-folder"), "{log}");
+}
