@@ -96,6 +96,9 @@ async fn serve(cli: &Cli) -> plume::Result<()> {
                 plume::Error::general(format!("bodyLimit must be a number of bytes, not {limit}"))
             })?;
     }
+    if let Some(cors) = config.get("cors") {
+        options.cors = Some(plume::transport::rest::cors_from_config(cors)?);
+    }
     let addr: SocketAddr = format!("{host}:{port}")
         .parse()
         .map_err(|e| plume::Error::general(format!("cannot listen on '{host}:{port}': {e}")))?;

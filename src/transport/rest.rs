@@ -18,6 +18,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     App, ClientAddr, Error, HookContext, Id, Method, Params, Provider, Result, ServiceHandle,
@@ -34,14 +35,72 @@ pub const QUERY_MAX_DEPTH: usize = 5;
 pub struct RestOptions {
     /// Largest request body in bytes; larger bodies get 413.
     pub body_limit: usize,
+    /// Cross-origin requests to allow; `None` allows none (browsers then
+    /// only call from the same origin).
+    pub cors: Option<CorsLayer>,
 }
 
 impl Default for RestOptions {
     fn default() -> Self {
         Self {
             body_limit: DEFAULT_BODY_LIMIT,
+            cors: None,
         }
     }
+}
+
+/// Builds CORS from the configuration's `cors` object:
+/// `{"origins": "*"}` or `{"origins": ["https://app.example"]}`, with
+/// optional `"credentials": true` (not allowed together with `"*"`).
+/// Methods and headers are those Feathers clients send.
+pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
+    let bad = |what: &str| Error::general(format!("cors: {what}"));
+    let credentials = match config.get("credentials") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("credentials must be true or false")),
+    };
+    let origins = match config.get("origins") {
+        Some(Value::String(s)) if s == "*" => {
+            if credentials {
+                return Err(bad("credentials cannot be combined with origins \"*\""));
+            }
+            AllowOrigin::any()
+        }
+        Some(Value::Array(list)) => {
+            let mut values = Vec::with_capacity(list.len());
+            for origin in list {
+                let origin = origin
+                    .as_str()
+                    .and_then(|o| HeaderValue::from_str(o).ok())
+                    .ok_or_else(|| bad("origins must be \"*\" or a list of origins like \"https://app.example\""))?;
+                values.push(origin);
+            }
+            AllowOrigin::list(values)
+        }
+        _ => {
+            return Err(bad(
+                "origins must be \"*\" or a list of origins like \"https://app.example\"",
+            ));
+        }
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(origins)
+        .allow_credentials(credentials)
+        .allow_methods([
+            HttpMethod::GET,
+            HttpMethod::HEAD,
+            HttpMethod::POST,
+            HttpMethod::PUT,
+            HttpMethod::PATCH,
+            HttpMethod::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-service-method"),
+        ]))
 }
 
 struct RestState {
@@ -56,8 +115,13 @@ pub fn router(app: App) -> Router {
 
 /// A router that serves every service of `app` over REST, with options.
 pub fn router_with(app: App, options: RestOptions) -> Router {
+    let cors = options.cors.clone();
     let state = Arc::new(RestState { app, options });
-    Router::new().fallback(handle).with_state(state)
+    let router = Router::new().fallback(handle).with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// An error as an HTTP response: its status and its Feathers JSON.

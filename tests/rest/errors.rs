@@ -109,7 +109,14 @@ async fn nesting_bomb_is_400_without_stack_overflow() {
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
-    let server = TestServer::start_with(notes_app(), RestOptions { body_limit: 1024 }).await;
+    let server = TestServer::start_with(
+        notes_app(),
+        RestOptions {
+            body_limit: 1024,
+            ..RestOptions::default()
+        },
+    )
+    .await;
     let big = json!({"text": "x".repeat(2048)});
     let (status, body) = server.post("/notes", &big).await;
     assert_eq!(status, 413);

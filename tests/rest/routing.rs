@@ -312,3 +312,45 @@ async fn graceful_stop_tears_the_app_down() {
     server.stop().await;
     assert!(!app.is_set_up());
 }
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let cors =
+        plume::transport::rest::cors_from_config(&json!({"origins": ["https://app.example"]}))
+            .unwrap();
+    let options = plume::transport::rest::RestOptions {
+        cors: Some(cors),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(mirror_app(), options).await;
+    let preflight = server
+        .client
+        .request(reqwest::Method::OPTIONS, server.url("/mirror"))
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "PATCH")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = server
+        .client
+        .get(server.url("/mirror"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        plume::transport::rest::cors_from_config(&json!({"origins": "*", "credentials": true}))
+            .is_err()
+    );
+    assert!(plume::transport::rest::cors_from_config(&json!({"origins": 5})).is_err());
+}
