@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use plume_hooks::{BoxFuture, Chain, HookMap, Terminal};
 use serde_json::{Map, Value};
 
+use crate::channels::{Channel, Channels, Connection, Publisher};
 use crate::events::{AnyListener, Emitter, Listener};
 use crate::{Error, HookContext, Id, Method, Params, Result, Service};
 
@@ -162,8 +163,14 @@ struct AppInner {
     settings: RwLock<Map<String, Value>>,
     emitter: Emitter,
     any_listeners: RwLock<Vec<AnyListener>>,
+    channels: Channels,
+    connection_listeners: RwLock<Vec<ConnectionListener>>,
+    disconnect_listeners: RwLock<Vec<ConnectionListener>>,
     set_up: AtomicBool,
 }
+
+/// Called when a real-time client connects or disconnects.
+pub type ConnectionListener = Arc<dyn Fn(&Connection) + Send + Sync>;
 
 /// A Plume application: services at paths, hooks, settings and events.
 ///
@@ -227,6 +234,9 @@ impl App {
                 settings: RwLock::new(Map::new()),
                 emitter: Emitter::default(),
                 any_listeners: RwLock::new(Vec::new()),
+                channels: Channels::default(),
+                connection_listeners: RwLock::new(Vec::new()),
+                disconnect_listeners: RwLock::new(Vec::new()),
                 set_up: AtomicBool::new(false),
             }),
         }
@@ -394,14 +404,79 @@ impl App {
         self.inner.emitter.emit(event, data, ctx);
     }
 
-    /// Listens to every event of every service, with the service's path;
-    /// what a real-time transport uses to publish.
+    /// Listens to every event of every service, with the service's path.
+    /// The data is what a client would see (`ctx.dispatch` when set).
     pub fn on_service_event(
         &self,
         listener: impl Fn(&str, &str, &Value, &HookContext) + Send + Sync + 'static,
     ) {
         if let Ok(mut listeners) = self.inner.any_listeners.write() {
             listeners.push(Arc::new(listener));
+        }
+    }
+
+    /// The channel called `name` (created when first joined).
+    pub fn channel(&self, name: &str) -> Channel {
+        Channel::new(self.clone(), name)
+    }
+
+    pub(crate) fn channels(&self) -> &Channels {
+        &self.inner.channels
+    }
+
+    /// Sets the app-wide publisher: which channels receive a service event.
+    /// Without one, events go to the `authenticated` channel. A service's
+    /// own publisher ([`ServiceHandle::publish`]) takes precedence.
+    pub fn publish(
+        &self,
+        publisher: impl Fn(&Value, &HookContext) -> Vec<String> + Send + Sync + 'static,
+    ) {
+        self.inner
+            .channels
+            .set_app_publisher(Arc::new(publisher) as Publisher);
+    }
+
+    /// Listens for new real-time connections (Feathers' `connection`
+    /// event): where an app puts them into channels.
+    pub fn on_connection(&self, listener: impl Fn(&Connection) + Send + Sync + 'static) {
+        if let Ok(mut listeners) = self.inner.connection_listeners.write() {
+            listeners.push(Arc::new(listener));
+        }
+    }
+
+    /// Listens for real-time connections going away (Feathers'
+    /// `disconnect` event). The connection has already left every channel.
+    pub fn on_disconnect(&self, listener: impl Fn(&Connection) + Send + Sync + 'static) {
+        if let Ok(mut listeners) = self.inner.disconnect_listeners.write() {
+            listeners.push(Arc::new(listener));
+        }
+    }
+
+    /// A transport reports a new connection.
+    pub fn connected(&self, connection: &Connection) {
+        let listeners = self
+            .inner
+            .connection_listeners
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        for listener in listeners {
+            listener(connection);
+        }
+    }
+
+    /// A transport reports a closed connection: it leaves every channel,
+    /// then the disconnect listeners run.
+    pub fn disconnected(&self, connection: &Connection) {
+        self.inner.channels.forget(connection);
+        let listeners = self
+            .inner
+            .disconnect_listeners
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        for listener in listeners {
+            listener(connection);
         }
     }
 
@@ -432,11 +507,15 @@ impl App {
         chain.run(&mut ctx, &Lifecycle).await
     }
 
+    /// Emits one service event: service listeners get the raw `data`;
+    /// app-wide listeners and channels get `safe`, the data as a client
+    /// would see it (from `ctx.dispatch` when a hook set one).
     fn emit_service_event(
         &self,
         entry: &ServiceEntry,
         event: &str,
         data: &Value,
+        safe: &Value,
         ctx: &HookContext,
     ) {
         entry.emitter.emit(event, data, ctx);
@@ -445,8 +524,9 @@ impl App {
             Err(_) => return,
         };
         for listener in listeners {
-            listener(&entry.path, event, data, ctx);
+            listener(&entry.path, event, safe, ctx);
         }
+        self.inner.channels.publish(&entry.path, event, safe, ctx);
     }
 }
 
@@ -545,6 +625,19 @@ impl ServiceHandle {
         self
     }
 
+    /// Sets this service's publisher: which channels receive its events
+    /// (for example only the owner's). Overrides the app-wide publisher.
+    pub fn publish(
+        &self,
+        publisher: impl Fn(&Value, &HookContext) -> Vec<String> + Send + Sync + 'static,
+    ) -> &Self {
+        self.app
+            .inner
+            .channels
+            .set_service_publisher(&self.entry.path, Arc::new(publisher));
+        self
+    }
+
     /// Listens to an event of this service (`created`, ...).
     pub fn on(
         &self,
@@ -615,13 +708,25 @@ impl ServiceHandle {
         if self.entry.own_events.iter().any(|e| e == event) {
             return;
         }
-        match result {
-            Value::Array(items) => {
-                for item in items {
-                    self.app.emit_service_event(&self.entry, event, item, ctx);
+        // What clients may see: `dispatch` mirrors the result's shape when
+        // a hook such as `protect` set it.
+        match (result, ctx.dispatch.as_ref()) {
+            (Value::Array(items), dispatch) => {
+                let safe_items = match dispatch {
+                    Some(Value::Array(safe)) if safe.len() == items.len() => Some(safe),
+                    _ => None,
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let safe = safe_items.map_or(item, |safe| &safe[i]);
+                    self.app
+                        .emit_service_event(&self.entry, event, item, safe, ctx);
                 }
             }
-            single => self.app.emit_service_event(&self.entry, event, single, ctx),
+            (single, dispatch) => {
+                let safe = dispatch.unwrap_or(single);
+                self.app
+                    .emit_service_event(&self.entry, event, single, safe, ctx);
+            }
         }
     }
 

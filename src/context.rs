@@ -122,6 +122,8 @@ pub struct Params {
     pub payload: Map<String, Value>,
     /// Overrides the service's pagination for this call.
     pub paginate: PaginateParam,
+    /// The real-time connection the call came through, if any.
+    pub connection: Option<crate::channels::Connection>,
     /// Typed values for later hooks and the service.
     pub extensions: Extensions,
 }

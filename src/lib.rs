@@ -49,6 +49,7 @@
 //! ```
 
 pub mod app;
+pub mod channels;
 pub mod config;
 pub mod context;
 pub mod default_app;
@@ -61,6 +62,7 @@ pub mod store;
 pub mod transport;
 
 pub use app::{App, Hooks, ServiceHandle, ServiceOptions};
+pub use channels::{Channel, Connection};
 pub use context::{
     ClientAddr, Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
 };

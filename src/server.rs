@@ -9,6 +9,7 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::transport::rest::{self, RestOptions};
+use crate::transport::socketio::{self, SocketOptions};
 use crate::{App, Result};
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the
@@ -32,7 +33,9 @@ pub async fn serve(
                 .level(Level::INFO)
                 .latency_unit(LatencyUnit::Micros),
         );
-    let router = rest::router_with(app.clone(), options).layer(trace);
+    let router = rest::router_with(app.clone(), options)
+        .layer(socketio::layer(app.clone(), SocketOptions::default()))
+        .layer(trace);
     // Connection info gives the REST transport each client's address.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)

@@ -1,0 +1,262 @@
+//! Real-time connections and channels: who receives which service events.
+//!
+//! A [`Connection`] is one connected real-time client (a socket). Its state
+//! (the authentication it logged in with, the authenticated entity) lives
+//! on the connection, so later calls over it carry them, as in Feathers.
+//! Connections join and leave named channels; when a service emits an
+//! event, a publisher picks the channels that receive it. The default
+//! publisher sends every event to the `authenticated` channel.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+
+use crate::{App, HookContext, Provider};
+
+/// Sends an event (name, data) to one client.
+pub type Sender = Arc<dyn Fn(&str, &Value) + Send + Sync>;
+
+/// Picks the channels that receive a service event: called with the event
+/// data (as clients see it) and the context of the call that caused it.
+pub type Publisher = Arc<dyn Fn(&Value, &HookContext) -> Vec<String> + Send + Sync>;
+
+/// One real-time client. Cloning gives another handle to the same client.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnectionInner>,
+}
+
+struct ConnectionInner {
+    id: String,
+    provider: Provider,
+    headers: HashMap<String, String>,
+    state: RwLock<ConnectionState>,
+    sender: Sender,
+}
+
+/// What a connection has authenticated as.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionState {
+    /// The credentials later calls over the connection carry
+    /// (`{strategy, accessToken}`), checked again on every call.
+    pub authentication: Option<Value>,
+    /// Authenticated entities by name (`user`).
+    pub entities: Map<String, Value>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("provider", &self.inner.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Connection {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Connection {
+    /// A connection with an id unique among live connections, the transport
+    /// it came through, its handshake headers and how to send it events.
+    pub fn new(
+        id: impl Into<String>,
+        provider: Provider,
+        headers: HashMap<String, String>,
+        sender: Sender,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ConnectionInner {
+                id: id.into(),
+                provider,
+                headers,
+                state: RwLock::new(ConnectionState::default()),
+                sender,
+            }),
+        }
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The transport the connection came through.
+    pub fn provider(&self) -> Provider {
+        self.inner.provider
+    }
+
+    /// The headers of the handshake request (lower-case names).
+    pub fn headers(&self) -> &HashMap<String, String> {
+        &self.inner.headers
+    }
+
+    /// A copy of what the connection is authenticated as.
+    pub fn state(&self) -> ConnectionState {
+        self.inner
+            .state
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Changes the connection's state.
+    pub fn update(&self, change: impl FnOnce(&mut ConnectionState)) {
+        if let Ok(mut state) = self.inner.state.write() {
+            change(&mut state);
+        }
+    }
+
+    /// Sends an event to this client.
+    pub fn send(&self, event: &str, data: &Value) {
+        (self.inner.sender)(event, data);
+    }
+}
+
+/// The channels of an app and its publishers.
+#[derive(Default)]
+pub(crate) struct Channels {
+    members: RwLock<HashMap<String, Vec<Connection>>>,
+    app_publisher: RwLock<Option<Publisher>>,
+    service_publishers: RwLock<HashMap<String, Publisher>>,
+}
+
+impl fmt::Debug for Channels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self
+            .members
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("Channels")
+            .field("channels", &names)
+            .finish()
+    }
+}
+
+/// A named group of connections; see [`App::channel`].
+#[derive(Debug, Clone)]
+pub struct Channel {
+    app: App,
+    name: String,
+}
+
+impl Channel {
+    pub(crate) fn new(app: App, name: &str) -> Self {
+        Self {
+            app,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds a connection (once).
+    pub fn join(&self, connection: &Connection) {
+        if let Ok(mut members) = self.app.channels().members.write() {
+            let list = members.entry(self.name.clone()).or_default();
+            if !list.contains(connection) {
+                list.push(connection.clone());
+            }
+        }
+    }
+
+    /// Removes a connection.
+    pub fn leave(&self, connection: &Connection) {
+        if let Ok(mut members) = self.app.channels().members.write()
+            && let Some(list) = members.get_mut(&self.name)
+        {
+            list.retain(|c| c != connection);
+        }
+    }
+
+    /// The connections in the channel now.
+    pub fn connections(&self) -> Vec<Connection> {
+        self.app
+            .channels()
+            .members
+            .read()
+            .ok()
+            .and_then(|m| m.get(&self.name).cloned())
+            .unwrap_or_default()
+    }
+
+    /// True when the connection is in the channel.
+    pub fn contains(&self, connection: &Connection) -> bool {
+        self.app
+            .channels()
+            .members
+            .read()
+            .is_ok_and(|m| m.get(&self.name).is_some_and(|l| l.contains(connection)))
+    }
+}
+
+impl Channels {
+    /// Removes a connection from every channel (it disconnected).
+    pub(crate) fn forget(&self, connection: &Connection) {
+        if let Ok(mut members) = self.members.write() {
+            for list in members.values_mut() {
+                list.retain(|c| c != connection);
+            }
+        }
+    }
+
+    pub(crate) fn set_app_publisher(&self, publisher: Publisher) {
+        if let Ok(mut slot) = self.app_publisher.write() {
+            *slot = Some(publisher);
+        }
+    }
+
+    pub(crate) fn set_service_publisher(&self, path: &str, publisher: Publisher) {
+        if let Ok(mut publishers) = self.service_publishers.write() {
+            publishers.insert(path.to_owned(), publisher);
+        }
+    }
+
+    /// Sends `"<path> <event>"` with `data` to every connection of the
+    /// channels the publisher picks, once per connection.
+    pub(crate) fn publish(&self, path: &str, event: &str, data: &Value, ctx: &HookContext) {
+        let publisher = self
+            .service_publishers
+            .read()
+            .ok()
+            .and_then(|p| p.get(path).cloned())
+            .or_else(|| self.app_publisher.read().ok().and_then(|p| p.clone()));
+        let names = match publisher {
+            Some(publisher) => publisher(data, ctx),
+            None => vec![AUTHENTICATED.to_owned()],
+        };
+        if names.is_empty() {
+            return;
+        }
+        let mut targets: Vec<Connection> = Vec::new();
+        if let Ok(members) = self.members.read() {
+            for name in &names {
+                for connection in members.get(name).into_iter().flatten() {
+                    if !targets.contains(connection) {
+                        targets.push(connection.clone());
+                    }
+                }
+            }
+        }
+        let name = format!("{path} {event}");
+        for connection in targets {
+            connection.send(&name, data);
+        }
+    }
+}
+
+/// The channel new real-time connections join in the default app.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// The channel connections move to when they log in; the default publisher
+/// sends every service event here.
+pub const AUTHENTICATED: &str = "authenticated";

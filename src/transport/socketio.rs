@@ -1,0 +1,269 @@
+//! The real-time transport: Feathers' socket protocol over socket.io
+//! (socketioxide), on the same server and port as REST.
+//!
+//! A client calls a method with `emit(method, path, ...args, ack)` and gets
+//! `ack(error)` or `ack(null, result)` back. The arguments after the path
+//! are, per method: find `(query)`, get `(id, query)`, create `(data,
+//! query)`, update and patch `(id, data, query)`, remove `(id, query)`, a
+//! custom method `(data, query)`. Service events reach the connection as
+//! `"<path> <event>"` when a publisher sends them to one of its channels.
+//!
+//! Bad input (wrong arity or types, unknown services or methods, oversized
+//! arguments) gets an error ack; the connection and the server keep going.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ConnectInfo;
+use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State, TryData};
+use socketioxide::layer::SocketIoLayer;
+
+use crate::channels::{Connection, Sender};
+use crate::{App, ClientAddr, Error, Id, Method, Params, Provider, Result};
+
+/// Largest arguments of one call, serialised, in bytes. Larger calls get a
+/// 413 error ack.
+pub const DEFAULT_MAX_ARGS_BYTES: usize = 1024 * 1024;
+
+/// Largest socket.io packet the server reads at all. Bigger than
+/// [`DEFAULT_MAX_ARGS_BYTES`] so that moderately oversized calls get an
+/// error ack instead of a closed connection; beyond it the engine closes
+/// the connection, as any socket.io server does.
+pub const MAX_PACKET_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Options of the socket.io transport.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// Largest serialised arguments of one call.
+    pub max_args_bytes: usize,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        Self {
+            max_args_bytes: DEFAULT_MAX_ARGS_BYTES,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct SocketState {
+    app: App,
+    options: Arc<SocketOptions>,
+}
+
+/// The tower layer that serves socket.io for `app`; add it to the router
+/// that serves REST so both share one port.
+pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
+    let state = SocketState {
+        app,
+        options: Arc::new(options),
+    };
+    let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_PACKET_BYTES)
+        .with_state(state)
+        .build_layer();
+    io.ns("/", on_connect);
+    layer
+}
+
+async fn on_connect(socket: SocketRef, State(state): State<SocketState>) {
+    let headers: HashMap<String, String> = socket
+        .req_parts()
+        .headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let emitter = socket.clone();
+    let sender: Sender = Arc::new(move |event: &str, data: &Value| {
+        // A client that went away cannot be sent to; nothing to do.
+        let _ = emitter.emit(event, data);
+    });
+    let connection = Connection::new(socket.id.to_string(), Provider::SocketIo, headers, sender);
+    socket.extensions.insert(connection.clone());
+    socket.on_fallback(on_message);
+    socket.on_disconnect(on_disconnect);
+    state.app.connected(&connection);
+}
+
+async fn on_disconnect(
+    State(state): State<SocketState>,
+    Extension(connection): Extension<Connection>,
+) {
+    state.app.disconnected(&connection);
+}
+
+async fn on_message(
+    socket: SocketRef,
+    State(state): State<SocketState>,
+    Extension(connection): Extension<Connection>,
+    Event(event): Event,
+    TryData(args): TryData<Args>,
+    ack: AckSender,
+) {
+    let outcome = match args {
+        Ok(Args(args)) => {
+            let addr = socket
+                .req_parts()
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip());
+            call(&state, &connection, addr, &event, args).await
+        }
+        Err(_) => Err(Error::bad_request(
+            "Invalid arguments: expected JSON values",
+        )),
+    };
+    // A call without an ack callback gets no answer, as in Feathers.
+    let _ = match outcome {
+        Ok(result) => ack.send(&(Value::Null, result)),
+        Err(error) => ack.send(&(error.to_json(),)),
+    };
+}
+
+/// The arguments of an event, however many there are.
+struct Args(Vec<Value>);
+
+impl<'de> Deserialize<'de> for Args {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct ArgsVisitor;
+        impl<'de> Visitor<'de> for ArgsVisitor {
+            type Value = Args;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("event arguments")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> std::result::Result<Args, S::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element::<Value>()? {
+                    args.push(arg);
+                }
+                Ok(Args(args))
+            }
+        }
+        // A tuple, so socketioxide hands over every argument, not only the
+        // first; the visitor takes as many as there are.
+        deserializer.deserialize_tuple(usize::MAX, ArgsVisitor)
+    }
+}
+
+async fn call(
+    state: &SocketState,
+    connection: &Connection,
+    addr: Option<std::net::IpAddr>,
+    event: &str,
+    args: Vec<Value>,
+) -> Result<Value> {
+    let size = serde_json::to_vec(&args)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > state.options.max_args_bytes {
+        return Err(Error::payload_too_large(format!(
+            "The arguments are larger than {} bytes",
+            state.options.max_args_bytes
+        )));
+    }
+    let mut args = args.into_iter();
+    let path = match args.next() {
+        Some(Value::String(path)) => path,
+        Some(_) => return Err(Error::bad_request("The service path must be a string")),
+        None => return Err(Error::bad_request("A service path is required")),
+    };
+    let service = state
+        .app
+        .service(&path)
+        .map_err(|_| Error::not_found(format!("Service '{path}' not found")))?;
+    let method = Method::parse(event);
+    if !service.allows_external(&method) {
+        return Err(crate::method_not_allowed(method.as_str()));
+    }
+    let rest: Vec<Value> = args.collect();
+    let CallArgs { id, data, query } = split_args(&method, rest)?;
+
+    let mut ctx = service.context(method.clone());
+    let connection_state = connection.state();
+    ctx.params = Params {
+        provider: Some(Provider::SocketIo),
+        query,
+        headers: connection.headers().clone(),
+        authentication: connection_state.authentication,
+        entities: connection_state.entities,
+        connection: Some(connection.clone()),
+        ..Params::default()
+    };
+    if let Some(addr) = addr {
+        ctx.params.extensions.insert(ClientAddr(addr));
+    }
+    if method.takes_id() {
+        ctx.id = match id {
+            Some(value) => Id::from_value(&value)?,
+            None => None,
+        };
+    }
+    if method.takes_data() {
+        ctx.data = Some(data.unwrap_or(Value::Null));
+    }
+    service.run(&mut ctx).await?;
+    Ok(ctx.response().cloned().unwrap_or(Value::Null))
+}
+
+/// The arguments of one call after the path.
+#[derive(Debug)]
+struct CallArgs {
+    id: Option<Value>,
+    data: Option<Value>,
+    query: Map<String, Value>,
+}
+
+/// Splits the arguments after the path by the method's shape.
+fn split_args(method: &Method, args: Vec<Value>) -> Result<CallArgs> {
+    let (takes_id, takes_data) = (method.takes_id(), method.takes_data());
+    let expected = usize::from(takes_id) + usize::from(takes_data) + 1;
+    if args.len() > expected {
+        return Err(Error::bad_request(format!(
+            "Too many arguments for '{method}': expected at most {expected} after the path"
+        )));
+    }
+    let mut args = args.into_iter();
+    let id = if takes_id { args.next() } else { None };
+    let data = if takes_data { args.next() } else { None };
+    let query = match args.next() {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(query)) => query,
+        Some(_) => return Err(Error::bad_request("The query must be an object")),
+    };
+    Ok(CallArgs { id, data, query })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn arguments_split_by_method_shape() {
+        let CallArgs { id, data, query } = split_args(
+            &Method::Patch,
+            vec![json!(1), json!({"a": 1}), json!({"x": "y"})],
+        )
+        .unwrap();
+        assert_eq!((id, data), (Some(json!(1)), Some(json!({"a": 1}))));
+        assert_eq!(Value::Object(query), json!({"x": "y"}));
+        let CallArgs { id, data, query } = split_args(&Method::Find, vec![]).unwrap();
+        assert_eq!((id, data, query.len()), (None, None, 0));
+        let err = split_args(&Method::Find, vec![json!({}), json!({})]).unwrap_err();
+        assert_eq!(err.code(), 400);
+        let err = split_args(&Method::Get, vec![json!(1), json!("not an object")]).unwrap_err();
+        assert_eq!(err.message(), "The query must be an object");
+    }
+}
