@@ -4,6 +4,8 @@
 //! - `hooks`: Feathers' `packages/feathers/test/hooks/*`, case for case.
 //! - `query`: the query language against the stores.
 //! - `rest`: the REST transport over real HTTP on loopback.
+//! - `realtime`: the socket.io transport and channels.
+//! - `support`: a test server and a minimal socket.io client.
 
 // Test helpers outside `#[test]` functions: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -11,4 +13,6 @@
 mod cli;
 mod hooks;
 mod query;
+mod realtime;
 mod rest;
+mod support;

@@ -6,7 +6,7 @@ use plume::transport::rest::RestOptions;
 use plume::{App, Error, HookContext, Hooks, ServiceOptions};
 use serde_json::{Value, json};
 
-use super::support::TestServer;
+use crate::support::TestServer;
 
 fn notes_app() -> App {
     let app = App::new();

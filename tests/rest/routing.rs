@@ -5,7 +5,7 @@ use plume::store::MemoryService;
 use plume::{App, HookContext, Hooks, Id, Params, Result, Service, ServiceOptions};
 use serde_json::{Value, json};
 
-use super::support::TestServer;
+use crate::support::TestServer;
 
 /// Answers every method with what it received, so tests can see the
 /// arguments the transport built.
