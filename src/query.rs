@@ -4,7 +4,7 @@
 //! [`parse_query`] validates it and turns it into a [`ParsedQuery`]: the
 //! [`Filters`] (`$limit`, `$skip`, `$sort`, `$select`) and a [`Condition`]
 //! tree. The parsed form is plain data so that each store can evaluate it
-//! in its own way: the memory store with [`matches`], [`sort_records`] and
+//! in its own way: the memory store with [`matches()`], [`sort_records`] and
 //! [`Filters::project`]; an SQL store by compiling the same tree. Every rule
 //! below is chosen so that it can be written in SQL.
 //!
@@ -305,7 +305,7 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// True when `record` satisfies the condition; see [`matches`].
+    /// True when `record` satisfies the condition; see [`matches()`].
     pub fn matches(&self, record: &Map<String, Value>) -> bool {
         matches(self, record)
     }

@@ -47,7 +47,7 @@
 //!
 //! A query that needs more than [`MAX_PARAMS`] bound values (very long
 //! `$in` lists) is not compiled ([`condition`] returns `None`) and the
-//! store filters in Rust with [`crate::query::matches`] instead.
+//! store filters in Rust with [`crate::query::matches()`] instead.
 
 use std::fmt::Write as _;
 
