@@ -13,7 +13,7 @@ pub mod memory;
 pub mod sqlite;
 
 pub use memory::MemoryService;
-pub use sqlite::{SqliteService, SqliteStore};
+pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};
 
 use serde_json::{Map, Value};
 

@@ -55,6 +55,9 @@
 //! memory database would bring table-level locking errors that a busy
 //! timeout does not retry. It is meant for tests.
 //!
+//! [`SqliteRevocations`] keeps revoked access tokens (logout) in the same
+//! database.
+//!
 //! # Behaviour
 //!
 //! As [`MemoryService`](super::MemoryService) (same messages): `find`
@@ -90,7 +93,10 @@
 //! ```
 
 mod pool;
+mod revocations;
 mod sql;
+
+pub use revocations::SqliteRevocations;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
