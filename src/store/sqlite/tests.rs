@@ -1,9 +1,14 @@
 //! Unit tests of the SQLite store. The query semantics shared with the
 //! memory store are tested against both in `tests/query/`.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
 use super::*;
-use crate::{ErrorKind, PaginateParam, Provider};
-use serde_json::json;
+use crate::query::{self, QueryOptions};
+use crate::{ErrorKind, Id, Paginate, PaginateParam, Params, Provider, Result, Service};
 
 fn params(query: Value) -> Params {
     Params::with_query(query)
