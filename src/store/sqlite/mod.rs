@@ -19,8 +19,8 @@
 //! the query language must treat a missing field as `null` and compare
 //! across JSON types exactly like the memory store. A document column keeps
 //! every record as it was given (key order, types, nesting) and lets one
-//! compiler (the private `sql` module) express the rules with `json_type` and `json_extract`
-//! for any field. Declared columns would need a schema per service, a
+//! compiler (the private `sql` module) express the rules with `json_type`
+//! and `json_extract` for any field. Declared columns would need a schema per service, a
 //! migration for each new field, and would lose the distinction between
 //! JSON types (SQLite's affinities turn `"5"` into `5`). What declared
 //! columns give, fast lookups and uniqueness, comes from expression indexes
@@ -39,8 +39,8 @@
 //! of reader connections (by default one per core, at least two): readers
 //! never wait for the writer, so reads use every core while writes are
 //! serialised, which SQLite does anyway. Readers are `query_only`. Every
-//! call runs on tokio's blocking threads (the private `pool` module), never on an async
-//! worker. A `find` reads its count and its page in one transaction, so
+//! call runs on tokio's blocking threads (the private `pool` module), never
+//! on an async worker. A `find` reads its count and its page in one transaction, so
 //! `total` and `data` agree.
 //!
 //! `PRAGMA synchronous = FULL`: a commit returns only after the WAL has

@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 use super::{SqliteStore, db_error};
 use crate::{Error, Result};
 
-/// Revoked token ids in an SQLite database; see the [module docs](self).
+/// Revoked token ids in an SQLite database, kept until they expire.
 ///
 /// ```
 /// use plume::store::{SqliteRevocations, SqliteStore};

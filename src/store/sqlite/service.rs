@@ -35,8 +35,8 @@ pub(super) struct Config {
 }
 
 /// A service over one table of a [`SqliteStore`]; see the
-/// [module docs](self). Built from [`SqliteStore::service`] with the same
-/// options as [`MemoryService`](super::MemoryService), plus declared
+/// [module docs](crate::store::sqlite). Built from [`SqliteStore::service`] with the same
+/// options as [`MemoryService`](crate::store::MemoryService), plus declared
 /// indexes.
 ///
 /// ```
