@@ -114,6 +114,10 @@ use crate::{Error, Result};
 /// The filename that opens a private in-memory database.
 pub const MEMORY: &str = ":memory:";
 
+/// The database file when the configuration names none
+/// (`sqlite.filename`), relative to the working directory.
+pub const DEFAULT_FILENAME: &str = "data/plume.sqlite";
+
 /// How long a connection waits for a lock held by another process before
 /// it gives up with an error.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -202,7 +206,8 @@ impl SqliteStore {
 
     /// Runs `work` in a read transaction on a reader connection, on a
     /// blocking thread: for data kept beside the services (a token
-    /// revocation list, say). The connection is `query_only`.
+    /// revocation list, say). The connection is `query_only`, except for
+    /// `:memory:`, whose single connection also writes.
     pub async fn read<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,

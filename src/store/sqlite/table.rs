@@ -19,6 +19,8 @@ fn quoted(name: &str) -> String {
     format!("\"{name}\"")
 }
 
+/// Creates the table, its indexes and its id counter when missing, and
+/// checks that an existing table has the layout this store expects.
 pub(super) fn create(tx: &Transaction<'_>, config: &Config) -> Result<()> {
     let table = &config.table;
     let t = quoted(table);
@@ -28,8 +30,22 @@ pub(super) fn create(tx: &Transaction<'_>, config: &Config) -> Result<()> {
              id NOT NULL UNIQUE,
              id_int INTEGER,
              data TEXT NOT NULL
-         );
-         CREATE INDEX IF NOT EXISTS {} ON {t} (id_int);",
+         );"
+    ))
+    .map_err(db_error)?;
+    // A table of the same name made by something else would fail every
+    // call later with an internal error; say what is wrong now instead.
+    if tx
+        .prepare(&format!("SELECT seq, id, id_int, data FROM {t} LIMIT 0"))
+        .is_err()
+    {
+        return Err(Error::general(format!(
+            "The SQLite table '{table}' exists but was not made by Plume's SQLite store \
+             (it needs the columns seq, id, id_int and data)"
+        )));
+    }
+    tx.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {t} (id_int);",
         quoted(&format!("{table}__id_int"))
     ))
     .map_err(db_error)?;

@@ -301,6 +301,30 @@ async fn bad_names_are_refused() {
 }
 
 #[tokio::test]
+async fn a_foreign_table_of_the_same_name_is_reported() {
+    let store = memory().await;
+    store
+        .write(|tx| {
+            tx.execute_batch("CREATE TABLE users (name TEXT)")
+                .map_err(db_error)
+        })
+        .await
+        .unwrap();
+    let err = store
+        .service("users")
+        .unwrap()
+        .ensure_schema()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::GeneralError);
+    assert!(
+        err.message().contains("not made by Plume"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
 async fn find_filters_sorts_pages_and_selects() {
     let people = seeded(
         memory()
