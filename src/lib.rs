@@ -20,7 +20,8 @@
 //! - [`context`]: [`HookContext`] and [`Params`].
 //! - [`error`]: [`Error`], Feathers' error classes and their JSON.
 //! - [`query`]: the Feathers query language, shared by every store.
-//! - [`store`]: services over storage; [`store::MemoryService`] today.
+//! - [`store`]: services over storage: [`store::MemoryService`] and
+//!   [`store::SqliteService`].
 //!
 //! # Example
 //!

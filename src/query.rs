@@ -4,7 +4,7 @@
 //! [`parse_query`] validates it and turns it into a [`ParsedQuery`]: the
 //! [`Filters`] (`$limit`, `$skip`, `$sort`, `$select`) and a [`Condition`]
 //! tree. The parsed form is plain data so that each store can evaluate it
-//! in its own way: the memory store with [`matches`], [`sort_records`] and
+//! in its own way: the memory store with [`matches()`], [`sort_records`] and
 //! [`Filters::project`]; an SQL store by compiling the same tree. Every rule
 //! below is chosen so that it can be written in SQL.
 //!
@@ -87,6 +87,16 @@
 //! too). `$limit: 0` is allowed: a page with only the total. Without
 //! pagination, no `$limit` means no limit.
 //!
+//! # Protected fields
+//!
+//! [`QueryOptions::protected_fields`] names fields that external callers
+//! ([`QueryOptions::external`], set from `params.provider`) may not filter,
+//! sort or `$select` on: 400 BadRequest. Otherwise a client could learn a
+//! password hash one comparison at a time (`?password[$gt]=$2`). Internal
+//! calls may use them (a login strategy looks a user up by email and reads
+//! the hash). Stores only return such fields; hiding them from results is
+//! the job of a hook (`protect`).
+//!
 //! # Bounds
 //!
 //! To keep a query's cost bounded, a query over these limits is 400:
@@ -115,6 +125,7 @@
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -140,7 +151,8 @@ pub const MAX_SORT: usize = 50;
 /// The longest field name, in characters.
 pub const MAX_FIELD_NAME_LEN: usize = 64;
 
-/// How a store parses queries: its pagination and its id field.
+/// How a store parses queries: its pagination, its id field and its
+/// protected fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryOptions {
     /// The pagination in effect for this call, if any: it decides the
@@ -148,14 +160,24 @@ pub struct QueryOptions {
     pub paginate: Option<Paginate>,
     /// The id field, which `$select` always keeps.
     pub id_field: String,
+    /// Fields an external caller may not filter, sort or select on (see
+    /// the [module docs](self#protected-fields)). Shared, because a store
+    /// builds options on every call.
+    pub protected_fields: Arc<[String]>,
+    /// True when a transport made the call (`params.provider` is set):
+    /// only then are [`protected_fields`](Self::protected_fields) refused.
+    pub external: bool,
 }
 
 impl QueryOptions {
-    /// Options for a store whose id field is `id_field`, without pagination.
+    /// Options for a store whose id field is `id_field`, without pagination
+    /// or protected fields, for an internal call.
     pub fn new(id_field: impl Into<String>) -> Self {
         Self {
             paginate: None,
             id_field: id_field.into(),
+            protected_fields: Arc::from(Vec::new()),
+            external: false,
         }
     }
 
@@ -164,6 +186,30 @@ impl QueryOptions {
     pub fn paginate(mut self, paginate: Option<Paginate>) -> Self {
         self.paginate = paginate;
         self
+    }
+
+    /// Sets the protected fields.
+    #[must_use]
+    pub fn protected_fields(mut self, fields: Arc<[String]>) -> Self {
+        self.protected_fields = fields;
+        self
+    }
+
+    /// Marks the call as external (made by a transport) or internal.
+    #[must_use]
+    pub fn external(mut self, external: bool) -> Self {
+        self.external = external;
+        self
+    }
+
+    /// 400 when an external call names a protected field.
+    fn check_protected(&self, field: &str) -> Result<()> {
+        if self.external && self.protected_fields.iter().any(|f| f == field) {
+            return Err(Error::bad_request(format!(
+                "The field '{field}' is protected: it cannot be used to filter, sort or select"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -259,7 +305,7 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// True when `record` satisfies the condition; see [`matches`].
+    /// True when `record` satisfies the condition; see [`matches()`].
     pub fn matches(&self, record: &Map<String, Value>) -> bool {
         matches(self, record)
     }
@@ -312,7 +358,10 @@ impl ParsedQuery {
 /// Validates a Feathers query and parses it; 400 BadRequest for anything
 /// outside the grammar or the bounds (see the [module docs](self)).
 pub fn parse_query(query: &Map<String, Value>, options: &QueryOptions) -> Result<ParsedQuery> {
-    let mut parser = Parser { conditions: 0 };
+    let mut parser = Parser {
+        conditions: 0,
+        options,
+    };
     let mut filters = Filters::default();
     let mut limit = None;
     let mut conditions = Vec::new();
@@ -320,8 +369,8 @@ pub fn parse_query(query: &Map<String, Value>, options: &QueryOptions) -> Result
         match key.as_str() {
             "$limit" => limit = Some(parse_count("$limit", value)?),
             "$skip" => filters.skip = parse_count("$skip", value)?,
-            "$sort" => filters.sort = parse_sort(value)?,
-            "$select" => filters.select = Some(parse_select(value, &options.id_field)?),
+            "$sort" => filters.sort = parse_sort(value, options)?,
+            "$select" => filters.select = Some(parse_select(value, options)?),
             "$or" | "$and" => conditions.push(parser.group(key, value, 1)?),
             other if other.starts_with('$') => {
                 return Err(Error::bad_request(format!(
@@ -343,11 +392,12 @@ pub fn parse_query(query: &Map<String, Value>, options: &QueryOptions) -> Result
 }
 
 /// Counts conditions against [`MAX_CONDITIONS`] while parsing.
-struct Parser {
+struct Parser<'o> {
     conditions: usize,
+    options: &'o QueryOptions,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn count(&mut self) -> Result<()> {
         self.conditions += 1;
         if self.conditions > MAX_CONDITIONS {
@@ -399,6 +449,7 @@ impl Parser {
     /// A condition on `field`, pushed onto `out` (one per operator).
     fn field(&mut self, field: &str, value: &Value, out: &mut Vec<Condition>) -> Result<()> {
         check_field_name(field)?;
+        self.options.check_protected(field)?;
         match value {
             Value::Array(_) => Err(Error::bad_request(format!(
                 "Invalid value for '{field}': an array is not a query value (use $in)"
@@ -495,7 +546,7 @@ fn parse_count(name: &str, value: &Value) -> Result<usize> {
     parsed.ok_or_else(|| Error::bad_request(format!("{name} must be a non-negative integer")))
 }
 
-fn parse_sort(value: &Value) -> Result<Vec<(String, SortOrder)>> {
+fn parse_sort(value: &Value, options: &QueryOptions) -> Result<Vec<(String, SortOrder)>> {
     let Value::Object(keys) = value else {
         return Err(Error::bad_request(
             "$sort must be an object of field names to 1 or -1",
@@ -509,6 +560,7 @@ fn parse_sort(value: &Value) -> Result<Vec<(String, SortOrder)>> {
     keys.iter()
         .map(|(field, order)| {
             check_field_name(field)?;
+            options.check_protected(field)?;
             let order = match order {
                 Value::Number(n) if n.as_i64() == Some(1) => SortOrder::Asc,
                 Value::Number(n) if n.as_i64() == Some(-1) => SortOrder::Desc,
@@ -525,7 +577,8 @@ fn parse_sort(value: &Value) -> Result<Vec<(String, SortOrder)>> {
         .collect()
 }
 
-fn parse_select(value: &Value, id_field: &str) -> Result<Vec<String>> {
+fn parse_select(value: &Value, options: &QueryOptions) -> Result<Vec<String>> {
+    let id_field = options.id_field.as_str();
     let invalid = || Error::bad_request("$select must be a field name or an array of field names");
     let names: Vec<&str> = match value {
         Value::String(name) => vec![name.as_str()],
@@ -543,6 +596,7 @@ fn parse_select(value: &Value, id_field: &str) -> Result<Vec<String>> {
     let mut fields: Vec<String> = Vec::with_capacity(names.len() + 1);
     for name in names {
         check_field_name(name)?;
+        options.check_protected(name)?;
         if !fields.iter().any(|f| f == name) {
             fields.push(name.to_owned());
         }
@@ -1347,6 +1401,33 @@ mod tests {
         sort_records(&mut sorted, &parsed.filters.sort);
         let ids: Vec<i64> = sorted.iter().map(|r| r["i"].as_i64().unwrap()).collect();
         assert_eq!(ids, [3, 1, 0, 4, 2]);
+    }
+
+    #[test]
+    fn protected_fields_are_refused_to_external_callers_only() {
+        let protected: Arc<[String]> = Arc::from(vec!["password".to_owned()]);
+        let external = QueryOptions::default()
+            .protected_fields(Arc::clone(&protected))
+            .external(true);
+        let message = "The field 'password' is protected: it cannot be used to filter, sort or \
+                       select";
+        for query in [
+            json!({"password": "x"}),
+            json!({"password": {"$gt": "$2"}}),
+            json!({"$or": [{"a": 1}, {"$and": [{"password": {"$lt": "$3"}}]}]}),
+            json!({"$sort": {"password": 1}}),
+            json!({"$select": ["name", "password"]}),
+            json!({"$select": "password"}),
+        ] {
+            let err = parse_query(&obj(query.clone()), &external).expect_err("refused");
+            assert_eq!(
+                (err.kind(), err.message()),
+                (ErrorKind::BadRequest, message)
+            );
+            let internal = QueryOptions::default().protected_fields(Arc::clone(&protected));
+            assert!(parse_query(&obj(query), &internal).is_ok());
+        }
+        assert!(parse_query(&obj(json!({"email": "a", "$sort": {"name": 1}})), &external).is_ok());
     }
 
     #[test]

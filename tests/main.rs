@@ -5,6 +5,7 @@
 //! - `query`: the query language against the stores.
 //! - `rest`: the REST transport over real HTTP on loopback.
 //! - `realtime`: the socket.io transport and channels.
+//! - `store`: store behaviour that needs a child process (durability).
 //! - `support`: a test server and a minimal socket.io client.
 
 // Test helpers outside `#[test]` functions: failing loudly is the point.
@@ -15,4 +16,5 @@ mod hooks;
 mod query;
 mod realtime;
 mod rest;
+mod store;
 mod support;

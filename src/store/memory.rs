@@ -21,6 +21,9 @@
 //!   conditions (`$limit`, `$skip` and `$sort` do not apply), in insertion
 //!   order, when `multi` allows it.
 //! - `create` never overwrites: a client-supplied id that is taken is 409.
+//! - [`MemoryService::protected_fields`]: fields that external callers may
+//!   not filter, sort or select on (400), see
+//!   [`crate::query`'s rule](crate::query#protected-fields).
 //!
 //! ```
 //! use plume::store::MemoryService;
@@ -42,7 +45,7 @@
 //! # }).unwrap();
 //! ```
 
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use indexmap::IndexMap;
@@ -197,6 +200,7 @@ pub struct MemoryService {
     id_field: String,
     paginate: Option<Paginate>,
     multi: Vec<Method>,
+    protected_fields: Arc<[String]>,
     state: RwLock<State>,
 }
 
@@ -214,6 +218,7 @@ impl MemoryService {
             id_field: "id".to_owned(),
             paginate: None,
             multi: Vec::new(),
+            protected_fields: Arc::from(Vec::new()),
             state: RwLock::new(State {
                 records: IndexMap::new(),
                 next_id: 0,
@@ -258,6 +263,19 @@ impl MemoryService {
         self
     }
 
+    /// Fields that external callers (`params.provider` set) may not filter,
+    /// sort or `$select` on: such a query is 400 BadRequest. Internal calls
+    /// may use them. See [`crate::query`'s rule](crate::query#protected-fields).
+    #[must_use]
+    pub fn protected_fields<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protected_fields = fields.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The first automatic id (0 by default).
     #[must_use]
     pub fn start_id(mut self, first: i64) -> Self {
@@ -280,9 +298,17 @@ impl MemoryService {
         self.state.write().map_err(|_| poisoned())
     }
 
+    /// The query options of a call with this pagination.
+    fn options(&self, params: &Params, paginate: Option<Paginate>) -> QueryOptions {
+        QueryOptions::new(self.id_field.as_str())
+            .paginate(paginate)
+            .protected_fields(Arc::clone(&self.protected_fields))
+            .external(params.is_external())
+    }
+
     /// Parses the query of a call other than `find` (no pagination).
     fn query(&self, params: &Params) -> Result<ParsedQuery> {
-        query::parse_query(&params.query, &QueryOptions::new(self.id_field.as_str()))
+        query::parse_query(&params.query, &self.options(params, None))
     }
 
     /// The index of the record with `id` that matches the query, or 404.
@@ -325,8 +351,7 @@ fn data_object<'d>(data: &'d Value, method: &str) -> Result<&'d Record> {
 impl Service for MemoryService {
     async fn find(&self, params: &Params) -> Result<Value> {
         let paginate = effective_paginate(self.paginate, params.paginate);
-        let options = QueryOptions::new(self.id_field.as_str()).paginate(paginate);
-        let query = query::parse_query(&params.query, &options)?;
+        let query = query::parse_query(&params.query, &self.options(params, paginate))?;
         let filters = &query.filters;
         let state = self.read()?;
         let mut hits: Vec<&Record> = state
@@ -996,6 +1021,27 @@ mod tests {
         assert!(store.create(&json!([]), &none()).await.is_err());
         assert!(store.patch(None, &json!({}), &none()).await.is_err());
         assert!(store.remove(None, &none()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn protected_fields_are_refused_to_external_callers() {
+        let store = MemoryService::new().protected_fields(["password"]);
+        store
+            .create(&json!({"email": "a@x", "password": "$2hash"}), &none())
+            .await
+            .unwrap();
+        let mut external = params(json!({"password": {"$gt": "$2"}}));
+        external.provider = Some(crate::Provider::Rest);
+        let err = store.find(&external).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadRequest);
+        let err = store.get(&Id::from(0), &external).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadRequest);
+        // An internal call (the login strategy) may look the hash up.
+        let found = store
+            .find(&params(json!({"email": "a@x", "$select": ["password"]})))
+            .await
+            .unwrap();
+        assert_eq!(found, json!([{"password": "$2hash", "id": 0}]));
     }
 
     #[tokio::test]

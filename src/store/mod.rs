@@ -3,14 +3,17 @@
 //! A store is a [`Service`](crate::Service) that keeps records and answers
 //! the six standard methods with Feathers' semantics: queries in the
 //! language of [`crate::query`], pagination, `multi` for create, patch and
-//! remove on many records. [`MemoryService`] keeps them in memory.
+//! remove on many records. [`MemoryService`] keeps them in memory,
+//! [`SqliteService`] in a table of an SQLite database ([`SqliteStore`]).
 //!
 //! The helpers here are shared by every store so they agree on pagination
 //! and on the shape of a page.
 
 pub mod memory;
+pub mod sqlite;
 
 pub use memory::MemoryService;
+pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};
 
 use serde_json::{Map, Value};
 

@@ -1,3 +1,6 @@
-//! Query language tests across stores.
+//! Query language tests across stores: a table of cases and a property,
+//! each run against the memory store and the SQLite store.
 
 mod props;
+mod stores;
+mod suite;

@@ -1,17 +1,26 @@
-//! Property: `MemoryService::find` agrees with a naive model of the query
-//! language written here from the documented rules (see `plume::query`):
+//! Properties.
+//!
+//! `find_agrees_with_the_model`: `find` on the memory store AND on the
+//! SQLite store agrees with a naive model of the query language written
+//! here from the documented rules (see `plume::query`):
 //! filtering with the comparison and coercion rules, the cross-type sort
 //! order with stable ties, `$skip`, `$limit` and pagination.
 //!
 //! The model does not use `plume::query`; it works on its own description
 //! of the query, which is also rendered to the JSON sent to the service.
+//!
+//! `stores_agree`: on records with values the model does not cover (large
+//! integers, reals, arrays, objects, SQL metacharacters), random queries
+//! with several sort keys and `$select` give byte-identical JSON on both
+//! stores.
 
 use std::cmp::Ordering;
 
-use plume::store::MemoryService;
-use plume::{App, Paginate, Params};
+use plume::{Paginate, Params};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
+
+use super::stores::both;
 
 const FIELDS: [&str; 3] = ["n", "s", "b"];
 const PAGINATE: Paginate = Paginate { default: 5, max: 8 };
@@ -408,26 +417,24 @@ fn query() -> impl Strategy<Value = Query> {
 
 // --- The property ---------------------------------------------------------
 
-fn run_find(records: &[Map<String, Value>], query: &Value, paginated: bool) -> Value {
+/// `find` on every store (name, result), each filled with `records`.
+fn run_find(
+    records: &[Map<String, Value>],
+    query: &Value,
+    paginated: bool,
+) -> Vec<(&'static str, Result<Value, plume::Error>)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let app = App::new();
-        let service = if paginated {
-            MemoryService::new().paginate(PAGINATE)
-        } else {
-            MemoryService::new()
-        };
-        app.use_service("items", service).unwrap();
-        let items = app.service("items").unwrap();
-        for record in records {
-            items
-                .create(Value::Object(record.clone()), Params::new())
-                .await
-                .unwrap();
+        let records: Vec<Value> = records.iter().cloned().map(Value::Object).collect();
+        let stores = both(paginated.then_some(PAGINATE), &records).await;
+        let params = Params::with_query(query.clone());
+        let mut results = Vec::new();
+        for store in &stores {
+            results.push((store.name, store.service.find(&params).await));
         }
-        items.find(Params::with_query(query.clone())).await.unwrap()
+        results
     })
 }
 
@@ -452,8 +459,9 @@ proptest! {
             .collect();
         let json_query = render(&query);
         let expected = model_find(&query, &stored, paginated);
-        let actual = run_find(&records, &json_query, paginated);
-        prop_assert_eq!(actual, expected, "query: {}", json_query);
+        for (store, actual) in run_find(&records, &json_query, paginated) {
+            prop_assert_eq!(actual.unwrap(), expected.clone(), "{} on query: {}", store, json_query);
+        }
     }
 }
 
@@ -480,4 +488,163 @@ fn model_follows_the_documented_rules() {
     };
     assert!(model_cond(&lt, &record(json!(2.5))));
     assert!(!model_cond(&lt, &Map::new()));
+}
+
+// --- Store against store, beyond the model ---------------------------------
+
+/// Any JSON a record may hold, scalars weighted up.
+fn rich_value() -> BoxedStrategy<Value> {
+    let scalar = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        (-3i64..=3).prop_map(Value::from),
+        prop::sample::select(vec![
+            9_007_199_254_740_993_i64,
+            9_007_199_254_740_992,
+            -9_007_199_254_740_993,
+            i64::MAX,
+        ])
+        .prop_map(Value::from),
+        Just(json!(u64::MAX)),
+        prop::sample::select(vec![0.5, -2.25, 1e300, 9_007_199_254_740_992.0, 0.1])
+            .prop_map(Value::from),
+        prop::sample::select(vec![
+            "a", "B", "", "2", "10", "true", "é", "100%", "_", "it's", "\"q\"", "a\u{0}b", "\\",
+            "1e3", " 1",
+        ])
+        .prop_map(Value::from),
+    ];
+    scalar
+        .prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(vec!["x", "y", "é"]), inner), 0..3)
+                    .prop_map(|pairs| {
+                        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                    }),
+            ]
+        })
+        .boxed()
+}
+
+fn rich_record() -> impl Strategy<Value = Map<String, Value>> {
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["a", "b", "c"]),
+            prop::option::weighted(0.85, rich_value()),
+        ),
+        0..4,
+    )
+    .prop_map(|fields| {
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            .collect()
+    })
+}
+
+/// A query value: any scalar, including the awkward ones.
+fn rich_query_value() -> BoxedStrategy<Value> {
+    prop_oneof![
+        3 => any_query_value(),
+        1 => prop::sample::select(vec![
+            json!(9_007_199_254_740_993_i64),
+            json!(9_007_199_254_740_992.0),
+            json!("9007199254740993"),
+            json!(u64::MAX),
+            json!(1e300),
+            json!("1e300"),
+            json!(0.1),
+            json!("0.1"),
+            json!("100%"),
+            json!("_"),
+            json!("it's"),
+        ]),
+    ]
+    .boxed()
+}
+
+fn rich_condition() -> impl Strategy<Value = (String, Value)> {
+    (
+        prop::sample::select(vec!["a", "b", "c", "id"]),
+        op(),
+        prop::collection::vec(rich_query_value(), 0..4),
+    )
+        .prop_map(|(field, op, values)| {
+            let first = values.first().cloned().unwrap_or(Value::Null);
+            let condition = match op {
+                Op::Eq => first,
+                Op::In | Op::Nin => json!({ op.key(): values }),
+                op => json!({ op.key(): first }),
+            };
+            (field.to_owned(), condition)
+        })
+}
+
+fn rich_query() -> impl Strategy<Value = Value> {
+    (
+        prop::collection::vec(rich_condition(), 0..3),
+        prop::option::weighted(
+            0.3,
+            prop::collection::vec(prop::collection::vec(rich_condition(), 0..3), 0..3),
+        ),
+        prop::collection::vec(
+            (prop::sample::select(vec!["a", "b", "c"]), any::<bool>()),
+            0..3,
+        ),
+        prop::option::of(prop::collection::vec(
+            prop::sample::select(vec!["a", "b", "c", "id"]),
+            0..3,
+        )),
+        prop::option::of(0usize..5),
+        prop::option::of(0usize..6),
+    )
+        .prop_map(|(conditions, or, sort, select, skip, limit)| {
+            let mut query: Map<String, Value> = conditions.into_iter().collect();
+            if let Some(entries) = or {
+                let entries = entries
+                    .into_iter()
+                    .map(|c| Value::Object(c.into_iter().collect()))
+                    .collect();
+                query.insert("$or".to_owned(), Value::Array(entries));
+            }
+            if !sort.is_empty() {
+                let keys: Map<String, Value> = sort
+                    .into_iter()
+                    .map(|(f, asc)| (f.to_owned(), json!(if asc { 1 } else { -1 })))
+                    .collect();
+                query.insert("$sort".to_owned(), Value::Object(keys));
+            }
+            if let Some(select) = select {
+                query.insert("$select".to_owned(), json!(select));
+            }
+            if let Some(skip) = skip {
+                query.insert("$skip".to_owned(), json!(skip));
+            }
+            if let Some(limit) = limit {
+                query.insert("$limit".to_owned(), json!(limit));
+            }
+            Value::Object(query)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn stores_agree(
+        records in prop::collection::vec(rich_record(), 0..10),
+        query in rich_query(),
+        paginated in any::<bool>(),
+    ) {
+        let results = run_find(&records, &query, paginated);
+        let texts: Vec<String> = results
+            .iter()
+            .map(|(_, r)| match r {
+                Ok(v) => serde_json::to_string(v).unwrap(),
+                Err(e) => format!("error {e}"),
+            })
+            .collect();
+        prop_assert_eq!(&texts[0], &texts[1], "query: {}", query);
+    }
 }

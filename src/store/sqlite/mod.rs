@@ -1,0 +1,327 @@
+//! [`SqliteStore`] and [`SqliteService`]: services over an SQLite database
+//! (rusqlite, SQLite bundled), with the same behaviour as
+//! [`MemoryService`](super::MemoryService).
+//!
+//! # Mapping: JSON documents
+//!
+//! Each service has one table:
+//!
+//! ```sql
+//! CREATE TABLE "users" (
+//!     seq INTEGER PRIMARY KEY,  -- insertion order: find's order and sort ties
+//!     id NOT NULL UNIQUE,       -- the id as stored: an integer or a text
+//!     id_int INTEGER,           -- the integer the id is or reads as, for "7" = 7
+//!     data TEXT NOT NULL        -- the whole record, compact JSON, id included
+//! );
+//! ```
+//!
+//! Records are schemaless JSON in Feathers, hooks add fields freely, and
+//! the query language must treat a missing field as `null` and compare
+//! across JSON types exactly like the memory store. A document column keeps
+//! every record as it was given (key order, types, nesting) and lets one
+//! compiler (the private `sql` module) express the rules with `json_type`
+//! and `json_extract` for any field. Declared columns would need a schema per service, a
+//! migration for each new field, and would lose the distinction between
+//! JSON types (SQLite's affinities turn `"5"` into `5`). What declared
+//! columns give, fast lookups and uniqueness, comes from expression indexes
+//! on `json_extract(data, '$.field')`: [`SqliteService::index`] and
+//! [`SqliteService::unique`] (a unique violation is 409 Conflict). The
+//! compiled query uses the same expression, so `{email: "a@x"}` is an index
+//! lookup.
+//!
+//! Automatic ids come from a counter per table in `plume_sequences`, kept in
+//! the same transaction as the insert, so that ids are never reused after a
+//! remove, as in the memory store, and survive a restart.
+//!
+//! # Connections, threads and durability
+//!
+//! A file database runs in WAL mode with ONE writer connection and a pool
+//! of reader connections (by default one per core, at least two): readers
+//! never wait for the writer, so reads use every core while writes are
+//! serialised, which SQLite does anyway. Readers are `query_only`. Every
+//! call runs on tokio's blocking threads (the private `pool` module), never
+//! on an async worker. A `find` reads its count and its page in one transaction, so
+//! `total` and `data` agree.
+//!
+//! `PRAGMA synchronous = FULL`: a commit returns only after the WAL has
+//! been synced to disk, so an acknowledged write survives `kill -9` (which
+//! `NORMAL` would also survive) and a power cut (which `NORMAL` may lose).
+//! The cost is one fsync per write transaction; `create` of an array is one
+//! transaction. The integration test `store::durability` kills a writing
+//! child process with SIGKILL and reads back every acknowledged record.
+//!
+//! `:memory:` opens ONE connection used for reads and writes: every
+//! connection to `:memory:` is a separate database, and a shared-cache
+//! memory database would bring table-level locking errors that a busy
+//! timeout does not retry. It is meant for tests.
+//!
+//! [`SqliteRevocations`] keeps revoked access tokens (logout) in the same
+//! database.
+//!
+//! # Behaviour
+//!
+//! As [`MemoryService`](super::MemoryService) (same messages): `find`
+//! pages `{total, limit, skip, data}`; `get`, `update`, `patch`, `remove`
+//! with an id honour the query's conditions (404 otherwise); `patch` and
+//! `remove` without an id need `multi` and act on every record matching
+//! the conditions, in insertion order; `create` never overwrites (409), and
+//! an array is created in one transaction, all or nothing; `$select`
+//! applies to every result; protected fields are refused to external
+//! callers. One difference: with [`unique`](SqliteService::unique), values
+//! are compared as SQLite values, so `true` and `1` in a unique field
+//! conflict (both are the integer 1 to SQLite), as do `5` and `5.0`.
+//!
+//! ```
+//! use plume::store::SqliteStore;
+//! use plume::{Params, Provider, Service};
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = SqliteStore::open(":memory:").await?;
+//! let users = store
+//!     .service("users")?
+//!     .unique(["email"])
+//!     .protected_fields(["password"]);
+//! users.create(&json!({"email": "a@x", "password": "hash"}), &Params::new()).await?;
+//! let err = users.create(&json!({"email": "a@x"}), &Params::new()).await.unwrap_err();
+//! assert_eq!(err.code(), 409);
+//! let mut external = Params::with_query(json!({"password": {"$gt": "$2"}}));
+//! external.provider = Some(Provider::Rest);
+//! assert_eq!(users.find(&external).await.unwrap_err().code(), 400);
+//! # Ok::<(), plume::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod pool;
+mod revocations;
+mod service;
+mod sql;
+mod table;
+
+pub use revocations::SqliteRevocations;
+pub use service::SqliteService;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+
+use self::pool::Pool;
+use crate::query;
+use crate::{Error, Result};
+
+/// The filename that opens a private in-memory database.
+pub const MEMORY: &str = ":memory:";
+
+/// The database file when the configuration names none
+/// (`sqlite.filename`), relative to the working directory.
+pub const DEFAULT_FILENAME: &str = "data/plume.sqlite";
+
+/// How long a connection waits for a lock held by another process before
+/// it gives up with an error.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An SQLite database: one writer connection, a pool of readers, and the
+/// services over its tables; see the [module docs](self).
+///
+/// Cloning is cheap and shares the connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    filename: PathBuf,
+    writer: Arc<Pool>,
+    readers: Arc<Pool>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("filename", &self.shared.filename)
+            .field("writer", &self.shared.writer)
+            .field("readers", &self.shared.readers)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating it, and its folder, if needed) the database at
+    /// `filename`, or a private in-memory database for `":memory:"`, with
+    /// one reader per core (at least two).
+    pub async fn open(filename: impl AsRef<Path>) -> Result<Self> {
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        Self::open_with_readers(filename, readers).await
+    }
+
+    /// [`open`](Self::open) with `readers` reader connections (at least
+    /// one). Ignored for `:memory:`, which has a single connection.
+    pub async fn open_with_readers(filename: impl AsRef<Path>, readers: usize) -> Result<Self> {
+        let filename = filename.as_ref().to_path_buf();
+        let path = filename.clone();
+        let (writer, readers) =
+            tokio::task::spawn_blocking(move || open_connections(&path, readers))
+                .await
+                .map_err(Error::internal)??;
+        let writer = Pool::new("writer", vec![writer]);
+        let readers = if readers.is_empty() {
+            Arc::clone(&writer)
+        } else {
+            Pool::new("readers", readers)
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                filename,
+                writer,
+                readers,
+            }),
+        })
+    }
+
+    /// The filename the store was opened with.
+    pub fn filename(&self) -> &Path {
+        &self.shared.filename
+    }
+
+    /// A service over the table `table`, created (with its indexes) when
+    /// the app is set up or on the service's first call. The table name
+    /// is an identifier (`[A-Za-z_][A-Za-z0-9_]*`, at most 64 characters)
+    /// not starting with `sqlite_` or `plume_`; another name is a
+    /// GeneralError (the program's mistake, not a client's).
+    pub fn service(&self, table: &str) -> Result<SqliteService> {
+        let lower = table.to_ascii_lowercase();
+        if !query::is_field_name(table)
+            || lower.starts_with("sqlite_")
+            || lower.starts_with("plume_")
+        {
+            return Err(Error::general(format!(
+                "Invalid SQLite table name '{table}': use letters, digits and _, not starting \
+                 with a digit, sqlite_ or plume_"
+            )));
+        }
+        Ok(SqliteService::new(self.clone(), table))
+    }
+
+    /// Runs `work` in a read transaction on a reader connection, on a
+    /// blocking thread: for data kept beside the services (a token
+    /// revocation list, say). The connection is `query_only`, except for
+    /// `:memory:`, whose single connection also writes.
+    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.shared
+            .readers
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(db_error)?;
+                work(&tx)
+            })
+            .await
+    }
+
+    /// Runs `work` in a write transaction on the writer connection, on a
+    /// blocking thread, and commits when it returns `Ok` (durably: see the
+    /// module docs). A constraint violation is 409 Conflict.
+    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.shared
+            .writer
+            .run(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_error)?;
+                let value = work(&tx)?;
+                tx.commit().map_err(db_error)?;
+                Ok(value)
+            })
+            .await
+    }
+}
+
+/// Opens the writer and the readers (none for `:memory:`).
+fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Connection>)> {
+    if path.as_os_str() == MEMORY {
+        let writer = Connection::open_in_memory().map_err(db_error)?;
+        init_schema(&writer)?;
+        return Ok((writer, Vec::new()));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(Error::internal)?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let writer = Connection::open_with_flags(path, flags).map_err(db_error)?;
+    writer.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
+    let mode: String = writer
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(db_error)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::internal(format!(
+            "SQLite refused WAL mode for {} (journal mode {mode})",
+            path.display()
+        )));
+    }
+    writer
+        .pragma_update(None, "synchronous", "FULL")
+        .map_err(db_error)?;
+    init_schema(&writer)?;
+    let readers = (0..readers.max(1))
+        .map(|_| {
+            let reader = Connection::open_with_flags(path, flags).map_err(db_error)?;
+            reader.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
+            reader
+                .pragma_update(None, "query_only", true)
+                .map_err(db_error)?;
+            Ok(reader)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((writer, readers))
+}
+
+/// What every database has: the id counters.
+fn init_schema(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS plume_sequences (
+             name TEXT PRIMARY KEY,
+             next_id INTEGER NOT NULL
+         );",
+    )
+    .map_err(db_error)
+}
+
+/// A rusqlite error as a Plume error: a constraint violation is 409
+/// Conflict, anything else an internal error (logged, never sent).
+fn db_error(error: rusqlite::Error) -> Error {
+    if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+        conflict_message(&error.to_string())
+    } else {
+        Error::internal(error)
+    }
+}
+
+/// 409 for a failed constraint; names the field when the failed index is a
+/// declared unique index (`<table>__unique__<field>`).
+fn conflict_message(detail: &str) -> Error {
+    let field = detail
+        .split_once("__unique__")
+        .map(|(_, rest)| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or("")
+        })
+        .filter(|field| !field.is_empty());
+    match field {
+        Some(field) => Error::conflict(format!("A record with this '{field}' already exists")),
+        None => Error::conflict("The record conflicts with an existing record"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

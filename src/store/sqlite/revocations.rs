@@ -1,0 +1,173 @@
+//! [`SqliteRevocations`]: a persistent list of revoked access tokens, for
+//! logout.
+//!
+//! A token is known by its id (the `jti` claim) and kept until it would
+//! have expired anyway (its `exp`); after that its signature check fails
+//! on its own, so the row is useless and is deleted on a later
+//! [`revoke`](SqliteRevocations::revoke). The list therefore never holds
+//! more than the tokens revoked within one token lifetime. It lives in
+//! the store's database (table `plume_revoked_tokens`), so a logout
+//! survives a restart. The authentication layer wraps it in whatever
+//! revocation trait it defines.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use tokio::sync::OnceCell;
+
+use super::{SqliteStore, db_error};
+use crate::{Error, Result};
+
+/// Revoked token ids in an SQLite database, kept until they expire.
+///
+/// ```
+/// use plume::store::{SqliteRevocations, SqliteStore};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = SqliteStore::open(":memory:").await?;
+/// let revoked = SqliteRevocations::new(&store);
+/// let in_an_hour = 4_000_000_000;
+/// revoked.revoke("4f6c…", in_an_hour).await?;
+/// assert!(revoked.is_revoked("4f6c…").await?);
+/// assert!(!revoked.is_revoked("other").await?);
+/// # Ok::<(), plume::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct SqliteRevocations {
+    store: SqliteStore,
+    table: OnceCell<()>,
+}
+
+impl SqliteRevocations {
+    /// The revocation list of `store`'s database (shared by every
+    /// `SqliteRevocations` over the same database).
+    pub fn new(store: &SqliteStore) -> Self {
+        Self {
+            store: store.clone(),
+            table: OnceCell::new(),
+        }
+    }
+
+    async fn ensure_table(&self) -> Result<()> {
+        self.table
+            .get_or_try_init(|| {
+                self.store.write(|tx| {
+                    tx.execute_batch(
+                        "CREATE TABLE IF NOT EXISTS plume_revoked_tokens (
+                             jti TEXT PRIMARY KEY,
+                             expires_at INTEGER NOT NULL
+                         );
+                         CREATE INDEX IF NOT EXISTS plume_revoked_tokens__expires_at
+                             ON plume_revoked_tokens (expires_at);",
+                    )
+                    .map_err(db_error)
+                })
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Revokes the token `jti` until `expires_at` (its `exp`, seconds since
+    /// the Unix epoch), durably; revoking twice keeps the later expiry.
+    /// Also forgets tokens whose expiry has passed.
+    pub async fn revoke(&self, jti: &str, expires_at: i64) -> Result<()> {
+        self.ensure_table().await?;
+        let jti = jti.to_owned();
+        let now = unix_now()?;
+        self.store
+            .write(move |tx: &Transaction<'_>| {
+                tx.execute(
+                    "DELETE FROM plume_revoked_tokens WHERE expires_at <= ?1",
+                    [now],
+                )
+                .map_err(db_error)?;
+                tx.execute(
+                    "INSERT INTO plume_revoked_tokens (jti, expires_at) VALUES (?1, ?2)
+                     ON CONFLICT (jti) DO UPDATE
+                     SET expires_at = max(expires_at, excluded.expires_at)",
+                    params![jti, expires_at],
+                )
+                .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// True when the token `jti` was revoked (and has not expired since).
+    pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        self.ensure_table().await?;
+        let jti = jti.to_owned();
+        let now = unix_now()?;
+        self.store
+            .read(move |tx| {
+                tx.query_row(
+                    "SELECT 1 FROM plume_revoked_tokens WHERE jti = ?1 AND expires_at > ?2",
+                    params![jti, now],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map(|found| found.is_some())
+                .map_err(db_error)
+            })
+            .await
+    }
+}
+
+fn unix_now() -> Result<i64> {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(Error::internal)?;
+    i64::try_from(since.as_secs()).map_err(Error::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn revocations_persist_and_expire() {
+        let dir = std::env::temp_dir().join(format!("plume-revoked-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("db.sqlite");
+        let now = unix_now().unwrap();
+        {
+            let store = SqliteStore::open(&path).await.unwrap();
+            let revoked = SqliteRevocations::new(&store);
+            revoked.revoke("live", now + 3600).await.unwrap();
+            revoked.revoke("live", now + 60).await.unwrap();
+            revoked.revoke("expired", now - 1).await.unwrap();
+            assert!(!revoked.is_revoked("expired").await.unwrap());
+            // A later revoke forgets the expired one.
+            revoked.revoke("other", now + 3600).await.unwrap();
+            let rows: i64 = store
+                .read(|tx| {
+                    tx.query_row("SELECT count(*) FROM plume_revoked_tokens", [], |r| {
+                        r.get(0)
+                    })
+                    .map_err(db_error)
+                })
+                .await
+                .unwrap();
+            assert_eq!(rows, 2);
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let revoked = SqliteRevocations::new(&store);
+        assert!(revoked.is_revoked("live").await.unwrap());
+        assert!(!revoked.is_revoked("never").await.unwrap());
+        let expiry: i64 = store
+            .read(|tx| {
+                tx.query_row(
+                    "SELECT expires_at FROM plume_revoked_tokens WHERE jti = 'live'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)
+            })
+            .await
+            .unwrap();
+        assert_eq!(expiry, now + 3600, "the later expiry is kept");
+        drop(revoked);
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,424 @@
+//! [`SqliteService`]: the builder and the six methods.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::Transaction;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use super::table::{self, Record, find_rust, find_sql, insert, locate, matching, select};
+use super::{SqliteStore, sql};
+use crate::query::{self, ParsedQuery, QueryOptions};
+use crate::service::json_type;
+use crate::store::{effective_paginate, page};
+use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
+
+/// A declared index on a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Index {
+    pub(super) field: String,
+    pub(super) unique: bool,
+}
+
+/// A service's settings, shared with its blocking tasks.
+#[derive(Debug, Clone)]
+pub(super) struct Config {
+    pub(super) table: String,
+    pub(super) id_field: String,
+    pub(super) paginate: Option<Paginate>,
+    pub(super) multi: Vec<Method>,
+    pub(super) protected_fields: Arc<[String]>,
+    pub(super) indexes: Vec<Index>,
+    pub(super) start_id: i64,
+}
+
+/// A service over one table of a [`SqliteStore`]; see the
+/// [module docs](crate::store::sqlite). Built from [`SqliteStore::service`] with the same
+/// options as [`MemoryService`](crate::store::MemoryService), plus declared
+/// indexes.
+///
+/// ```
+/// use plume::store::SqliteStore;
+/// use plume::{Method, Paginate};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = SqliteStore::open(":memory:").await?;
+/// let messages = store
+///     .service("messages")?
+///     .id_field("_id")
+///     .paginate(Paginate { default: 10, max: 50 })
+///     .multi_methods([Method::Create])
+///     .index(["userId"]);
+/// # let _ = messages;
+/// # Ok::<(), plume::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct SqliteService {
+    store: SqliteStore,
+    config: Arc<Config>,
+    /// Set once the table and its indexes exist.
+    schema: Arc<OnceCell<()>>,
+}
+
+impl fmt::Debug for SqliteService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteService")
+            .field("config", &self.config)
+            .field("schema_ready", &self.schema.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteService {
+    /// A service over `table` (already checked) with default options.
+    pub(super) fn new(store: SqliteStore, table: &str) -> Self {
+        Self {
+            store,
+            config: Arc::new(Config {
+                table: table.to_owned(),
+                id_field: "id".to_owned(),
+                paginate: None,
+                multi: Vec::new(),
+                protected_fields: Arc::from(Vec::new()),
+                indexes: Vec::new(),
+                start_id: 0,
+            }),
+            schema: Arc::new(OnceCell::new()),
+        }
+    }
+
+    fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        // The builder runs before any call shares the config, so this does
+        // not copy; the schema must be (re)checked with the new indexes.
+        change(Arc::make_mut(&mut self.config));
+        self.schema = Arc::new(OnceCell::new());
+        self
+    }
+
+    /// Sets the id field (Feathers' `id` option), e.g. `"_id"`.
+    #[must_use]
+    pub fn id_field(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.configure(|c| c.id_field = name)
+    }
+
+    /// Paginates `find`: a page of `default` records when the query has no
+    /// `$limit`, at most `max`.
+    #[must_use]
+    pub fn paginate(self, paginate: Paginate) -> Self {
+        self.configure(|c| c.paginate = Some(paginate))
+    }
+
+    /// Allows (`true`) or refuses (`false`) create, patch and remove on
+    /// many records (Feathers' `multi: true`).
+    #[must_use]
+    pub fn multi(self, enabled: bool) -> Self {
+        self.configure(|c| {
+            c.multi = if enabled {
+                vec![Method::Create, Method::Patch, Method::Remove]
+            } else {
+                Vec::new()
+            };
+        })
+    }
+
+    /// Allows calls on many records for these methods only (Feathers'
+    /// `multi: ['create', 'patch']`).
+    #[must_use]
+    pub fn multi_methods(self, methods: impl IntoIterator<Item = Method>) -> Self {
+        let methods = methods.into_iter().collect();
+        self.configure(|c| c.multi = methods)
+    }
+
+    /// Fields that external callers may not filter, sort or `$select` on
+    /// (400); see [`crate::query`'s rule](crate::query#protected-fields).
+    #[must_use]
+    pub fn protected_fields<I, S>(self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let fields: Arc<[String]> = fields.into_iter().map(Into::into).collect();
+        self.configure(|c| c.protected_fields = fields)
+    }
+
+    /// The first automatic id (0 by default), used when the table's counter
+    /// is created, i.e. the first time the table is.
+    #[must_use]
+    pub fn start_id(self, first: i64) -> Self {
+        self.configure(|c| c.start_id = first)
+    }
+
+    /// Declares an index on each of these fields (an expression index on
+    /// `json_extract(data, '$.field')`), for fast equality lookups. Field
+    /// names are identifiers; a bad one fails the table's creation.
+    #[must_use]
+    pub fn index<I, S>(self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.declare(fields, false)
+    }
+
+    /// Declares a unique index on each of these fields: a create, update or
+    /// patch that would give two records the same non-null value is 409
+    /// Conflict. Records without the field (or with `null`) never conflict.
+    #[must_use]
+    pub fn unique<I, S>(self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.declare(fields, true)
+    }
+
+    fn declare<I, S>(self, fields: I, unique: bool) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let new: Vec<Index> = fields
+            .into_iter()
+            .map(|field| Index {
+                field: field.into(),
+                unique,
+            })
+            .collect();
+        self.configure(|c| c.indexes.extend(new))
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.config.table
+    }
+
+    /// Creates the table, its indexes and its id counter if missing; runs
+    /// once (again after a failure).
+    pub async fn ensure_schema(&self) -> Result<()> {
+        self.schema
+            .get_or_try_init(|| {
+                let config = Arc::clone(&self.config);
+                self.store.write(move |tx| table::create(tx, &config))
+            })
+            .await
+            .map(|_| ())
+    }
+
+    fn allows_multi(&self, method: &Method) -> bool {
+        self.config.multi.contains(method)
+    }
+
+    fn options(&self, params: &Params, paginate: Option<Paginate>) -> QueryOptions {
+        QueryOptions::new(self.config.id_field.as_str())
+            .paginate(paginate)
+            .protected_fields(Arc::clone(&self.config.protected_fields))
+            .external(params.is_external())
+    }
+
+    /// Parses the query of a call other than `find` (no pagination).
+    fn query(&self, params: &Params) -> Result<ParsedQuery> {
+        query::parse_query(&params.query, &self.options(params, None))
+    }
+
+    /// Runs `work` on the writer, in a transaction, after making sure the
+    /// table exists.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Config) -> Result<T> + Send + 'static,
+    {
+        self.ensure_schema().await?;
+        let config = Arc::clone(&self.config);
+        self.store.write(move |tx| work(tx, &config)).await
+    }
+
+    /// Runs `work` on a reader, in a transaction, after making sure the
+    /// table exists.
+    async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &Config) -> Result<T> + Send + 'static,
+    {
+        self.ensure_schema().await?;
+        let config = Arc::clone(&self.config);
+        self.store.read(move |tx| work(tx, &config)).await
+    }
+}
+
+/// The data of update and patch: an object.
+fn data_object<'d>(data: &'d Value, method: &str) -> Result<&'d Record> {
+    data.as_object().ok_or_else(|| {
+        Error::bad_request(format!(
+            "The data of '{method}' must be an object, got {}",
+            json_type(data)
+        ))
+    })
+}
+
+#[async_trait]
+impl Service for SqliteService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        let paginate = effective_paginate(self.config.paginate, params.paginate);
+        let query = query::parse_query(&params.query, &self.options(params, paginate))?;
+        let compiled = sql::condition(&query.condition)?;
+        let limit = query.filters.limit;
+        let skip = query.filters.skip;
+        let (total, records, query) = self
+            .read(move |tx, config| {
+                let (total, records) = match &compiled {
+                    Some(compiled) => {
+                        find_sql(tx, &config.table, &query, compiled, paginate.is_some())?
+                    }
+                    None => find_rust(tx, &config.table, &query)?,
+                };
+                Ok((total, records, query))
+            })
+            .await?;
+        let data = records.iter().map(|r| select(&query, r)).collect();
+        Ok(match paginate {
+            Some(paginate) => page(total, limit.unwrap_or(paginate.max), skip, data),
+            None => Value::Array(data),
+        })
+    }
+
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        let query = self.query(params)?;
+        let id = id.clone();
+        self.read(move |tx, config| {
+            let (_, record) = locate(tx, config, &id, &query)?;
+            Ok(select(&query, &record))
+        })
+        .await
+    }
+
+    async fn create(&self, data: &Value, params: &Params) -> Result<Value> {
+        match data {
+            Value::Object(record) => {
+                let query = self.query(params)?;
+                let record = record.clone();
+                self.write(move |tx, config| Ok(select(&query, &insert(tx, config, record)?)))
+                    .await
+            }
+            Value::Array(items) => {
+                if !self.allows_multi(&Method::Create) {
+                    return Err(Error::method_not_allowed("Can not create multiple entries"));
+                }
+                let records = items
+                    .iter()
+                    .map(|item| {
+                        item.as_object().cloned().ok_or_else(|| {
+                            Error::bad_request(format!(
+                                "The data of 'create' must be an object or an array of \
+                                 objects, got an array containing {}",
+                                json_type(item)
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let query = self.query(params)?;
+                // One transaction: an error rolls every insert back.
+                self.write(move |tx, config| {
+                    records
+                        .into_iter()
+                        .map(|record| Ok(select(&query, &insert(tx, config, record)?)))
+                        .collect::<Result<Vec<_>>>()
+                        .map(Value::Array)
+                })
+                .await
+            }
+            other => Err(Error::bad_request(format!(
+                "The data of 'create' must be an object or an array of objects, got {}",
+                json_type(other)
+            ))),
+        }
+    }
+
+    async fn update(&self, id: Option<&Id>, data: &Value, params: &Params) -> Result<Value> {
+        let (Some(id), false) = (id, data.is_array()) else {
+            return Err(Error::bad_request(
+                "You can not replace multiple instances. Did you mean 'patch'?",
+            ));
+        };
+        let data = data_object(data, "update")?.clone();
+        let query = self.query(params)?;
+        let id = id.clone();
+        self.write(move |tx, config| {
+            let (seq, record) = locate(tx, config, &id, &query)?;
+            let stored_id = record.get(&config.id_field).cloned().unwrap_or(Value::Null);
+            let mut replacement = data;
+            replacement.insert(config.id_field.clone(), stored_id);
+            table::store(tx, &config.table, seq, &replacement)?;
+            Ok(select(&query, &replacement))
+        })
+        .await
+    }
+
+    async fn patch(&self, id: Option<&Id>, data: &Value, params: &Params) -> Result<Value> {
+        if id.is_none() && !self.allows_multi(&Method::Patch) {
+            return Err(Error::method_not_allowed("Can not patch multiple entries"));
+        }
+        let data = data_object(data, "patch")?.clone();
+        let query = self.query(params)?;
+        let id = id.cloned();
+        self.write(move |tx, config| {
+            let merge = |seq: i64, mut record: Record| -> Result<Value> {
+                for (field, value) in &data {
+                    if *field != config.id_field {
+                        record.insert(field.clone(), value.clone());
+                    }
+                }
+                table::store(tx, &config.table, seq, &record)?;
+                Ok(select(&query, &record))
+            };
+            match &id {
+                Some(id) => {
+                    let (seq, record) = locate(tx, config, id, &query)?;
+                    merge(seq, record)
+                }
+                None => matching(tx, &config.table, &query)?
+                    .into_iter()
+                    .map(|(seq, record)| merge(seq, record))
+                    .collect::<Result<Vec<_>>>()
+                    .map(Value::Array),
+            }
+        })
+        .await
+    }
+
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        if id.is_none() && !self.allows_multi(&Method::Remove) {
+            return Err(Error::method_not_allowed("Can not remove multiple entries"));
+        }
+        let query = self.query(params)?;
+        let id = id.cloned();
+        self.write(move |tx, config| match &id {
+            Some(id) => {
+                let (seq, record) = locate(tx, config, id, &query)?;
+                table::delete(tx, &config.table, seq)?;
+                Ok(select(&query, &record))
+            }
+            None => matching(tx, &config.table, &query)?
+                .into_iter()
+                .map(|(seq, record)| {
+                    table::delete(tx, &config.table, seq)?;
+                    Ok(select(&query, &record))
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array),
+        })
+        .await
+    }
+
+    fn methods(&self) -> &'static [Method] {
+        &Method::STANDARD
+    }
+
+    /// Creates the table and its indexes, so that a bad declaration or an
+    /// unreachable database shows at start rather than on the first call.
+    async fn setup(&self, _app: &App, _path: &str) -> Result<()> {
+        self.ensure_schema().await
+    }
+}

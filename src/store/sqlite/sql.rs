@@ -1,0 +1,437 @@
+//! Compiles a [`ParsedQuery`](crate::query::ParsedQuery)'s conditions and
+//! `$sort` to SQL over the JSON documents of a table (`data` column).
+//!
+//! Values are always bound parameters (`?1`, `?2`, ...). Field names are
+//! spliced into JSON paths (`'$.name'`) because an expression index only
+//! serves a query whose expression is literally the same; that is safe
+//! because every name is checked again here with
+//! [`query::is_field_name`] (`[A-Za-z_][A-Za-z0-9_]*`), which admits no
+//! quote, dot, bracket or space.
+//!
+//! # How each rule of [`crate::query`] is written
+//!
+//! For a field `f`, `T` is `coalesce(json_type(data, '$.f'), 'null')`: the
+//! JSON type, with a missing field reading as `'null'` (missing is null),
+//! and `X` is `json_extract(data, '$.f')`: the value (`NULL` for null or
+//! missing, `1`/`0` for booleans, the JSON text for arrays and objects).
+//! `T` is never SQL `NULL` and every term tests `T` before it looks at
+//! `X`, so every condition is `0` or `1`, never `NULL`, and `NOT` (for
+//! `$ne` and `$nin`) is exact.
+//!
+//! - Equality, `$in` (equality is `$in` with one value), per query value,
+//!   by the coercion rules, in Rust, before any SQL is written:
+//!   - `null`: `T = 'null'` (null or missing);
+//!   - a boolean, or the string `"true"`/`"false"`: `T = 'true'` / `T = 'false'`;
+//!   - a string: `T = 'text' AND X IN (?..)` (SQLite's `BINARY` collation
+//!     is byte order of UTF-8, the code point order of Rust's `str`);
+//!   - a number, or a string that [`query::coerce_number`] reads as one:
+//!     `T IN ('integer','real') AND X IN (?..)`.
+//!
+//!   Values of a JSON type other than the ones named never match, which is
+//!   "different types are never equal". `$ne` and `$nin` are `NOT (...)`.
+//! - `$lt`, `$lte`, `$gt`, `$gte`: the same type-guarded terms with `<`,
+//!   `<=`, `>`, `>=`; a `null` query value is `0` (never ordered), and a
+//!   stored null fails every type guard.
+//! - Numbers: the memory store compares `f64`s. SQLite compares an integer
+//!   with a real exactly, which gives the same answer whenever the query
+//!   number's magnitude is below 2^53 (a stored integer beyond 2^53 is
+//!   beyond the query value both ways). A query number at or beyond 2^53 is
+//!   compared as `CAST(X AS REAL)` with a bound real, which is the `f64`
+//!   comparison exactly.
+//! - Sorting: per key, a type rank (`null` 0 < booleans 1 < numbers 2 <
+//!   strings 3 < arrays 4 < objects 5), then the value within the rank
+//!   (numbers as `CAST(X AS REAL)`, like `f64`; arrays and objects by
+//!   their compact JSON text, which SQLite renders exactly as `serde_json`
+//!   wrote it), both `ASC` or `DESC`; finally `seq ASC`, the insertion
+//!   order, for stable ties in both directions.
+//!
+//! A query that needs more than [`MAX_PARAMS`] bound values (very long
+//! `$in` lists) is not compiled ([`condition`] returns `None`) and the
+//! store filters in Rust with [`crate::query::matches()`] instead.
+
+use std::fmt::Write as _;
+
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Number, Value};
+
+use crate::query::{self, Condition, Op, SortOrder};
+use crate::{Error, Result};
+
+/// The most values bound in one statement; SQLite allows 32,766.
+pub(super) const MAX_PARAMS: usize = 30_000;
+
+/// 2^53: below this magnitude an exact comparison and an `f64` comparison
+/// agree (see the module docs).
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// A compiled condition: SQL text and the values it binds, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Compiled {
+    /// An SQL expression that is `0` or `1` for each row.
+    pub(super) sql: String,
+    /// The values for `?1`, `?2`, ...
+    pub(super) params: Vec<SqlValue>,
+}
+
+/// Compiles a condition tree; `None` when it needs more than
+/// [`MAX_PARAMS`] values. 400 for a field name that is not an identifier
+/// (the query parser has already refused those; this is a second lock).
+pub(super) fn condition(condition: &Condition) -> Result<Option<Compiled>> {
+    let mut out = Compiled {
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    out.condition(condition)?;
+    Ok((out.params.len() <= MAX_PARAMS).then_some(out))
+}
+
+/// The `ORDER BY` list for `$sort` keys, always ending with `seq` (the
+/// insertion order) so that ties keep their order.
+pub(super) fn order_by(sort: &[(String, SortOrder)]) -> Result<String> {
+    let mut sql = String::new();
+    for (field, order) in sort {
+        let (t, x) = (type_expr(field)?, value_expr(field)?);
+        let dir = match order {
+            SortOrder::Asc => "ASC",
+            SortOrder::Desc => "DESC",
+        };
+        let _ = write!(
+            sql,
+            "CASE {t} WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 1 \
+             WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 \
+             WHEN 'array' THEN 4 ELSE 5 END {dir}, \
+             CASE WHEN {t} IN ('integer', 'real') THEN CAST({x} AS REAL) ELSE {x} END {dir}, "
+        );
+    }
+    sql.push_str("seq ASC");
+    Ok(sql)
+}
+
+/// `json_extract(data, '$.field')`: the expression that declared indexes
+/// are built on, so it must be written the same way everywhere.
+pub(super) fn value_expr(field: &str) -> Result<String> {
+    checked(field).map(|field| format!("json_extract(data, '$.{field}')"))
+}
+
+/// The JSON type of a field, `'null'` when it is missing; never `NULL`.
+fn type_expr(field: &str) -> Result<String> {
+    checked(field).map(|field| format!("coalesce(json_type(data, '$.{field}'), 'null')"))
+}
+
+fn checked(field: &str) -> Result<&str> {
+    if query::is_field_name(field) {
+        Ok(field)
+    } else {
+        Err(Error::bad_request(format!(
+            "Invalid field name '{}'",
+            field.chars().take(64).collect::<String>()
+        )))
+    }
+}
+
+/// How a number is compared: exactly as bound, or as a real (see the
+/// module docs).
+enum Num {
+    Exact(SqlValue),
+    Real(f64),
+}
+
+impl Num {
+    fn of(number: &Number) -> Option<Self> {
+        let float = number.as_f64()?;
+        if float.abs() >= EXACT {
+            return Some(Self::Real(float));
+        }
+        Some(Self::Exact(match number.as_i64() {
+            Some(int) => SqlValue::Integer(int),
+            None => SqlValue::Real(float),
+        }))
+    }
+
+    fn of_f64(float: f64) -> Self {
+        if float.abs() >= EXACT {
+            Self::Real(float)
+        } else {
+            Self::Exact(SqlValue::Real(float))
+        }
+    }
+}
+
+impl Compiled {
+    /// Appends `?N` for a new parameter.
+    fn bind(&mut self, value: SqlValue) {
+        self.params.push(value);
+        let _ = write!(self.sql, "?{}", self.params.len());
+    }
+
+    fn condition(&mut self, condition: &Condition) -> Result<()> {
+        match condition {
+            Condition::And(items) => self.join(items, " AND ", "1"),
+            Condition::Or(items) => self.join(items, " OR ", "0"),
+            Condition::Field { field, op, value } => {
+                let list = match value {
+                    Value::Array(items) => items.as_slice(),
+                    other => std::slice::from_ref(other),
+                };
+                match op {
+                    Op::Eq | Op::In => self.any_equal(field, list),
+                    Op::Ne | Op::Nin => {
+                        self.sql.push_str("NOT ");
+                        self.any_equal(field, list)
+                    }
+                    Op::Lt => self.ordered(field, "<", value),
+                    Op::Lte => self.ordered(field, "<=", value),
+                    Op::Gt => self.ordered(field, ">", value),
+                    Op::Gte => self.ordered(field, ">=", value),
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, items: &[Condition], separator: &str, empty: &str) -> Result<()> {
+        if items.is_empty() {
+            self.sql.push_str(empty);
+            return Ok(());
+        }
+        self.sql.push('(');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(separator);
+            }
+            self.condition(item)?;
+        }
+        self.sql.push(')');
+        Ok(())
+    }
+
+    /// True when the field equals any of `values`, with coercion: a
+    /// parenthesised OR of at most one term per JSON type.
+    fn any_equal(&mut self, field: &str, values: &[Value]) -> Result<()> {
+        let (t, x) = (type_expr(field)?, value_expr(field)?);
+        let mut null = false;
+        let mut bools = [false; 2];
+        let mut texts = Vec::new();
+        let mut exact = Vec::new();
+        let mut reals = Vec::new();
+        let mut number = |num: Num| match num {
+            Num::Exact(value) => exact.push(value),
+            Num::Real(float) => reals.push(SqlValue::Real(float)),
+        };
+        for value in values {
+            match value {
+                Value::Null => null = true,
+                Value::Bool(b) => bools[usize::from(*b)] = true,
+                Value::Number(n) => {
+                    if let Some(num) = Num::of(n) {
+                        number(num);
+                    }
+                }
+                Value::String(s) => {
+                    texts.push(SqlValue::Text(s.clone()));
+                    if let Some(float) = query::coerce_number(s) {
+                        number(Num::of_f64(float));
+                    }
+                    if let Some(b) = query::coerce_bool(s) {
+                        bools[usize::from(b)] = true;
+                    }
+                }
+                // The parser admits only scalars; an array or object can
+                // equal nothing a query can say.
+                Value::Array(_) | Value::Object(_) => {}
+            }
+        }
+        let mut terms = 0;
+        self.sql.push('(');
+        let mut next = |sql: &mut String| {
+            if terms > 0 {
+                sql.push_str(" OR ");
+            }
+            terms += 1;
+        };
+        if null {
+            next(&mut self.sql);
+            let _ = write!(self.sql, "{t} = 'null'");
+        }
+        for (flag, name) in bools.iter().zip(["false", "true"]) {
+            if *flag {
+                next(&mut self.sql);
+                let _ = write!(self.sql, "{t} = '{name}'");
+            }
+        }
+        let groups = [
+            (texts, "= 'text'", x.clone()),
+            (exact, "IN ('integer', 'real')", x.clone()),
+            (
+                reals,
+                "IN ('integer', 'real')",
+                format!("CAST({x} AS REAL)"),
+            ),
+        ];
+        for (values, guard, left) in groups {
+            if values.is_empty() {
+                continue;
+            }
+            next(&mut self.sql);
+            let _ = write!(self.sql, "({t} {guard} AND {left} IN (");
+            for (i, value) in values.into_iter().enumerate() {
+                if i > 0 {
+                    self.sql.push_str(", ");
+                }
+                self.bind(value);
+            }
+            self.sql.push_str("))");
+        }
+        if terms == 0 {
+            self.sql.push('0');
+        }
+        self.sql.push(')');
+        Ok(())
+    }
+
+    /// `$lt` and friends: only values of the query value's type (after
+    /// coercion) are ordered; `null` orders nothing.
+    fn ordered(&mut self, field: &str, op: &str, value: &Value) -> Result<()> {
+        let (t, x) = (type_expr(field)?, value_expr(field)?);
+        let mut terms: Vec<(&str, String, SqlValue)> = Vec::new();
+        let numeric = |num: Num| match num {
+            Num::Exact(value) => ("IN ('integer', 'real')", x.clone(), value),
+            Num::Real(float) => (
+                "IN ('integer', 'real')",
+                format!("CAST({x} AS REAL)"),
+                SqlValue::Real(float),
+            ),
+        };
+        let boolean = |b: bool| {
+            (
+                "IN ('true', 'false')",
+                x.clone(),
+                SqlValue::Integer(i64::from(b)),
+            )
+        };
+        match value {
+            Value::Bool(b) => terms.push(boolean(*b)),
+            Value::Number(n) => terms.extend(Num::of(n).map(numeric)),
+            Value::String(s) => {
+                terms.push(("= 'text'", x.clone(), SqlValue::Text(s.clone())));
+                terms.extend(query::coerce_number(s).map(|f| numeric(Num::of_f64(f))));
+                terms.extend(query::coerce_bool(s).map(boolean));
+            }
+            Value::Null | Value::Array(_) | Value::Object(_) => {}
+        }
+        if terms.is_empty() {
+            self.sql.push('0');
+            return Ok(());
+        }
+        self.sql.push('(');
+        for (i, (guard, left, bound)) in terms.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(" OR ");
+            }
+            let _ = write!(self.sql, "({t} {guard} AND {left} {op} ");
+            self.bind(bound);
+            self.sql.push(')');
+        }
+        self.sql.push(')');
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{QueryOptions, parse_query};
+    use serde_json::json;
+
+    fn compile(query: &Value) -> Compiled {
+        let parsed = parse_query(query.as_object().unwrap(), &QueryOptions::default()).unwrap();
+        condition(&parsed.condition).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_plain_string_is_one_indexable_term() {
+        let compiled = compile(&json!({"email": "a@x"}));
+        assert_eq!(
+            compiled.sql,
+            "(((coalesce(json_type(data, '$.email'), 'null') = 'text' AND \
+             json_extract(data, '$.email') IN (?1))))"
+        );
+        assert_eq!(compiled.params, [SqlValue::Text("a@x".to_owned())]);
+    }
+
+    #[test]
+    fn strings_bind_their_coercions() {
+        let compiled = compile(&json!({"n": {"$in": ["5", "true", null]}}));
+        assert_eq!(
+            compiled.params,
+            [
+                SqlValue::Text("5".to_owned()),
+                SqlValue::Text("true".to_owned()),
+                SqlValue::Real(5.0)
+            ]
+        );
+        assert!(compiled.sql.contains("= 'null'"));
+        assert!(compiled.sql.contains("= 'true'"));
+        assert!(!compiled.sql.contains("= 'false'"));
+    }
+
+    #[test]
+    fn empty_groups_and_null_orderings_are_constants() {
+        assert_eq!(compile(&json!({})).sql, "1");
+        assert_eq!(compile(&json!({"$or": []})).sql, "(0)");
+        assert_eq!(compile(&json!({"a": {"$lt": null}})).sql, "(0)");
+        assert_eq!(compile(&json!({"a": {"$in": []}})).sql, "((0))");
+        assert_eq!(compile(&json!({"a": {"$nin": []}})).sql, "(NOT (0))");
+    }
+
+    #[test]
+    fn large_numbers_compare_as_reals() {
+        let compiled = compile(&json!({"n": {"$gt": 9_007_199_254_740_993_i64}}));
+        assert!(
+            compiled
+                .sql
+                .contains("CAST(json_extract(data, '$.n') AS REAL) > ?1")
+        );
+        assert_eq!(compiled.params, [SqlValue::Real(9_007_199_254_740_992.0)]);
+        let compiled = compile(&json!({"n": 3}));
+        assert_eq!(compiled.params, [SqlValue::Integer(3)]);
+    }
+
+    #[test]
+    fn values_never_reach_the_sql_text() {
+        let evil = "x'); DROP TABLE users; --";
+        let compiled = compile(&json!({"name": evil, "$or": [{"a": {"$gt": evil}}]}));
+        assert!(!compiled.sql.contains("DROP"));
+        assert_eq!(compiled.params.len(), 2);
+    }
+
+    #[test]
+    fn field_names_are_checked_again() {
+        let bad = Condition::Field {
+            field: "a') OR 1=1 --".to_owned(),
+            op: Op::Eq,
+            value: json!(1),
+        };
+        assert!(condition(&bad).is_err());
+        assert!(order_by(&[("a b".to_owned(), SortOrder::Asc)]).is_err());
+        assert!(value_expr("a.b").is_err());
+    }
+
+    #[test]
+    fn too_many_values_are_left_to_rust() {
+        let many: Vec<Condition> = (0..61)
+            .map(|i| Condition::Field {
+                field: format!("f{i}"),
+                op: Op::In,
+                value: Value::Array((0..500).map(|v| json!(v.to_string())).collect()),
+            })
+            .collect();
+        assert_eq!(condition(&Condition::And(many)).unwrap(), None);
+    }
+
+    #[test]
+    fn order_by_ends_with_insertion_order() {
+        assert_eq!(order_by(&[]).unwrap(), "seq ASC");
+        let sql = order_by(&[("a".to_owned(), SortOrder::Desc)]).unwrap();
+        assert!(sql.ends_with("END DESC, seq ASC"), "{sql}");
+    }
+}

@@ -1,0 +1,754 @@
+//! Unit tests of the SQLite store. The query semantics shared with the
+//! memory store are tested against both in `tests/query/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::*;
+use crate::query::{self, QueryOptions};
+use crate::{ErrorKind, Id, Paginate, PaginateParam, Params, Provider, Result, Service};
+
+fn params(query: Value) -> Params {
+    Params::with_query(query)
+}
+
+fn none() -> Params {
+    Params::new()
+}
+
+async fn memory() -> SqliteStore {
+    SqliteStore::open(MEMORY).await.unwrap()
+}
+
+async fn seeded(service: SqliteService) -> SqliteService {
+    for (name, age) in [("alice", 30), ("bob", 20), ("carol", 40), ("dave", 20)] {
+        service
+            .create(&json!({"name": name, "age": age}), &none())
+            .await
+            .unwrap();
+    }
+    service
+}
+
+fn assert_error(result: Result<Value>, kind: ErrorKind, message: &str) {
+    let err = result.expect_err("call should fail");
+    assert_eq!((err.kind(), err.message()), (kind, message));
+}
+
+fn names(value: &Value) -> Vec<&str> {
+    let items = match value {
+        Value::Array(items) => items,
+        other => other["data"].as_array().unwrap(),
+    };
+    items.iter().map(|r| r["name"].as_str().unwrap()).collect()
+}
+
+/// A fresh folder under the target directory's temp folder.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("plume-sqlite-{name}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn create_assigns_ids_and_keeps_key_order() {
+    let items = memory().await.service("items").unwrap();
+    let first = items.create(&json!({"text": "a"}), &none()).await.unwrap();
+    assert_eq!(
+        serde_json::to_string(&first).unwrap(),
+        r#"{"text":"a","id":0}"#
+    );
+    let explicit_null = items
+        .create(&json!({"id": null, "t": 1}), &none())
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_string(&explicit_null).unwrap(),
+        r#"{"id":1,"t":1}"#
+    );
+    let found = items.find(&none()).await.unwrap();
+    assert_eq!(
+        serde_json::to_string(&found).unwrap(),
+        r#"[{"text":"a","id":0},{"id":1,"t":1}]"#
+    );
+}
+
+#[tokio::test]
+async fn ids_skip_client_ids_and_are_never_reused() {
+    let items = memory().await.service("items").unwrap().start_id(1);
+    items.create(&json!({"id": 1}), &none()).await.unwrap();
+    items.create(&json!({"id": "2"}), &none()).await.unwrap();
+    assert_eq!(
+        items.create(&json!({}), &none()).await.unwrap()["id"],
+        json!(3)
+    );
+    items.remove(Some(&Id::from(3)), &none()).await.unwrap();
+    assert_eq!(
+        items.create(&json!({}), &none()).await.unwrap()["id"],
+        json!(4)
+    );
+}
+
+#[tokio::test]
+async fn create_with_a_taken_id_is_a_conflict_and_overwrites_nothing() {
+    let items = memory().await.service("items").unwrap();
+    items
+        .create(&json!({"id": 7, "v": 1}), &none())
+        .await
+        .unwrap();
+    for id in [json!(7), json!("7")] {
+        assert_error(
+            items.create(&json!({"id": id, "v": 2}), &none()).await,
+            ErrorKind::Conflict,
+            "A record with id '7' already exists",
+        );
+    }
+    items.create(&json!({"id": "x"}), &none()).await.unwrap();
+    assert_error(
+        items.create(&json!({"id": "x"}), &none()).await,
+        ErrorKind::Conflict,
+        "A record with id 'x' already exists",
+    );
+    assert_eq!(
+        items.get(&Id::from(7), &none()).await.unwrap()["v"],
+        json!(1)
+    );
+    for id in [json!({"a": 1}), json!([1]), json!(1.5), json!(true)] {
+        let err = items.create(&json!({"id": id}), &none()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadRequest, "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn string_ids_that_look_like_numbers_match_numeric_ids() {
+    let items = memory().await.service("items").unwrap();
+    items
+        .create(&json!({"id": "07", "v": 1}), &none())
+        .await
+        .unwrap();
+    assert_eq!(
+        items.get(&Id::from(7), &none()).await.unwrap()["v"],
+        json!(1)
+    );
+    assert!(items.get(&Id::from("7"), &none()).await.is_err());
+    items
+        .create(&json!({"id": 8, "v": 2}), &none())
+        .await
+        .unwrap();
+    assert_eq!(
+        items.get(&Id::from("8"), &none()).await.unwrap()["v"],
+        json!(2)
+    );
+    items.remove(Some(&Id::from(7)), &none()).await.unwrap();
+    assert!(items.get(&Id::from(7), &none()).await.is_err());
+}
+
+#[tokio::test]
+async fn create_many_is_one_transaction() {
+    let items = memory().await.service("items").unwrap().multi(true);
+    items.create(&json!({"id": 5}), &none()).await.unwrap();
+    let err = items
+        .create(&json!([{"a": 1}, {"id": "s"}, {"id": "5"}]), &none())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let err = items
+        .create(&json!([{"id": "d"}, {"id": "d"}]), &none())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(items.find(&none()).await.unwrap(), json!([{"id": 5}]));
+    // The counter was rolled back with the records.
+    assert_eq!(
+        items.create(&json!({}), &none()).await.unwrap()["id"],
+        json!(0)
+    );
+    let no_multi = memory().await.service("items").unwrap();
+    assert_error(
+        no_multi.create(&json!([{"a": 1}]), &none()).await,
+        ErrorKind::MethodNotAllowed,
+        "Can not create multiple entries",
+    );
+}
+
+#[tokio::test]
+async fn unique_fields_conflict_on_create_update_and_patch() {
+    let users = memory()
+        .await
+        .service("users")
+        .unwrap()
+        .unique(["email"])
+        .multi(true);
+    users
+        .create(&json!({"email": "a@x"}), &none())
+        .await
+        .unwrap();
+    users
+        .create(&json!({"email": "b@x"}), &none())
+        .await
+        .unwrap();
+    // Missing and null values never conflict.
+    users.create(&json!({}), &none()).await.unwrap();
+    users
+        .create(&json!({"email": null}), &none())
+        .await
+        .unwrap();
+    let message = "A record with this 'email' already exists";
+    assert_error(
+        users.create(&json!({"email": "a@x"}), &none()).await,
+        ErrorKind::Conflict,
+        message,
+    );
+    assert_error(
+        users
+            .patch(Some(&Id::from(1)), &json!({"email": "a@x"}), &none())
+            .await,
+        ErrorKind::Conflict,
+        message,
+    );
+    assert_error(
+        users
+            .update(Some(&Id::from(1)), &json!({"email": "a@x"}), &none())
+            .await,
+        ErrorKind::Conflict,
+        message,
+    );
+    // A multi patch that would make two equal changes nothing.
+    assert_error(
+        users.patch(None, &json!({"email": "same"}), &none()).await,
+        ErrorKind::Conflict,
+        message,
+    );
+    assert_error(
+        users
+            .create(&json!([{"email": "new"}, {"email": "b@x"}]), &none())
+            .await,
+        ErrorKind::Conflict,
+        message,
+    );
+    let emails: Vec<Value> = users
+        .find(&none())
+        .await
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("email").cloned().unwrap_or(Value::Null))
+        .collect();
+    assert_eq!(
+        emails,
+        [json!("a@x"), json!("b@x"), Value::Null, Value::Null]
+    );
+}
+
+#[tokio::test]
+async fn declared_indexes_serve_equality_lookups() {
+    let store = memory().await;
+    let users = store
+        .service("users")
+        .unwrap()
+        .unique(["email"])
+        .index(["role"]);
+    users.ensure_schema().await.unwrap();
+    let query = query::parse_query(
+        json!({"email": "a@x"}).as_object().unwrap(),
+        &QueryOptions::default(),
+    )
+    .unwrap();
+    let compiled = sql::condition(&query.condition).unwrap().unwrap();
+    let plan: Vec<String> = store
+        .read(move |tx| {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT data FROM users WHERE {}",
+                    compiled.sql
+                ))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
+                    row.get::<_, String>(3)
+                })
+                .map_err(db_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_error)
+        })
+        .await
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("users__unique__email")),
+        "{plan:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_names_are_refused() {
+    let store = memory().await;
+    for bad in [
+        "a b",
+        "users;--",
+        "1a",
+        "sqlite_master",
+        "plume_sequences",
+        "",
+    ] {
+        assert!(store.service(bad).is_err(), "{bad}");
+    }
+    let bad_index = store.service("t").unwrap().index(["a.b"]);
+    assert!(bad_index.ensure_schema().await.is_err());
+    assert!(bad_index.find(&none()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_foreign_table_of_the_same_name_is_reported() {
+    let store = memory().await;
+    store
+        .write(|tx| {
+            tx.execute_batch("CREATE TABLE users (name TEXT)")
+                .map_err(db_error)
+        })
+        .await
+        .unwrap();
+    let err = store
+        .service("users")
+        .unwrap()
+        .ensure_schema()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::GeneralError);
+    assert!(
+        err.message().contains("not made by Plume"),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test]
+async fn find_filters_sorts_pages_and_selects() {
+    let people = seeded(
+        memory()
+            .await
+            .service("people")
+            .unwrap()
+            .paginate(Paginate { default: 2, max: 3 }),
+    )
+    .await;
+    let page = people.find(&none()).await.unwrap();
+    assert_eq!(
+        serde_json::to_string(&page).unwrap(),
+        r#"{"total":4,"limit":2,"skip":0,"data":[{"name":"alice","age":30,"id":0},{"name":"bob","age":20,"id":1}]}"#
+    );
+    let found = people
+        .find(&params(json!({
+            "age": {"$lte": "30"}, "$sort": {"age": "-1", "name": 1},
+            "$skip": "1", "$limit": "1", "$select": "name"
+        })))
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        json!({"total": 3, "limit": 1, "skip": 1, "data": [{"name": "bob", "id": 1}]})
+    );
+    let page = people
+        .find(&params(json!({"$limit": 0, "age": 20})))
+        .await
+        .unwrap();
+    assert_eq!(page, json!({"total": 2, "limit": 0, "skip": 0, "data": []}));
+    let mut plain = params(json!({"$sort": {"age": 1}}));
+    plain.paginate = PaginateParam::Disabled;
+    assert_eq!(
+        names(&people.find(&plain).await.unwrap()),
+        ["bob", "dave", "alice", "carol"]
+    );
+}
+
+#[tokio::test]
+async fn get_update_patch_remove_honour_the_query() {
+    let people = seeded(memory().await.service("people").unwrap()).await;
+    assert_error(
+        people
+            .get(&Id::from(1), &params(json!({"age": {"$gt": 20}})))
+            .await,
+        ErrorKind::NotFound,
+        "No record found for id '1'",
+    );
+    assert_error(
+        people.get(&Id::from(1), &params(json!({"$bad": 1}))).await,
+        ErrorKind::BadRequest,
+        "Invalid filter value $bad",
+    );
+    let updated = people
+        .update(
+            Some(&Id::from("1")),
+            &json!({"name": "bobby", "id": 99}),
+            &none(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated, json!({"name": "bobby", "id": 1}));
+    assert!(people.get(&Id::from(99), &none()).await.is_err());
+    assert_error(
+        people.update(None, &json!({}), &none()).await,
+        ErrorKind::BadRequest,
+        "You can not replace multiple instances. Did you mean 'patch'?",
+    );
+    assert_error(
+        people
+            .update(Some(&Id::from(1)), &json!("x"), &none())
+            .await,
+        ErrorKind::BadRequest,
+        "The data of 'update' must be an object, got string",
+    );
+    let patched = people
+        .patch(
+            Some(&Id::from(0)),
+            &json!({"age": 31, "id": 5, "x": null}),
+            &params(json!({"$select": ["age"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched, json!({"age": 31, "id": 0}));
+    assert_error(
+        people.patch(None, &json!({}), &none()).await,
+        ErrorKind::MethodNotAllowed,
+        "Can not patch multiple entries",
+    );
+    assert_error(
+        people
+            .remove(Some(&Id::from(1)), &params(json!({"age": 30})))
+            .await,
+        ErrorKind::NotFound,
+        "No record found for id '1'",
+    );
+    let removed = people
+        .remove(Some(&Id::from("2")), &params(json!({"$select": "name"})))
+        .await
+        .unwrap();
+    assert_eq!(removed, json!({"name": "carol", "id": 2}));
+    assert_error(
+        people.remove(None, &none()).await,
+        ErrorKind::MethodNotAllowed,
+        "Can not remove multiple entries",
+    );
+    assert_eq!(
+        names(&people.find(&none()).await.unwrap()),
+        ["alice", "bobby", "dave"]
+    );
+}
+
+#[tokio::test]
+async fn patch_and_remove_many_use_only_conditions() {
+    let people = seeded(memory().await.service("people").unwrap().multi(true)).await;
+    let patched = people
+        .patch(
+            None,
+            &json!({"young": true}),
+            &params(json!({"age": "20", "$limit": 1, "$select": ["young"]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched,
+        json!([{"young": true, "id": 1}, {"young": true, "id": 3}])
+    );
+    assert_eq!(
+        names(
+            &people
+                .find(&params(json!({"young": "true"})))
+                .await
+                .unwrap()
+        ),
+        ["bob", "dave"]
+    );
+    let removed = people
+        .remove(None, &params(json!({"age": {"$lt": 35}, "$skip": 5})))
+        .await
+        .unwrap();
+    assert_eq!(names(&removed), ["alice", "bob", "dave"]);
+    assert_eq!(names(&people.find(&none()).await.unwrap()), ["carol"]);
+}
+
+#[tokio::test]
+async fn protected_fields_are_refused_to_external_callers() {
+    let users = memory()
+        .await
+        .service("users")
+        .unwrap()
+        .protected_fields(["password"]);
+    users
+        .create(&json!({"email": "a@x", "password": "$2hash"}), &none())
+        .await
+        .unwrap();
+    for query in [
+        json!({"password": {"$gt": "$2"}}),
+        json!({"$sort": {"password": 1}}),
+        json!({"$select": ["password"]}),
+    ] {
+        let mut external = params(query);
+        external.provider = Some(Provider::Rest);
+        assert_eq!(
+            users.find(&external).await.unwrap_err().kind(),
+            ErrorKind::BadRequest
+        );
+        assert_eq!(
+            users.get(&Id::from(0), &external).await.unwrap_err().kind(),
+            ErrorKind::BadRequest
+        );
+    }
+    let found = users
+        .find(&params(json!({"email": "a@x", "password": {"$gt": "$2"}})))
+        .await
+        .unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sql_metacharacters_in_values_are_literal() {
+    let items = memory().await.service("items").unwrap();
+    let nasty = [
+        "100%",
+        "a_b",
+        "it's",
+        "x'; DROP TABLE items; --",
+        "\"q\"",
+        "back\\slash",
+        "%",
+        "_",
+        "\u{0}nul",
+    ];
+    for text in nasty {
+        items.create(&json!({"s": text}), &none()).await.unwrap();
+    }
+    items.create(&json!({"s": "abc"}), &none()).await.unwrap();
+    for (i, text) in nasty.iter().enumerate() {
+        let found = items.find(&params(json!({"s": text}))).await.unwrap();
+        assert_eq!(found, json!([{"s": text, "id": i}]), "{text}");
+    }
+    let found = items
+        .find(&params(json!({"s": {"$in": ["%", "_"]}})))
+        .await
+        .unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 2);
+    assert_eq!(
+        items.find(&none()).await.unwrap().as_array().unwrap().len(),
+        nasty.len() + 1
+    );
+}
+
+#[tokio::test]
+async fn injection_through_names_is_refused_and_the_table_survives() {
+    let users = seeded(memory().await.service("users").unwrap()).await;
+    for query in [
+        json!({"$select": ["name AS x"]}),
+        json!({"$select": "1;--"}),
+        json!({"$sort": {"name;DROP TABLE users": 1}}),
+        json!({"name) OR 1=1 --": "x"}),
+        json!({"$or": [{"a' OR '1'='1": 1}]}),
+    ] {
+        let err = users.find(&params(query.clone())).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadRequest, "{query}");
+    }
+    assert_eq!(names(&users.find(&none()).await.unwrap()).len(), 4);
+}
+
+#[tokio::test]
+async fn arrays_and_objects_sort_by_the_same_json_text_as_serde() {
+    let items = memory().await.service("items").unwrap();
+    let values = [
+        json!({"b": 1, "a": [1, 2]}),
+        json!(["é", "\u{1f}", "\"", "\\", 1.5, -0.0, 1e20, null, true]),
+        json!({"a": "z"}),
+        json!([]),
+        json!({}),
+        json!([[1], {"x": "\u{7f}"}]),
+        json!({"k": "line\nbreak\t"}),
+    ];
+    for v in &values {
+        items.create(&json!({"v": v}), &none()).await.unwrap();
+    }
+    let expected: Vec<String> = {
+        let mut texts: Vec<(u8, String)> = values
+            .iter()
+            .map(|v| (u8::from(v.is_object()), v.to_string()))
+            .collect();
+        texts.sort();
+        texts.into_iter().map(|(_, t)| t).collect()
+    };
+    let found = items
+        .find(&params(json!({"$sort": {"v": 1}})))
+        .await
+        .unwrap();
+    let actual: Vec<String> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["v"].to_string())
+        .collect();
+    assert_eq!(actual, expected);
+}
+
+#[tokio::test]
+async fn a_query_too_large_to_bind_is_filtered_in_rust() {
+    let items = memory().await.service("items").unwrap().paginate(Paginate {
+        default: 10,
+        max: 10,
+    });
+    for n in 0..30 {
+        items
+            .create(&json!({"n": n, "s": n.to_string()}), &none())
+            .await
+            .unwrap();
+    }
+    // 61 lists of 500 numeric strings: over 30,000 bound values.
+    let mut query = Map::new();
+    let mut entries = Vec::new();
+    for i in 0..61 {
+        let list: Vec<String> = (0..500).map(|v| (v * (i + 1) % 1000).to_string()).collect();
+        entries.push(json!({"n": {"$in": list}}));
+    }
+    query.insert("$or".to_owned(), Value::Array(entries));
+    query.insert("s".to_owned(), json!({"$nin": ["3"]}));
+    query.insert("$sort".to_owned(), json!({"n": -1}));
+    let found = items
+        .find(&Params::with_query(Value::Object(query)))
+        .await
+        .unwrap();
+    assert_eq!(found["total"], json!(29));
+    assert_eq!(found["data"][0]["n"], json!(29));
+    assert_eq!(found["data"].as_array().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn a_file_database_persists_in_wal_mode_with_readers() {
+    let dir = temp_dir("file");
+    let path = dir.join("nested/folder/app.sqlite");
+    {
+        let store = SqliteStore::open_with_readers(&path, 2).await.unwrap();
+        let items = store.service("items").unwrap().unique(["k"]);
+        items.create(&json!({"k": "a"}), &none()).await.unwrap();
+        items.create(&json!({"k": "b"}), &none()).await.unwrap();
+        items.remove(Some(&Id::from(1)), &none()).await.unwrap();
+        let (mode, sync): (String, i64) = store
+            .write(|tx| {
+                let mode = tx
+                    .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(db_error)?;
+                let sync = tx
+                    .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(db_error)?;
+                Ok((mode, sync))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (mode.as_str(), sync),
+            ("wal", 2),
+            "WAL and synchronous = FULL"
+        );
+        // Readers cannot write.
+        let err = store
+            .read(|tx| tx.execute("DELETE FROM items", []).map_err(db_error))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::GeneralError);
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let items = store.service("items").unwrap().unique(["k"]);
+    assert_eq!(
+        items.find(&none()).await.unwrap(),
+        json!([{"k": "a", "id": 0}])
+    );
+    // The counter survived: id 1 is not handed out again.
+    assert_eq!(
+        items.create(&json!({}), &none()).await.unwrap()["id"],
+        json!(2)
+    );
+    assert_eq!(
+        items
+            .create(&json!({"k": "a"}), &none())
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Conflict
+    );
+    drop(store);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_and_writes() {
+    let dir = temp_dir("concurrent");
+    let store = SqliteStore::open_with_readers(dir.join("db.sqlite"), 2)
+        .await
+        .unwrap();
+    let items = Arc::new(
+        store
+            .service("items")
+            .unwrap()
+            .paginate(Paginate { default: 5, max: 5 }),
+    );
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let items = Arc::clone(&items);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                items
+                    .create(&json!({"t": t, "i": i}), &Params::new())
+                    .await
+                    .unwrap();
+                let page = items
+                    .find(&Params::with_query(json!({"t": t})))
+                    .await
+                    .unwrap();
+                assert_eq!(page["total"], json!(i + 1));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(items.find(&none()).await.unwrap()["total"], json!(40));
+    drop(items);
+    drop(store);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn works_through_an_app_and_creates_tables_on_setup() {
+    let store = memory().await;
+    let app = crate::App::new();
+    app.use_service("items", store.service("items").unwrap().multi(true))
+        .unwrap();
+    app.setup().await.unwrap();
+    let exists: i64 = store
+        .read(|tx| {
+            tx.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'items'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_error)
+        })
+        .await
+        .unwrap();
+    assert_eq!(exists, 1);
+    let items = app.service("items").unwrap();
+    items
+        .create(json!([{"n": 1}, {"n": 2}]), none())
+        .await
+        .unwrap();
+    let found = items
+        .find(params(json!({"n": {"$gt": "1"}})))
+        .await
+        .unwrap();
+    assert_eq!(found, json!([{"n": 2, "id": 1}]));
+}
+
+#[test]
+fn conflict_messages_name_declared_unique_fields() {
+    let err = conflict_message("UNIQUE constraint failed: index 'users__unique__email'");
+    assert_eq!(err.message(), "A record with this 'email' already exists");
+    let err = conflict_message("UNIQUE constraint failed: users.id");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+}

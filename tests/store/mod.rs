@@ -1,0 +1,3 @@
+//! Store tests that need a process of their own.
+
+mod durability;
