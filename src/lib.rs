@@ -21,6 +21,8 @@
 //! - [`error`]: [`Error`], Feathers' error classes and their JSON.
 //! - [`query`]: the Feathers query language, shared by every store.
 //! - [`store`]: services over storage; [`store::MemoryService`] today.
+//! - [`auth`]: the authentication service, the `jwt` and `local`
+//!   strategies and the `authenticate`, `hash_password` and `protect` hooks.
 //!
 //! # Example
 //!
@@ -49,6 +51,7 @@
 //! ```
 
 pub mod app;
+pub mod auth;
 pub mod context;
 pub mod error;
 mod events;
@@ -56,7 +59,10 @@ pub mod query;
 pub mod service;
 pub mod store;
 
-pub use app::{App, Hooks, ServiceHandle, ServiceOptions};
+pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
+pub use auth::{
+    AuthenticationService, JwtStrategy, LocalStrategy, authenticate, hash_password, protect,
+};
 pub use context::{
     ClientAddr, Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
 };
