@@ -117,7 +117,7 @@ impl LocalStrategy {
 
     /// The entity to return (S-LOCAL-8): as found for internal calls, else
     /// what the caller may see, through an external `get`.
-    async fn get_entity(
+    pub async fn get_entity(
         &self,
         ctx: &StrategyContext<'_>,
         entity: Value,
