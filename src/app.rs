@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use indexmap::IndexMap;
 use plume_hooks::{BoxFuture, Chain, HookMap, Terminal};
@@ -239,6 +239,15 @@ impl App {
                 disconnect_listeners: RwLock::new(Vec::new()),
                 set_up: AtomicBool::new(false),
             }),
+        }
+    }
+
+    /// A handle that does not keep the app alive: what a service that
+    /// needs its app (the authentication service) keeps, so that the app,
+    /// which owns the service, and the service do not own each other.
+    pub fn downgrade(&self) -> WeakApp {
+        WeakApp {
+            inner: Arc::downgrade(&self.inner),
         }
     }
 
@@ -527,6 +536,27 @@ impl App {
             listener(&entry.path, event, safe, ctx);
         }
         self.inner.channels.publish(&entry.path, event, safe, ctx);
+    }
+}
+
+/// A weak handle to an [`App`]; see [`App::downgrade`].
+#[derive(Clone)]
+pub struct WeakApp {
+    inner: Weak<AppInner>,
+}
+
+impl WeakApp {
+    /// The app, unless it has been dropped.
+    pub fn upgrade(&self) -> Option<App> {
+        self.inner.upgrade().map(|inner| App { inner })
+    }
+}
+
+impl fmt::Debug for WeakApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakApp")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
     }
 }
 

@@ -22,6 +22,13 @@
 //! - [`query`]: the Feathers query language, shared by every store.
 //! - [`store`]: services over storage: [`store::MemoryService`] and
 //!   [`store::SqliteService`].
+//! - [`auth`]: the authentication service, the `jwt` and `local`
+//!   strategies and the `authenticate`, `hash_password` and `protect` hooks.
+//! - [`channels`]: real-time connections, channels and publishers.
+//! - [`transport`]: REST (axum) and socket.io (socketioxide).
+//! - [`config`]: configuration files and environment variables.
+//! - [`server`]: serving an app on a listener; [`default_app`]: the app
+//!   the `plume` binary serves.
 //!
 //! # Example
 //!
@@ -50,6 +57,7 @@
 //! ```
 
 pub mod app;
+pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod context;
@@ -62,8 +70,11 @@ pub mod service;
 pub mod store;
 pub mod transport;
 
-pub use app::{App, Hooks, ServiceHandle, ServiceOptions};
+pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
 pub use channels::{Channel, Connection};
+pub use auth::{
+    AuthenticationService, JwtStrategy, LocalStrategy, authenticate, hash_password, protect,
+};
 pub use context::{
     ClientAddr, Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
 };

@@ -280,6 +280,13 @@ pub trait Service: Any + Send + Sync + 'static {
         &Method::STANDARD
     }
 
+    /// The name of the id property of this service's records (Feathers'
+    /// `service.id`), if the service has one. The authentication service
+    /// reads it to set a token's subject and to check its configuration.
+    fn id_field(&self) -> Option<&str> {
+        None
+    }
+
     /// Called once when the app is set up (S-SVC-11).
     async fn setup(&self, app: &App, path: &str) -> Result<()> {
         let _ = (app, path);

@@ -1,5 +1,6 @@
 //! Integration tests for Plume: one test binary, a module per area.
 //!
+//! - `auth`: Feathers' authentication tests, the attack battery, Plume's rules.
 //! - `cli`: the `plume` binary's commands and start-up checks.
 //! - `hooks`: Feathers' `packages/feathers/test/hooks/*`, case for case.
 //! - `query`: the query language against the stores.
@@ -11,6 +12,7 @@
 // Test helpers outside `#[test]` functions: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auth;
 mod cli;
 mod hooks;
 mod query;

@@ -1,0 +1,73 @@
+//! Revoked tokens: logout records a token's `jti` until its `exp`, and
+//! verification refuses it from then on (Feathers only verifies on logout).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::token::now;
+use crate::{Error, Result};
+
+/// Where revoked token ids are kept. The in-memory [`MemoryRevocationList`]
+/// is the default; a persistent store implements the same two methods.
+#[async_trait]
+pub trait RevocationList: Send + Sync + 'static {
+    /// Records that the token `jti` is revoked until `expires_at` (Unix
+    /// seconds); after that the token is expired anyway and the entry may
+    /// be dropped.
+    async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()>;
+
+    /// True when `jti` has been revoked.
+    async fn is_revoked(&self, jti: &str) -> Result<bool>;
+}
+
+/// Revoked ids in memory, forgotten on restart; entries are dropped once
+/// their token has expired.
+#[derive(Debug, Default)]
+pub struct MemoryRevocationList {
+    entries: Mutex<HashMap<String, u64>>,
+}
+
+impl MemoryRevocationList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many revoked, not yet expired, tokens are held.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |entries| entries.len())
+    }
+
+    /// True when no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl RevocationList for MemoryRevocationList {
+    async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()> {
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        let now = now();
+        // Pruning on every insert keeps the map bounded by the number of
+        // logouts within one token lifetime.
+        entries.retain(|_, exp| *exp >= now);
+        if expires_at >= now {
+            entries.insert(jti.to_owned(), expires_at);
+        }
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        let entries = self
+            .entries
+            .lock()
+            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        Ok(entries.contains_key(jti))
+    }
+}

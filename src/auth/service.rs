@@ -1,0 +1,858 @@
+//! [`AuthenticationService`]: logs in (`create`), logs out (`remove`),
+//! signs and verifies access tokens, and holds the registered strategies.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use serde_json::{Map, Value, json};
+
+use super::config::{self, DEFAULT_CONFIG_KEY, EntitySettings};
+use super::revocation::{MemoryRevocationList, RevocationList};
+use super::strategy::{AuthResult, AuthenticationStrategy, StrategyContext};
+use super::throttle::{Throttle, ThrottleSettings};
+use super::token::{self, JwtSettings};
+use crate::{
+    App, ClientAddr, Error, ErrorKind, HookContext, Hooks, Id, Method, Params, Result, Service,
+    WeakApp,
+};
+
+/// The app setting that names the path of the default authentication
+/// service; set by the first authentication service that is set up.
+pub const DEFAULT_AUTHENTICATION: &str = "defaultAuthentication";
+
+/// Per-call overrides that only server code can set (they live in
+/// [`Params::extensions`], which no transport fills from a request):
+/// Feathers' `params.jwtOptions`/`params.jwt`, `params.secret` and
+/// `params.authStrategies` (S-AUTH-15, S-AUTH-18).
+#[derive(Debug, Clone, Default)]
+pub struct AuthCallOptions {
+    /// Token options for this call (`subject`, `expiresIn`, ...).
+    pub jwt_options: Option<Map<String, Value>>,
+    /// Signs with this secret instead of the configured one.
+    pub secret: Option<String>,
+    /// The strategies `create` allows instead of `authStrategies`.
+    pub auth_strategies: Option<Vec<String>>,
+}
+
+/// The overridable steps of token creation: the Rust form of extending
+/// Feathers' `AuthenticationService` class.
+///
+/// Every method has a default that calls the service's `base_*` method,
+/// so an override can call the default first, the way
+/// `super.getPayload(authResult, params)` does:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use plume::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
+/// use plume::{Params, Result};
+/// use serde_json::{Map, Value};
+///
+/// struct WithPermissions;
+///
+/// #[async_trait]
+/// impl AuthenticationOverrides for WithPermissions {
+///     async fn get_payload(
+///         &self,
+///         service: &AuthenticationService,
+///         auth_result: &AuthResult,
+///         params: &Params,
+///     ) -> Result<Map<String, Value>> {
+///         let mut payload = service.base_get_payload(auth_result, params).await?;
+///         if let Some(permissions) = auth_result.get("user").and_then(|u| u.get("permissions")) {
+///             payload.insert("permissions".into(), permissions.clone());
+///         }
+///         Ok(payload)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait AuthenticationOverrides: Send + Sync + 'static {
+    /// The custom claims of a new token (S-AUTH-16).
+    async fn get_payload(
+        &self,
+        service: &AuthenticationService,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        service.base_get_payload(auth_result, params).await
+    }
+
+    /// The options of a new token (S-AUTH-17).
+    async fn get_token_options(
+        &self,
+        service: &AuthenticationService,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        service.base_get_token_options(auth_result, params).await
+    }
+}
+
+/// No overrides: Feathers' behaviour.
+struct Defaults;
+
+impl AuthenticationOverrides for Defaults {}
+
+/// Keys built from the configured secret, kept until the secret changes.
+struct Keys {
+    algorithm: Algorithm,
+    secret: String,
+    public_key: Option<String>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// The authentication service: a [`Service`] with `create` (log in) and
+/// `remove` (log out), plus the methods strategies and hooks use.
+///
+/// ```
+/// use plume::App;
+/// use plume::auth::{AuthenticationService, JwtStrategy, LocalStrategy};
+/// use plume::store::MemoryService;
+/// use serde_json::json;
+///
+/// # fn main() -> plume::Result<()> {
+/// let app = App::new();
+/// app.set("authentication", json!({
+///     "secret": "a long random secret of at least 32 bytes",
+///     "entity": "user", "service": "users",
+///     "authStrategies": ["jwt", "local"],
+///     "local": {"usernameField": "email", "passwordField": "password"}
+/// }));
+/// app.use_service("users", MemoryService::new())?;
+/// let auth = AuthenticationService::new(&app);
+/// auth.register("jwt", JwtStrategy::new())?;
+/// auth.register("local", LocalStrategy::new())?;
+/// app.use_service("authentication", auth)?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct AuthenticationService {
+    app: WeakApp,
+    config_key: String,
+    path: RwLock<Option<String>>,
+    strategies: RwLock<IndexMap<String, Arc<dyn AuthenticationStrategy>>>,
+    overrides: Arc<dyn AuthenticationOverrides>,
+    revocations: Arc<dyn RevocationList>,
+    throttle: Throttle,
+    keys: RwLock<Option<Arc<Keys>>>,
+    set_up: AtomicBool,
+}
+
+impl fmt::Debug for AuthenticationService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticationService")
+            .field("config_key", &self.config_key)
+            .field("path", &self.path())
+            .field("strategies", &self.strategy_names())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock_error<T>(_: T) -> Error {
+    Error::internal("an authentication service lock was poisoned")
+}
+
+impl AuthenticationService {
+    /// A service reading `app.get("authentication")`.
+    pub fn new(app: &App) -> Self {
+        Self::with_config_key(app, DEFAULT_CONFIG_KEY)
+    }
+
+    /// A service reading `app.get(config_key)`; two services with
+    /// different keys can coexist. Makes sure the setting exists (S-AUTH-1).
+    pub fn with_config_key(app: &App, config_key: &str) -> Self {
+        if app.get(config_key).is_none() {
+            app.set(config_key, Value::Object(Map::new()));
+        }
+        Self {
+            app: app.downgrade(),
+            config_key: config_key.to_owned(),
+            path: RwLock::new(None),
+            strategies: RwLock::new(IndexMap::new()),
+            overrides: Arc::new(Defaults),
+            revocations: Arc::new(MemoryRevocationList::new()),
+            throttle: Throttle::new(),
+            keys: RwLock::new(None),
+            set_up: AtomicBool::new(false),
+        }
+    }
+
+    /// Replaces the overridable steps (a custom authentication service).
+    #[must_use]
+    pub fn with_overrides(mut self, overrides: impl AuthenticationOverrides) -> Self {
+        self.overrides = Arc::new(overrides);
+        self
+    }
+
+    /// Keeps revoked tokens in `list` instead of memory.
+    #[must_use]
+    pub fn with_revocation_list(mut self, list: Arc<dyn RevocationList>) -> Self {
+        self.revocations = list;
+        self
+    }
+
+    /// The authentication service of `app` at `path`, or at the path named
+    /// by the `defaultAuthentication` setting, or at `authentication`.
+    /// `None` when there is no such service or it is of another type.
+    pub fn from_app(app: &App, path: Option<&str>) -> Option<Arc<Self>> {
+        let default = app
+            .get(DEFAULT_AUTHENTICATION)
+            .and_then(|v| v.as_str().map(str::to_owned));
+        let path = path
+            .map(str::to_owned)
+            .or(default)
+            .unwrap_or_else(|| DEFAULT_CONFIG_KEY.to_owned());
+        app.service(&path).ok()?.downcast::<Self>()
+    }
+
+    /// The config key this service reads.
+    pub fn config_key(&self) -> &str {
+        &self.config_key
+    }
+
+    /// The path the service is registered at, once set up.
+    pub fn path(&self) -> Option<String> {
+        self.path.read().ok().and_then(|p| p.clone())
+    }
+
+    /// The app.
+    pub fn app(&self) -> Result<App> {
+        self.app
+            .upgrade()
+            .ok_or_else(|| Error::internal("the authentication service outlived its app"))
+    }
+
+    /// A copy of the effective configuration: the defaults under
+    /// `app.get(config_key)`, recomputed on every call so changes to the
+    /// setting apply at once (S-AUTH-2). `jwtOptions` are merged over the
+    /// defaults key by key (Feathers replaces them).
+    pub fn configuration(&self) -> Map<String, Value> {
+        let raw = self.app.upgrade().and_then(|app| app.get(&self.config_key));
+        config::effective(raw.as_ref())
+    }
+
+    /// The revocation list.
+    pub fn revocations(&self) -> &Arc<dyn RevocationList> {
+        &self.revocations
+    }
+
+    /// The login throttle.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    // ----- strategies -----
+
+    /// Registers `strategy` under `name` after checking its configuration
+    /// (S-AUTH-6); replaces a strategy of the same name.
+    pub fn register(&self, name: &str, strategy: impl AuthenticationStrategy) -> Result<()> {
+        self.register_arc(name, Arc::new(strategy))
+    }
+
+    /// Registers a shared strategy.
+    pub fn register_arc(
+        &self,
+        name: &str,
+        strategy: Arc<dyn AuthenticationStrategy>,
+    ) -> Result<()> {
+        strategy.verify_configuration(&StrategyContext {
+            name,
+            service: self,
+        })?;
+        self.strategies
+            .write()
+            .map_err(lock_error)?
+            .insert(name.to_owned(), strategy);
+        Ok(())
+    }
+
+    /// The registered names, in registration order.
+    pub fn strategy_names(&self) -> Vec<String> {
+        self.strategies
+            .read()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The strategies for `names`, in that order; unknown names are
+    /// skipped (S-AUTH-6).
+    pub fn get_strategies(&self, names: &[&str]) -> Vec<Arc<dyn AuthenticationStrategy>> {
+        names.iter().filter_map(|n| self.get_strategy(n)).collect()
+    }
+
+    /// The strategy registered as `name`.
+    pub fn get_strategy(&self, name: &str) -> Option<Arc<dyn AuthenticationStrategy>> {
+        self.strategies.read().ok()?.get(name).cloned()
+    }
+
+    /// The strategy registered as `name`, as its concrete type.
+    pub fn get_strategy_as<T: AuthenticationStrategy>(&self, name: &str) -> Option<Arc<T>> {
+        let strategy: Arc<dyn std::any::Any + Send + Sync> = self.get_strategy(name)?;
+        strategy.downcast::<T>().ok()
+    }
+
+    /// Authenticates `authentication` with the strategy it names, which
+    /// must be in `allowed` (S-AUTH-9). The strategy sees
+    /// `params.authenticated == true`.
+    pub async fn authenticate(
+        &self,
+        authentication: &Value,
+        params: &Params,
+        allowed: &[String],
+    ) -> Result<AuthResult> {
+        let name = authentication
+            .get("strategy")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let Some(name) = name else {
+            return Err(Error::not_authenticated(
+                "Invalid authentication information (no `strategy` set)",
+            ));
+        };
+        if !allowed.iter().any(|a| a == name) {
+            return Err(Error::not_authenticated(
+                "Invalid authentication information (strategy not allowed in authStrategies)",
+            ));
+        }
+        let Some(strategy) = self.get_strategy(name) else {
+            return Err(Error::not_authenticated(
+                "Invalid authentication information",
+            ));
+        };
+        let mut params = params.clone();
+        params.authenticated = true;
+        strategy
+            .authenticate(
+                &StrategyContext {
+                    name,
+                    service: self,
+                },
+                authentication,
+                &params,
+            )
+            .await
+    }
+
+    /// Reads credentials from request headers (lower-case names) with the
+    /// `parseStrategies` (or `authStrategies`): the first strategy that
+    /// finds some wins, e.g. `{"strategy": "jwt", "accessToken": "..."}`.
+    /// This is what the REST transport calls (S-AUTH-7, S-REST-16).
+    pub fn parse(&self, headers: &HashMap<String, String>) -> Result<Option<Value>> {
+        let config = self.configuration();
+        let names = string_list(config.get("parseStrategies"))
+            .or_else(|| string_list(config.get("authStrategies")))
+            .unwrap_or_default();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.parse_with(headers, &names)
+    }
+
+    /// [`parse`](Self::parse) with an explicit list of strategy names.
+    pub fn parse_with(
+        &self,
+        headers: &HashMap<String, String>,
+        names: &[&str],
+    ) -> Result<Option<Value>> {
+        for name in names {
+            if let Some(strategy) = self.get_strategy(name)
+                && let Some(found) = strategy.parse(
+                    &StrategyContext {
+                        name,
+                        service: self,
+                    },
+                    headers,
+                )?
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    // ----- tokens -----
+
+    fn jwt_settings(
+        &self,
+        config: &Map<String, Value>,
+        overrides: Option<&Map<String, Value>>,
+    ) -> Result<JwtSettings> {
+        let mut options = config
+            .get("jwtOptions")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        if let Some(overrides) = overrides {
+            config::deep_merge(&mut options, &Value::Object(overrides.clone()));
+        }
+        match options {
+            Value::Object(options) => JwtSettings::parse(&options),
+            _ => Err(Error::general("'jwtOptions' must be an object")),
+        }
+    }
+
+    fn keys(&self, config: &Map<String, Value>, settings: &JwtSettings) -> Result<Arc<Keys>> {
+        let secret = config
+            .get("secret")
+            .and_then(Value::as_str)
+            .ok_or_else(missing_secret)?;
+        let public_key = config.get("publicKey").and_then(Value::as_str);
+        if let Some(keys) = self.keys.read().map_err(lock_error)?.as_ref()
+            && keys.algorithm == settings.algorithm
+            && keys.secret == secret
+            && keys.public_key.as_deref() == public_key
+        {
+            return Ok(Arc::clone(keys));
+        }
+        let decoding = if settings.is_symmetric() {
+            token::decoding_key(settings.algorithm, secret)?
+        } else {
+            let public = public_key.ok_or_else(|| {
+                Error::general(format!(
+                    "The {:?} algorithm needs a PEM public key in '{}.publicKey' to verify tokens ('secret' is the private key)",
+                    settings.algorithm, self.config_key
+                ))
+            })?;
+            token::decoding_key(settings.algorithm, public)?
+        };
+        let keys = Arc::new(Keys {
+            algorithm: settings.algorithm,
+            secret: secret.to_owned(),
+            public_key: public_key.map(str::to_owned),
+            encoding: token::encoding_key(settings.algorithm, secret)?,
+            decoding,
+        });
+        *self.keys.write().map_err(lock_error)? = Some(Arc::clone(&keys));
+        Ok(keys)
+    }
+
+    /// Signs a new access token with `payload` as its custom claims, the
+    /// configured `jwtOptions` merged with `options`, and the configured
+    /// secret or `secret` (S-AUTH-11). Registered claims in `payload` are
+    /// refused.
+    pub fn create_access_token(
+        &self,
+        payload: &Map<String, Value>,
+        options: Option<&Map<String, Value>>,
+        secret: Option<&str>,
+    ) -> Result<String> {
+        let config = self.configuration();
+        let settings = self.jwt_settings(&config, options)?;
+        match secret {
+            Some(secret) => token::sign(
+                payload,
+                &settings,
+                &token::encoding_key(settings.algorithm, secret)?,
+            ),
+            None => token::sign(payload, &settings, &self.keys(&config, &settings)?.encoding),
+        }
+    }
+
+    /// Verifies an access token against the configured `jwtOptions` merged
+    /// with `options`, with the configured key or `secret` (for asymmetric
+    /// algorithms, a PEM public key), and refuses revoked tokens; returns
+    /// the claims (S-AUTH-12).
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+        options: Option<&Map<String, Value>>,
+        secret: Option<&str>,
+    ) -> Result<Map<String, Value>> {
+        let config = self.configuration();
+        let settings = self.jwt_settings(&config, options)?;
+        let claims = match secret {
+            Some(secret) => token::verify(
+                token,
+                &settings,
+                &token::decoding_key(settings.algorithm, secret)?,
+            )?,
+            None => token::verify(token, &settings, &self.keys(&config, &settings)?.decoding)?,
+        };
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str)
+            && self.revocations.is_revoked(jti).await?
+        {
+            return Err(Error::not_authenticated("jwt revoked")
+                .with_data(json!({"name": "JsonWebTokenError"})));
+        }
+        Ok(claims)
+    }
+
+    /// The custom claims of a new token, through the overrides.
+    pub async fn get_payload(
+        &self,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        self.overrides.get_payload(self, auth_result, params).await
+    }
+
+    /// The options of a new token, through the overrides.
+    pub async fn get_token_options(
+        &self,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        self.overrides
+            .get_token_options(self, auth_result, params)
+            .await
+    }
+
+    /// The default payload: `params.payload` (S-AUTH-16). What an override
+    /// calls as `super.getPayload`.
+    pub async fn base_get_payload(
+        &self,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        let _ = auth_result;
+        Ok(params.payload.clone())
+    }
+
+    /// The default token options (S-AUTH-17): the call's
+    /// [`AuthCallOptions::jwt_options`], plus `subject` = the entity's id
+    /// when an entity service is configured and the result has the entity.
+    pub async fn base_get_token_options(
+        &self,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        let mut options = params
+            .extensions
+            .get::<AuthCallOptions>()
+            .and_then(|o| o.jwt_options.clone())
+            .unwrap_or_default();
+        let config = self.configuration();
+        let settings = EntitySettings::resolve(&config, &Map::new());
+        if let (Some(entity_name), Some(service)) = (&settings.entity, &settings.service)
+            && let Some(entity) = auth_result.get(entity_name).filter(|e| !e.is_null())
+            && !options.contains_key("subject")
+        {
+            let id_field = match &settings.entity_id {
+                Some(field) => field.clone(),
+                None => self
+                    .app()?
+                    .service(service)?
+                    .service()
+                    .id_field()
+                    .unwrap_or("id")
+                    .to_owned(),
+            };
+            let subject = match entity.get(&id_field) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => {
+                    return Err(Error::not_authenticated(format!(
+                        "Can not set subject from {entity_name}.{id_field}"
+                    )));
+                }
+            };
+            options.insert("subject".to_owned(), Value::String(subject));
+        }
+        Ok(options)
+    }
+
+    fn allowed_strategies(&self, config: &Map<String, Value>, params: &Params) -> Vec<String> {
+        params
+            .extensions
+            .get::<AuthCallOptions>()
+            .and_then(|o| o.auth_strategies.clone())
+            .or_else(|| string_list(config.get("authStrategies")))
+            .unwrap_or_default()
+    }
+
+    fn emit(
+        &self,
+        event: &str,
+        method: Method,
+        data: Option<&Value>,
+        params: &Params,
+        result: &Value,
+    ) {
+        let (Ok(app), Some(path)) = (self.app(), self.path()) else {
+            return;
+        };
+        let mut ctx = HookContext::new(app.clone(), path, method);
+        ctx.params = params.clone();
+        ctx.data = data.cloned();
+        ctx.result = Some(result.clone());
+        app.emit(event, result, &ctx);
+    }
+
+    fn check_secret(
+        &self,
+        app: &App,
+        config: &Map<String, Value>,
+        settings: &JwtSettings,
+    ) -> Result<()> {
+        let secret = config
+            .get("secret")
+            .and_then(Value::as_str)
+            .ok_or_else(missing_secret)?;
+        if !settings.is_symmetric() {
+            return Ok(());
+        }
+        const PLACEHOLDERS: &[&str] = &[
+            "change_me",
+            "changeme",
+            "change-me",
+            "secret",
+            "supersecret",
+            "your-secret-key",
+            "your-secret",
+        ];
+        let problem = if PLACEHOLDERS.contains(&secret.to_ascii_lowercase().as_str()) {
+            Some("is a placeholder".to_owned())
+        } else if secret.len() < 32 {
+            Some(format!(
+                "is too short ({} bytes, at least 32 are needed)",
+                secret.len()
+            ))
+        } else {
+            None
+        };
+        let Some(problem) = problem else {
+            return Ok(());
+        };
+        let message = format!(
+            "The authentication secret in '{}.secret' {problem}. Generate one with `openssl rand -base64 48`.",
+            self.config_key
+        );
+        let env = app
+            .get("env")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .or_else(|| std::env::var("PLUME_ENV").ok())
+            .unwrap_or_else(|| "development".to_owned());
+        if env == "development" || env == "test" {
+            tracing::warn!("{message} (allowed only because the environment is '{env}')");
+            Ok(())
+        } else {
+            Err(Error::general(message))
+        }
+    }
+
+    async fn setup_checks(&self, app: &App) -> Result<()> {
+        let config = self.configuration();
+        if !config.get("secret").is_some_and(Value::is_string) {
+            return Err(missing_secret());
+        }
+        config::check_layout(&config, &self.config_key, &self.strategy_names())?;
+        let settings = self.jwt_settings(&config, None)?;
+        self.check_secret(app, &config, &settings)?;
+        if !matches!(config.get("entity"), Some(Value::Null)) {
+            let service = config
+                .get("service")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    Error::general(
+                        "The 'service' option is not set in the authentication configuration",
+                    )
+                })?;
+            let handle = app
+                .service(service)
+                .map_err(|_| Error::general(format!("Can not find service '{service}'")))?;
+            if !config.get("entityId").is_some_and(Value::is_string)
+                && handle.service().id_field().is_none()
+            {
+                return Err(Error::general(format!(
+                    "The '{service}' service does not have an 'id' property and no 'entityId' option is set."
+                )));
+            }
+        }
+        let strategies: Vec<(String, Arc<dyn AuthenticationStrategy>)> = self
+            .strategies
+            .read()
+            .map_err(lock_error)?
+            .iter()
+            .map(|(n, s)| (n.clone(), Arc::clone(s)))
+            .collect();
+        for (name, strategy) in &strategies {
+            strategy.verify_configuration(&StrategyContext {
+                name,
+                service: self,
+            })?;
+        }
+        // Sign and verify once, so a wrong key, a key pair that does not
+        // match or a broken crypto backend stops startup, not the first login.
+        let probe = self.create_access_token(&Map::new(), None, None)?;
+        self.verify_access_token(&probe, None, None)
+            .await
+            .map_err(|e| Error::general(format!("The token self-test failed: {}", e.message())))?;
+        Ok(())
+    }
+}
+
+fn missing_secret() -> Error {
+    Error::general("A 'secret' must be provided in your authentication configuration")
+}
+
+fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
+    value?.as_array().map(|items| {
+        items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+/// Hides the auth service's own `created`/`removed` events: their data is
+/// an access token, which must never be published to other clients
+/// (Feathers publishes nothing for this service, S-AUTH-13).
+async fn no_service_events(ctx: &mut HookContext) -> Result<()> {
+    ctx.event = None;
+    Ok(())
+}
+
+#[async_trait]
+impl Service for AuthenticationService {
+    /// Logs in (S-AUTH-15): authenticates `data` with the strategy it names
+    /// and returns `{accessToken, authentication: {strategy, payload}, <entity>}`.
+    async fn create(&self, data: &Value, params: &Params) -> Result<Value> {
+        let config = self.configuration();
+        let allowed = self.allowed_strategies(&config, params);
+        if allowed.is_empty() {
+            return Err(Error::not_authenticated(
+                "No authentication strategies allowed for creating a JWT (`authStrategies`)",
+            ));
+        }
+        // Throttle external login attempts per account and per address.
+        let throttled = params.is_external();
+        let throttle = ThrottleSettings::from_config(&config, &self.config_key)?;
+        let address = params.extensions.get::<ClientAddr>().map(|a| a.0);
+        let account = data
+            .get("strategy")
+            .and_then(Value::as_str)
+            .and_then(|name| Some((name, self.get_strategy(name)?)))
+            .and_then(|(name, strategy)| {
+                strategy.throttle_key(
+                    &StrategyContext {
+                        name,
+                        service: self,
+                    },
+                    data,
+                )
+            });
+        if throttled {
+            self.throttle
+                .check(&throttle, account.as_deref(), address)?;
+        }
+        let auth_result = match self.authenticate(data, params, &allowed).await {
+            Ok(result) => {
+                if throttled {
+                    self.throttle.record_success(account.as_deref());
+                }
+                result
+            }
+            Err(error) => {
+                if throttled && error.kind() == ErrorKind::NotAuthenticated {
+                    self.throttle
+                        .record_failure(&throttle, account.as_deref(), address);
+                }
+                return Err(error);
+            }
+        };
+        let has_token = auth_result
+            .get("accessToken")
+            .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()));
+        let result = if has_token {
+            // The jwt strategy: the same token back, never a longer-lived one.
+            Value::Object(auth_result)
+        } else {
+            let payload = self.get_payload(&auth_result, params).await?;
+            let options = self.get_token_options(&auth_result, params).await?;
+            let secret = params
+                .extensions
+                .get::<AuthCallOptions>()
+                .and_then(|o| o.secret.clone());
+            let access_token =
+                self.create_access_token(&payload, Some(&options), secret.as_deref())?;
+            let decoded = token::peek_claims(&access_token).unwrap_or_default();
+            let mut result = Map::new();
+            result.insert("accessToken".to_owned(), Value::String(access_token));
+            let mut authentication = Map::new();
+            for (key, value) in auth_result {
+                if key == "authentication" {
+                    if let Value::Object(map) = value {
+                        authentication = map;
+                    }
+                } else {
+                    result.insert(key, value);
+                }
+            }
+            authentication.insert("payload".to_owned(), Value::Object(decoded));
+            result.insert("authentication".to_owned(), Value::Object(authentication));
+            Value::Object(result)
+        };
+        if params.is_external() {
+            self.emit("login", Method::Create, Some(data), params, &result);
+        }
+        Ok(result)
+    }
+
+    /// Logs out (S-AUTH-19): verifies `params.authentication` (whose token
+    /// must equal `id` when one is given), then revokes that token until
+    /// it expires (Plume; Feathers only verifies).
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        let authentication = params.authentication.clone().unwrap_or(Value::Null);
+        if let Some(id) = id {
+            let token = authentication.get("accessToken").and_then(Value::as_str);
+            if token != Some(id.to_string().as_str()) {
+                return Err(Error::not_authenticated("Invalid access token"));
+            }
+        }
+        let config = self.configuration();
+        let allowed = string_list(config.get("authStrategies")).unwrap_or_default();
+        let result = self.authenticate(&authentication, params, &allowed).await?;
+        let payload = result.get("authentication").and_then(|a| a.get("payload"));
+        if let Some(payload) = payload
+            && let (Some(jti), Some(exp)) = (
+                payload.get("jti").and_then(Value::as_str),
+                payload.get("exp").and_then(Value::as_u64),
+            )
+        {
+            self.revocations.revoke(jti, exp).await?;
+        }
+        let result = Value::Object(result);
+        if params.is_external() {
+            self.emit("logout", Method::Remove, None, params, &result);
+        }
+        Ok(result)
+    }
+
+    fn methods(&self) -> &'static [Method] {
+        &[Method::Create, Method::Remove]
+    }
+
+    /// Checks the configuration with Feathers' messages (S-AUTH-13), runs
+    /// the strategies' setup and a sign+verify self-test, and makes this
+    /// the app's default authentication service if there is none yet.
+    async fn setup(&self, app: &App, path: &str) -> Result<()> {
+        *self.path.write().map_err(lock_error)? = Some(path.to_owned());
+        if app.get(DEFAULT_AUTHENTICATION).is_none() {
+            app.set(DEFAULT_AUTHENTICATION, Value::String(path.to_owned()));
+        }
+        self.set_up.store(true, Ordering::Release);
+        let strategies: Vec<(String, Arc<dyn AuthenticationStrategy>)> = self
+            .strategies
+            .read()
+            .map_err(lock_error)?
+            .iter()
+            .map(|(n, s)| (n.clone(), Arc::clone(s)))
+            .collect();
+        for (name, strategy) in &strategies {
+            strategy
+                .setup(&StrategyContext {
+                    name,
+                    service: self,
+                })
+                .await?;
+        }
+        self.setup_checks(app).await?;
+        app.service(path)?
+            .hooks(Hooks::new().before(["create", "remove"], no_service_events));
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! Authentication tests: ports of Feathers' `packages/authentication/test/**`
+//! and `packages/authentication-local/test/**` (spec §11), one Rust test
+//! per `it(...)` case, plus the attack battery and Plume's own rules.
+
+mod support;
+
+mod attacks;
+mod core;
+mod hash_password;
+mod hooks;
+mod jwt;
+mod local;
+mod plume;
+mod protect;
+mod service;
