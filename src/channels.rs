@@ -44,6 +44,8 @@ pub struct ConnectionState {
     pub authentication: Option<Value>,
     /// Authenticated entities by name (`user`).
     pub entities: Map<String, Value>,
+    /// The task that ends the authentication when its token expires.
+    pub expiry: Option<tokio::task::AbortHandle>,
 }
 
 impl fmt::Debug for Connection {

@@ -1,32 +1,157 @@
-//! The app `cargo run --release` serves.
+//! The app `cargo run --release` serves: users who sign up and log in,
+//! and messages only they can read and write, on the embedded SQLite
+//! database.
 //!
-//! Today it is a preview: a `messages` service on the memory store with the
-//! validation hooks of the planned default app. Users, authentication and
-//! SQLite come with their issues (see the README's status list).
+//! - `users`: `create` is public (sign-up); the password is hashed on
+//!   create, update and patch; every other method needs a valid token; the
+//!   password hash never leaves the server, and external callers cannot
+//!   filter, sort or select on it. Extra fields such as `role` or
+//!   `permissions` are stored as given: this is a demo; a real app strips
+//!   them in a before hook on `create` and `patch` unless an administrator
+//!   calls.
+//! - `messages`: every method needs a token; pages of 10 (at most 50);
+//!   `create` needs a non-blank `text` and stamps `userId` and `createdAt`.
+//! - `authentication`: `local` (email + password) and `jwt`; a login hook
+//!   sets the `role` claim to `user` unless a hook set one, and the service
+//!   signs the user's own `role` and `permissions` into the token when the
+//!   user has them.
+//! - Real-time: new connections join `anonymous` and move to
+//!   `authenticated` when they log in; service events go to
+//!   `authenticated`.
 
-use serde_json::Value;
+use std::sync::Arc;
 
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
+use crate::channels::{ANONYMOUS, AUTHENTICATED};
 use crate::config::Config;
-use crate::store::MemoryService;
-use crate::{App, Error, HookContext, Hooks, Paginate, Result};
+use crate::store::{SqliteRevocations, SqliteStore, sqlite};
+use crate::{
+    App, Error, ErrorKind, HookContext, Hooks, JwtStrategy, LocalStrategy, Paginate, Params,
+    Result, authenticate, hash_password, protect,
+};
 
-/// Builds the default app from the configuration.
-pub fn build(config: &Config) -> Result<App> {
+/// Builds the default app from the configuration, opening the SQLite
+/// database named by `sqlite.filename`.
+pub async fn build(config: &Config) -> Result<App> {
+    let filename = match config.get("sqlite.filename") {
+        None => sqlite::DEFAULT_FILENAME,
+        Some(Value::String(name)) => name.as_str(),
+        Some(other) => {
+            return Err(Error::general(format!(
+                "sqlite.filename must be a file name or \":memory:\", not {other}"
+            )));
+        }
+    };
+    let store = SqliteStore::open(filename).await?;
+    build_with_store(config, &store)
+}
+
+/// Builds the default app on an open store (tests pass `:memory:`).
+pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
     let app = App::new();
     config.apply_to(&app);
+
     app.use_service(
-        "messages",
-        MemoryService::new().paginate(Paginate {
-            default: 10,
-            max: 50,
-        }),
+        "users",
+        store
+            .service("users")?
+            .unique(["email"])
+            .protected_fields(["password"]),
     )?
     .hooks(
         Hooks::new()
-            .before("create", (require_text, stamp_created_at))
+            .before(
+                ["find", "get", "update", "patch", "remove"],
+                authenticate(["jwt"]),
+            )
+            .before(["create", "update", "patch"], hash_password("password"))
+            .around("all", protect(["password"])),
+    );
+
+    app.use_service(
+        "messages",
+        store
+            .service("messages")?
+            .paginate(Paginate {
+                default: 10,
+                max: 50,
+            })
+            .index(["userId"]),
+    )?
+    .hooks(
+        Hooks::new()
+            .before("all", authenticate(["jwt"]))
+            .before("create", (require_text, stamp_owner_and_time))
             .error("create", tag_bad_request),
     );
+
+    let auth = AuthenticationService::new(&app)
+        .with_overrides(ClaimsFromUser)
+        .with_revocation_list(Arc::new(SqliteRevocations::new(store)));
+    auth.register("jwt", JwtStrategy::new())?;
+    auth.register("local", LocalStrategy::new())?;
+    app.use_service("authentication", auth)?
+        .hooks(Hooks::new().before("create", default_role));
+
+    channels(&app);
     Ok(app)
+}
+
+/// New connections are anonymous until they log in, as in the Feathers
+/// generator's `channels` file.
+fn channels(app: &App) {
+    let joining = app.clone();
+    app.on_connection(move |connection| joining.channel(ANONYMOUS).join(connection));
+    let login = app.clone();
+    app.on("login", move |_result, ctx| {
+        if let Some(connection) = &ctx.params.connection {
+            login.channel(ANONYMOUS).leave(connection);
+            login.channel(AUTHENTICATED).join(connection);
+        }
+    });
+    let logout = app.clone();
+    app.on("logout", move |_result, ctx| {
+        if let Some(connection) = &ctx.params.connection {
+            logout.channel(AUTHENTICATED).leave(connection);
+            logout.channel(ANONYMOUS).join(connection);
+        }
+    });
+}
+
+/// The Dove recipe: sign the user's `role` and `permissions` into the
+/// token, over what the login hooks put into `params.payload`.
+struct ClaimsFromUser;
+
+#[async_trait]
+impl AuthenticationOverrides for ClaimsFromUser {
+    async fn get_payload(
+        &self,
+        service: &AuthenticationService,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        let mut payload = service.base_get_payload(auth_result, params).await?;
+        if let Some(user) = auth_result.get("user") {
+            for claim in ["permissions", "role"] {
+                if let Some(value) = user.get(claim) {
+                    payload.insert(claim.to_owned(), value.clone());
+                }
+            }
+        }
+        Ok(payload)
+    }
+}
+
+/// The Auk recipe: a before hook on `authentication.create` adds a claim.
+async fn default_role(ctx: &mut HookContext) -> Result<()> {
+    ctx.params
+        .payload
+        .entry("role")
+        .or_insert_with(|| Value::from("user"));
+    Ok(())
 }
 
 /// `text` must be a non-blank string.
@@ -42,17 +167,22 @@ async fn require_text(ctx: &mut HookContext) -> Result<()> {
     }
 }
 
-/// Sets `createdAt` to now, in milliseconds since the Unix epoch.
-async fn stamp_created_at(ctx: &mut HookContext) -> Result<()> {
+/// Sets `userId` to the authenticated user's id and `createdAt` to now in
+/// milliseconds since the Unix epoch, whatever the client sent.
+async fn stamp_owner_and_time(ctx: &mut HookContext) -> Result<()> {
+    let user_id = ctx
+        .params
+        .user()
+        .and_then(|user| user.get("id"))
+        .cloned()
+        .unwrap_or(Value::Null);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default();
     if let Some(data) = ctx.data.as_mut().and_then(Value::as_object_mut) {
-        data.insert(
-            "createdAt".to_owned(),
-            Value::from(u64::try_from(now).unwrap_or(u64::MAX)),
-        );
+        data.insert("userId".to_owned(), user_id);
+        data.insert("createdAt".to_owned(), Value::from(now));
     }
     Ok(())
 }
@@ -60,12 +190,11 @@ async fn stamp_created_at(ctx: &mut HookContext) -> Result<()> {
 /// Marks BadRequest errors of `create` with where they came from.
 async fn tag_bad_request(ctx: &mut HookContext) -> Result<()> {
     if let Some(error) = ctx.error.take() {
-        let error = if error.kind() == crate::ErrorKind::BadRequest {
+        ctx.error = Some(if error.kind() == ErrorKind::BadRequest {
             error.with_data(serde_json::json!({"hook": "messages.error.create"}))
         } else {
             error
-        };
-        ctx.error = Some(error);
+        });
     }
     Ok(())
 }

@@ -71,10 +71,10 @@ pub mod store;
 pub mod transport;
 
 pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
-pub use channels::{Channel, Connection};
 pub use auth::{
     AuthenticationService, JwtStrategy, LocalStrategy, authenticate, hash_password, protect,
 };
+pub use channels::{Channel, Connection};
 pub use context::{
     ClientAddr, Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
 };

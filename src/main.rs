@@ -105,7 +105,7 @@ async fn serve(cli: &Cli) -> plume::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| plume::Error::general(format!("cannot listen on {addr}: {e}")))?;
-    let app = plume::default_app::build(&config)?;
+    let app = plume::default_app::build(&config).await?;
     tracing::info!(
         env = config.env(),
         "Plume listening on http://{}",

@@ -18,6 +18,8 @@
 //! - [`revocation`]: revoked tokens (logout).
 //! - [`throttle`]: failed-login throttling.
 //! - [`fields`]: dotted paths into JSON.
+//! - `connection`: logging real-time connections in and out, and their
+//!   expiry.
 //!
 //! # Flow of a login
 //!
@@ -29,6 +31,7 @@
 //! `{accessToken, authentication: {strategy, payload}, user}`.
 
 pub mod config;
+mod connection;
 pub mod fields;
 pub mod hooks;
 pub mod jwt;

@@ -71,3 +71,18 @@ impl RevocationList for MemoryRevocationList {
         Ok(entries.contains_key(jti))
     }
 }
+
+/// Revoked tokens in the SQLite database, so that a logout survives a
+/// restart.
+#[async_trait]
+impl RevocationList for crate::store::SqliteRevocations {
+    async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()> {
+        // Expiry times past i64::MAX seconds do not occur; clamp rather than wrap.
+        let expires_at = i64::try_from(expires_at).unwrap_or(i64::MAX);
+        crate::store::SqliteRevocations::revoke(self, jti, expires_at).await
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        crate::store::SqliteRevocations::is_revoked(self, jti).await
+    }
+}

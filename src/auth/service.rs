@@ -786,6 +786,12 @@ impl Service for AuthenticationService {
             result.insert("authentication".to_owned(), Value::Object(authentication));
             Value::Object(result)
         };
+        // The connection learns its login before `login` listeners run, so
+        // they see it authenticated (S-JWT-7, #2908).
+        if let (Some(connection), Ok(app)) = (&params.connection, self.app()) {
+            let entity = config.get("entity").and_then(Value::as_str);
+            super::connection::login(&app, connection, &result, entity);
+        }
         if params.is_external() {
             self.emit("login", Method::Create, Some(data), params, &result);
         }
@@ -816,6 +822,9 @@ impl Service for AuthenticationService {
             self.revocations.revoke(jti, exp).await?;
         }
         let result = Value::Object(result);
+        if let Some(connection) = &params.connection {
+            super::connection::logout(connection, &result);
+        }
         if params.is_external() {
             self.emit("logout", Method::Remove, None, params, &result);
         }
@@ -853,6 +862,8 @@ impl Service for AuthenticationService {
         self.setup_checks(app).await?;
         app.service(path)?
             .hooks(Hooks::new().before(["create", "remove"], no_service_events));
+        // A closed connection stops its expiry timer.
+        app.on_disconnect(super::connection::disconnected);
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::auth::AuthenticationService;
 use crate::{
     App, ClientAddr, Error, HookContext, Id, Method, Params, Provider, Result, ServiceHandle,
 };
@@ -181,6 +182,13 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
         route,
         ..Params::default()
     };
+    // `Authorization` becomes `params.authentication` through the parse
+    // strategies (S-REST-16); whether it is valid is for `authenticate`.
+    if let Some(auth) = AuthenticationService::from_app(&state.app, None)
+        && let Some(authentication) = auth.parse(&ctx.params.headers)?
+    {
+        ctx.params.authentication = Some(authentication);
+    }
     if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
         ctx.params.extensions.insert(ClientAddr(addr.ip()));
     }

@@ -260,6 +260,10 @@ fn data_object<'d>(data: &'d Value, method: &str) -> Result<&'d Record> {
 
 #[async_trait]
 impl Service for SqliteService {
+    fn id_field(&self) -> Option<&str> {
+        Some(&self.config.id_field)
+    }
+
     async fn find(&self, params: &Params) -> Result<Value> {
         let paginate = effective_paginate(self.config.paginate, params.paginate);
         let query = query::parse_query(&params.query, &self.options(params, paginate))?;

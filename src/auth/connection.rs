@@ -1,0 +1,118 @@
+//! Real-time connections and authentication (spec S-JWT-7): a login over a
+//! connection authenticates the connection, so later calls over it carry
+//! the credentials; it stops being authenticated on logout, on disconnect,
+//! and when its token expires.
+//!
+//! When the token expires the connection is treated as Feathers treats it:
+//! its authentication is removed and it leaves every channel (the app's
+//! disconnect listeners run), while the socket itself stays open and may
+//! log in again. Calls over it are checked again on every call by the
+//! `authenticate` hook, so a revoked or expired token fails there too.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::{App, Connection};
+
+/// The access token of an authentication result, and its `exp` claim.
+fn token_and_exp(result: &Value) -> Option<(&str, Option<u64>)> {
+    let token = result.get("accessToken")?.as_str()?;
+    let exp = result
+        .get("authentication")
+        .and_then(|a| a.get("payload"))
+        .and_then(|p| p.get("exp"))
+        .and_then(Value::as_u64);
+    Some((token, exp))
+}
+
+/// A login succeeded over `connection`: remember the credentials and the
+/// entity, and end the authentication when the token expires (replacing
+/// the timer of an earlier login).
+pub(crate) fn login(app: &App, connection: &Connection, result: &Value, entity: Option<&str>) {
+    let Some((token, exp)) = token_and_exp(result) else {
+        return;
+    };
+    let expiry = exp.map(|exp| {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let wait = Duration::from_secs(exp.saturating_sub(now));
+        let app = app.clone();
+        let connection = connection.clone();
+        let token = token.to_owned();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            expire(&app, &connection, &token);
+        })
+        .abort_handle()
+    });
+    let mut entities = Map::new();
+    if let Some(name) = entity
+        && let Some(value) = result.get(name)
+    {
+        entities.insert(name.to_owned(), value.clone());
+    }
+    connection.update(|state| {
+        if let Some(previous) = state.expiry.take() {
+            previous.abort();
+        }
+        state.authentication = Some(json!({"strategy": "jwt", "accessToken": token}));
+        state.entities = entities;
+        state.expiry = expiry;
+    });
+}
+
+/// A logout succeeded over `connection`: forget its authentication if it
+/// was logged in with that token (a logout with another token leaves it
+/// alone, as in Feathers).
+pub(crate) fn logout(connection: &Connection, result: &Value) {
+    let Some((token, _)) = token_and_exp(result) else {
+        return;
+    };
+    if current_token(connection).as_deref() == Some(token) {
+        clear(connection);
+    }
+}
+
+/// The connection closed: stop its expiry timer.
+pub(crate) fn disconnected(connection: &Connection) {
+    clear(connection);
+}
+
+fn current_token(connection: &Connection) -> Option<String> {
+    connection.state().authentication.and_then(|a| {
+        a.get("accessToken")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    })
+}
+
+fn clear(connection: &Connection) {
+    connection.update(|state| {
+        if let Some(timer) = state.expiry.take() {
+            timer.abort();
+        }
+        state.authentication = None;
+        state.entities = Map::new();
+    });
+}
+
+/// The token a connection logged in with has expired.
+fn expire(app: &App, connection: &Connection, token: &str) {
+    if current_token(connection).as_deref() != Some(token) {
+        return;
+    }
+    tracing::debug!(
+        connection = connection.id(),
+        "access token expired; connection no longer authenticated"
+    );
+    connection.update(|state| {
+        // This task is the timer; it is finishing, nothing to abort.
+        state.expiry = None;
+        state.authentication = None;
+        state.entities = Map::new();
+    });
+    app.disconnected(connection);
+}
