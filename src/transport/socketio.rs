@@ -21,8 +21,10 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 
+use crate::auth::AuthenticationService;
 use crate::channels::{Connection, Sender};
 use crate::{App, ClientAddr, Error, Id, Method, Params, Provider, Result};
 
@@ -68,11 +70,27 @@ pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
         .max_payload(MAX_PACKET_BYTES)
         .with_state(state)
         .build_layer();
-    io.ns("/", on_connect);
+    io.ns("/", on_connect.with(handshake));
     layer
 }
 
-async fn on_connect(socket: SocketRef, State(state): State<SocketState>) {
+/// Credentials a client sent while connecting, checked by [`handshake`]
+/// and used to log the connection in once it is connected.
+#[derive(Clone)]
+struct HandshakeLogin(Value);
+
+/// Runs before a connection is accepted: sets up the [`Connection`] and,
+/// when the client authenticates while connecting, checks its token. A bad
+/// token refuses the connection with the Feathers error's text.
+///
+/// Credentials come from the socket.io `auth` payload `{strategy: "jwt",
+/// accessToken}` (as the JWT strategy docs show; Feathers 5 ignores it) or
+/// from an `Authorization` header on the handshake (as Feathers 5 does).
+async fn handshake(
+    socket: SocketRef,
+    State(state): State<SocketState>,
+    TryData(auth): TryData<Value>,
+) -> std::result::Result<(), Error> {
     let headers: HashMap<String, String> = socket
         .req_parts()
         .headers
@@ -88,9 +106,48 @@ async fn on_connect(socket: SocketRef, State(state): State<SocketState>) {
     });
     let connection = Connection::new(socket.id.to_string(), Provider::SocketIo, headers, sender);
     socket.extensions.insert(connection.clone());
+
+    let Some(service) = AuthenticationService::from_app(&state.app, None) else {
+        return Ok(());
+    };
+    let from_payload = auth
+        .ok()
+        .filter(|a| a.get("strategy").is_some() || a.get("accessToken").is_some());
+    let credentials = match from_payload {
+        Some(credentials) => Some(credentials),
+        None => service.parse(connection.headers())?,
+    };
+    if let Some(credentials) = credentials {
+        let params = Params::external(Provider::SocketIo);
+        service
+            .authenticate(&credentials, &params, &["jwt".to_owned()])
+            .await?;
+        socket.extensions.insert(HandshakeLogin(credentials));
+    }
+    Ok(())
+}
+
+async fn on_connect(socket: SocketRef, State(state): State<SocketState>) {
+    let Some(connection) = socket.extensions.get::<Connection>() else {
+        return;
+    };
     socket.on_fallback(on_message);
     socket.on_disconnect(on_disconnect);
+    // Feathers' order: the `connection` event, then the login.
     state.app.connected(&connection);
+    if let Some(HandshakeLogin(credentials)) = socket.extensions.get::<HandshakeLogin>()
+        && let Some(service) = AuthenticationService::from_app(&state.app, None)
+        && let Some(path) = service.path()
+        && let Ok(handle) = state.app.service(&path)
+    {
+        let mut params = Params::external(Provider::SocketIo);
+        params.headers = connection.headers().clone();
+        params.connection = Some(connection.clone());
+        if let Err(error) = handle.create(credentials, params).await {
+            // Checked in the handshake a moment ago; it can still expire.
+            tracing::debug!(%error, "login while connecting failed");
+        }
+    }
 }
 
 async fn on_disconnect(

@@ -1,5 +1,6 @@
 //! The socket.io transport and channels, over a real WebSocket on
 //! loopback.
 
+mod auth;
 mod calls;
 mod channels;
