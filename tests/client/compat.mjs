@@ -1,8 +1,11 @@
-// Runs the official Feathers 5 clients against a Plume server.
+// Runs the official Feathers 5 JavaScript clients against the `plume`
+// binary serving its default app.
 //
-// Starts the `plume` binary (PLUME_BIN, default target/debug/plume) with
-// PLUME_ENV=test on a free port, runs every check, stops the server by its
-// process id, and exits non-zero if any check failed.
+// Starts `plume` (PLUME_BIN, default target/debug/plume) with PLUME_ENV=test
+// (SQLite in memory) on a free port, runs every check with
+// @feathersjs/rest-client, @feathersjs/socketio-client and
+// @feathersjs/authentication-client, stops each server by its process id,
+// and exits non-zero if any check failed.
 
 import { spawn } from 'node:child_process'
 import assert from 'node:assert/strict'
@@ -10,18 +13,23 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { feathers } from '@feathersjs/feathers'
 import rest from '@feathersjs/rest-client'
-import { BadRequest, NotFound, MethodNotAllowed } from '@feathersjs/errors'
+import socketio from '@feathersjs/socketio-client'
+import authentication from '@feathersjs/authentication-client'
+import { BadRequest, Conflict, NotFound, MethodNotAllowed, NotAuthenticated } from '@feathersjs/errors'
+import { io } from 'socket.io-client'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const bin = process.env.PLUME_BIN || path.join(root, 'target/debug/plume')
+const servers = []
 
-function startServer () {
+function startServer (extraEnv = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, ['serve', '--port', '0'], {
       cwd: root,
-      env: { ...process.env, PLUME_ENV: 'test', RUST_LOG: 'info', NO_COLOR: '1' },
+      env: { ...process.env, PLUME_ENV: 'test', RUST_LOG: 'info', NO_COLOR: '1', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe']
     })
+    servers.push(child)
     let log = ''
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -32,7 +40,7 @@ function startServer () {
       const match = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
       if (match) {
         clearTimeout(timer)
-        resolve({ child, url: match[1] })
+        resolve(match[1])
       }
     }
     child.stdout.on('data', onData)
@@ -44,49 +52,114 @@ function startServer () {
   })
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function restClient (url) {
+  return feathers().configure(rest(url).fetch(fetch)).configure(authentication())
+}
+
+function socketClient (url) {
+  const socket = io(url, { transports: ['websocket'], forceNew: true })
+  const app = feathers().configure(socketio(socket)).configure(authentication())
+  return { app, socket }
+}
+
+/** Collects `<service> <event>` events a socket client receives. */
+function recorder (app, service) {
+  const seen = []
+  for (const event of ['created', 'patched', 'updated', 'removed']) {
+    app.service(service).on(event, (data) => seen.push({ event, data }))
+  }
+  return seen
+}
+
+async function until (predicate, what, ms = 5000) {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (predicate()) return
+    await sleep(20)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
 const checks = []
 const check = (name, fn) => checks.push({ name, fn })
+const user = { email: 'ada@example.com', password: 'correct horse battery' }
+const login = { strategy: 'local', email: user.email, password: user.password }
 
-check('create returns the record with its id', async ({ app }) => {
-  const created = await app.service('messages').create({ text: 'hello from the client' })
-  assert.equal(created.text, 'hello from the client')
-  assert.equal(typeof created.id, 'number')
-  assert.equal(typeof created.createdAt, 'number')
+check('sign up, then log in with the local strategy', async ({ url }) => {
+  const app = restClient(url)
+  const created = await app.service('users').create(user)
+  assert.equal(created.email, user.email)
+  assert.equal(created.password, undefined, 'the hash never leaves the server')
+  await assert.rejects(app.service('users').create(user), Conflict)
+  const result = await app.authenticate(login)
+  assert.equal(typeof result.accessToken, 'string')
+  assert.equal(result.user.email, user.email)
+  assert.equal(result.user.password, undefined)
+  assert.equal(result.authentication.payload.iss, 'feathers')
+  assert.equal(result.authentication.payload.role, 'user')
+  assert.equal(String(result.authentication.payload.sub), String(result.user.id))
 })
 
-check('get and find with the query syntax', async ({ app }) => {
+check('wrong password and unknown user give the same NotAuthenticated', async ({ url }) => {
+  const app = restClient(url)
+  const wrong = await app.authenticate({ ...login, password: 'nope' }).catch((e) => e)
+  const unknown = await app.authenticate({ ...login, email: 'nobody@example.com' }).catch((e) => e)
+  assert.ok(wrong instanceof NotAuthenticated, `got ${wrong && wrong.name}`)
+  assert.ok(unknown instanceof NotAuthenticated)
+  assert.equal(wrong.message, unknown.message)
+})
+
+check('reAuthenticate returns the same token', async ({ url }) => {
+  const app = restClient(url)
+  const first = await app.authenticate(login)
+  const again = await app.reAuthenticate(true)
+  assert.equal(again.accessToken, first.accessToken)
+})
+
+check('protected services need the token, and get it from the client', async ({ url }) => {
+  const anonymous = restClient(url)
+  await assert.rejects(anonymous.service('messages').find(), NotAuthenticated)
+  const app = restClient(url)
+  const { user: me } = await app.authenticate(login)
+  const messages = app.service('messages')
+  const created = await messages.create({ text: 'hello', userId: 'someone else' })
+  assert.equal(created.text, 'hello')
+  assert.equal(created.userId, me.id, 'userId comes from the token')
+  assert.equal(typeof created.createdAt, 'number')
+  assert.equal((await messages.get(created.id)).text, 'hello')
+  assert.equal((await messages.patch(created.id, { text: 'patched' })).text, 'patched')
+  assert.equal((await messages.update(created.id, { text: 'replaced' })).text, 'replaced')
+  assert.equal((await messages.remove(created.id)).id, created.id)
+  await assert.rejects(messages.get(created.id), NotFound)
+  const users = await app.service('users').find()
+  assert.ok(users.every((u) => u.password === undefined))
+})
+
+check('the query syntax', async ({ url }) => {
+  const app = restClient(url)
+  await app.authenticate(login)
   const messages = app.service('messages')
   for (const text of ['b', 'c', 'a']) await messages.create({ text })
-  const one = await messages.get(0)
-  assert.equal(one.id, 0)
   const page = await messages.find({ query: { text: { $in: ['a', 'b'] }, $sort: { text: -1 }, $limit: 1 } })
   assert.equal(page.total, 2)
   assert.equal(page.limit, 1)
   assert.deepEqual(page.data.map((m) => m.text), ['b'])
-  const none = await messages.find({ query: { $limit: 0 } })
-  assert.equal(none.data.length, 0)
-  assert.equal(none.total, 4)
+  const counted = await messages.find({ query: { $limit: 0 } })
+  assert.equal(counted.data.length, 0)
+  assert.ok(counted.total >= 3)
   const selected = await messages.find({ query: { $select: ['text'], text: 'a' } })
   assert.deepEqual(Object.keys(selected.data[0]).sort(), ['id', 'text'])
   const or = await messages.find({ query: { $or: [{ text: 'a' }, { text: 'c' }], $sort: { text: 1 } } })
   assert.deepEqual(or.data.map((m) => m.text), ['a', 'c'])
+  const older = await messages.find({ query: { createdAt: { $lte: Date.now() }, $skip: 1, $limit: 50 } })
+  assert.equal(older.skip, 1)
 })
 
-check('patch, update and remove', async ({ app }) => {
-  const messages = app.service('messages')
-  const created = await messages.create({ text: 'to change' })
-  const patched = await messages.patch(created.id, { text: 'patched' })
-  assert.equal(patched.text, 'patched')
-  assert.equal(patched.createdAt, created.createdAt)
-  const updated = await messages.update(created.id, { text: 'replaced' })
-  assert.equal(updated.text, 'replaced')
-  assert.equal(updated.createdAt, undefined)
-  const removed = await messages.remove(created.id)
-  assert.equal(removed.id, created.id)
-  await assert.rejects(messages.get(created.id), NotFound)
-})
-
-check('errors are revived as Feathers error classes', async ({ app }) => {
+check('errors are revived as Feathers error classes', async ({ url }) => {
+  const app = restClient(url)
+  await app.authenticate(login)
   const messages = app.service('messages')
   await assert.rejects(messages.create({ text: '   ' }), (error) => {
     assert.ok(error instanceof BadRequest, `got ${error && error.name}`)
@@ -99,15 +172,81 @@ check('errors are revived as Feathers error classes', async ({ app }) => {
   await assert.rejects(messages.remove(null), MethodNotAllowed)
 })
 
-let server
+check('logout revokes the token', async ({ url }) => {
+  const app = restClient(url)
+  const { accessToken } = await app.authenticate(login)
+  await app.logout()
+  const stale = restClient(url)
+  await stale.authentication.setAccessToken(accessToken)
+  await assert.rejects(stale.reAuthenticate(), NotAuthenticated)
+  await assert.rejects(app.service('messages').find(), NotAuthenticated)
+})
+
+check('socket: log in, events reach authenticated sockets only, log out', async ({ url }) => {
+  const anonymous = socketClient(url)
+  const client = socketClient(url)
+  try {
+    const anonymousEvents = recorder(anonymous.app, 'messages')
+    const events = recorder(client.app, 'messages')
+    const result = await client.app.authenticate(login)
+    assert.equal(result.user.email, user.email)
+    // Later socket calls carry the login.
+    assert.ok((await client.app.service('messages').find()).total >= 0)
+
+    const restApp = restClient(url)
+    await restApp.authenticate(login)
+    const created = await restApp.service('messages').create({ text: 'from REST' })
+    await until(() => events.some((e) => e.event === 'created' && e.data.id === created.id), 'the created event')
+    await restApp.service('messages').patch(created.id, { text: 'edited' })
+    await restApp.service('messages').remove(created.id)
+    await until(() => events.some((e) => e.event === 'removed' && e.data.id === created.id), 'the removed event')
+    assert.deepEqual(events.filter((e) => e.data.id === created.id).map((e) => e.event), ['created', 'patched', 'removed'])
+    await sleep(200)
+    assert.deepEqual(anonymousEvents, [], 'anonymous sockets get no events')
+
+    await client.app.logout()
+    await assert.rejects(client.app.service('messages').find(), NotAuthenticated)
+    const before = events.length
+    await restApp.service('messages').create({ text: 'after logout' })
+    await sleep(300)
+    assert.equal(events.length, before, 'no events after logout')
+  } finally {
+    anonymous.socket.close()
+    client.socket.close()
+  }
+})
+
+check('socket: the connection stops being authenticated when its token expires (3 s)', async () => {
+  const url = await startServer({ AUTH_EXPIRES_IN: '3s' })
+  const restApp = restClient(url)
+  await restApp.service('users').create(user)
+  const client = socketClient(url)
+  try {
+    const events = recorder(client.app, 'messages')
+    await client.app.authenticate(login)
+    const { accessToken } = await restApp.authenticate(login)
+    await restApp.service('messages').create({ text: 'before expiry' })
+    await until(() => events.length === 1, 'an event before expiry')
+    await sleep(4000)
+    await assert.rejects(client.app.service('messages').find(), NotAuthenticated)
+    // A new token (the old one expired too) to create one more message.
+    const fresh = restClient(url)
+    await fresh.authenticate(login)
+    assert.notEqual(accessToken, undefined)
+    await fresh.service('messages').create({ text: 'after expiry' })
+    await sleep(300)
+    assert.equal(events.length, 1, 'no events after expiry')
+  } finally {
+    client.socket.close()
+  }
+})
+
 let failed = 0
 try {
-  server = await startServer()
-  const app = feathers()
-  app.configure(rest(server.url).fetch(fetch))
+  const url = await startServer()
   for (const { name, fn } of checks) {
     try {
-      await fn({ app, url: server.url })
+      await fn({ url })
       console.log(`ok   ${name}`)
     } catch (error) {
       failed++
@@ -118,7 +257,7 @@ try {
   failed++
   console.log(`FAIL starting the server: ${error.message}`)
 } finally {
-  if (server) server.child.kill('SIGTERM')
+  for (const child of servers) child.kill('SIGTERM')
 }
 console.log(`${checks.length - failed}/${checks.length} checks passed`)
 process.exit(failed ? 1 : 0)
