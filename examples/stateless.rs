@@ -48,7 +48,7 @@ pub async fn build_app() -> Result<App> {
     app.set(
         "authentication",
         json!({
-            // Example only: use `openssl rand -base64 48` for a real one.
+            // Example only: use `plume secret` for a real one.
             "secret": "example-secret-example-secret-example-secret",
             "entity": null,
             "authStrategies": ["jwt", "local"],

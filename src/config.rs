@@ -101,10 +101,15 @@ impl Config {
         parts.try_fold(first, |value, key| value.get(key))
     }
 
-    /// Stores every top-level key as an app setting.
+    /// Stores every top-level key as an app setting, and the environment
+    /// name as `env` (which the authentication service's secret check
+    /// reads) unless the files set one.
     pub fn apply_to(&self, app: &App) {
         for (key, value) in &self.values {
             app.set(key, value.clone());
+        }
+        if !self.values.contains_key("env") {
+            app.set("env", Value::String(self.env.clone()));
         }
     }
 

@@ -617,7 +617,7 @@ impl AuthenticationService {
             return Ok(());
         };
         let message = format!(
-            "The authentication secret in '{}.secret' {problem}. Generate one with `openssl rand -base64 48`.",
+            "The authentication secret in '{}.secret' {problem}. Generate one with `plume secret`.",
             self.config_key
         );
         let env = app
