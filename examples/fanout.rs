@@ -36,18 +36,29 @@ fn options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number: usize = value.parse().map_err(|_| format!("{flag} {value}: not a number"))?;
+        let number: usize = value
+            .parse()
+            .map_err(|_| format!("{flag} {value}: not a number"))?;
         match flag.as_str() {
             "--port" => options.port = u16::try_from(number).map_err(|e| e.to_string())?,
             "--sockets" => options.sockets = number.clamp(1, 10_000),
             "--rounds" => options.rounds = number.clamp(1, 1000),
-            other => return Err(format!("unknown option {other} (--port, --sockets, --rounds)")),
+            other => {
+                return Err(format!(
+                    "unknown option {other} (--port, --sockets, --rounds)"
+                ));
+            }
         }
     }
     Ok(options)
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: Option<&str>, body: Value) -> Result<Value, String> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Result<Value, String> {
     let mut request = client.post(url).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -64,24 +75,34 @@ async fn post(client: &reqwest::Client, url: &str, token: Option<&str>, body: Va
 
 /// One connection: connects with the token in the auth payload, then
 /// reports each `messages created` event's text on `events`.
-async fn socket(port: u16, token: String, ready: Arc<Barrier>, events: mpsc::UnboundedSender<String>) -> Result<(), String> {
+async fn socket(
+    port: u16,
+    token: String,
+    ready: Arc<Barrier>,
+    events: mpsc::UnboundedSender<String>,
+) -> Result<(), String> {
     let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| e.to_string())?;
     let auth = json!({"strategy": "jwt", "accessToken": token});
     let mut connected = false;
     let mut announced = false;
     loop {
-        let frame = match tokio::time::timeout(WAIT * 4, ws.next()).await {
-            Ok(Some(Ok(frame))) => frame,
-            _ => return Ok(()),
+        let Ok(Some(Ok(frame))) = tokio::time::timeout(WAIT * 4, ws.next()).await else {
+            return Ok(());
         };
         let Message::Text(text) = frame else { continue };
         let text = text.as_str();
         if text.starts_with('0') && !connected {
-            ws.send(Message::text(format!("40{auth}"))).await.map_err(|e| e.to_string())?;
+            ws.send(Message::text(format!("40{auth}")))
+                .await
+                .map_err(|e| e.to_string())?;
             connected = true;
         } else if text == "2" {
-            ws.send(Message::text("3")).await.map_err(|e| e.to_string())?;
+            ws.send(Message::text("3"))
+                .await
+                .map_err(|e| e.to_string())?;
         } else if text.starts_with("40") && !announced {
             announced = true;
             ready.wait().await;
@@ -91,7 +112,11 @@ async fn socket(port: u16, token: String, ready: Arc<Barrier>, events: mpsc::Unb
             && let Ok(Value::Array(parts)) = serde_json::from_str::<Value>(event)
             && parts.first() == Some(&json!("messages created"))
         {
-            let label = parts.get(1).and_then(|m| m["text"].as_str()).unwrap_or_default().to_owned();
+            let label = parts
+                .get(1)
+                .and_then(|m| m["text"].as_str())
+                .unwrap_or_default()
+                .to_owned();
             if events.send(label).is_err() {
                 return Ok(());
             }
@@ -115,7 +140,13 @@ async fn run() -> Result<(), String> {
     let base = format!("http://127.0.0.1:{}", options.port);
     let client = reqwest::Client::new();
     let email = format!("fanout-{}@example.com", std::process::id());
-    post(&client, &format!("{base}/users"), None, json!({"email": email, "password": "fan out password"})).await?;
+    post(
+        &client,
+        &format!("{base}/users"),
+        None,
+        json!({"email": email, "password": "fan out password"}),
+    )
+    .await?;
     let login = post(
         &client,
         &format!("{base}/authentication"),
@@ -123,7 +154,10 @@ async fn run() -> Result<(), String> {
         json!({"strategy": "local", "email": email, "password": "fan out password"}),
     )
     .await?;
-    let token = login["accessToken"].as_str().ok_or("no accessToken in the login")?.to_owned();
+    let token = login["accessToken"]
+        .as_str()
+        .ok_or("no accessToken in the login")?
+        .to_owned();
 
     let ready = Arc::new(Barrier::new(options.sockets + 1));
     let (events, mut received) = mpsc::unbounded_channel();
@@ -139,21 +173,39 @@ async fn run() -> Result<(), String> {
     }
     drop(events);
     if tokio::time::timeout(WAIT, ready.wait()).await.is_err() {
-        return Err(format!("not all {} sockets connected within {WAIT:?}", options.sockets));
+        return Err(format!(
+            "not all {} sockets connected within {WAIT:?}",
+            options.sockets
+        ));
     }
-    println!("{} authenticated sockets connected in {:.2} s", options.sockets, started.elapsed().as_secs_f64());
+    println!(
+        "{} authenticated sockets connected in {:.2} s",
+        options.sockets,
+        started.elapsed().as_secs_f64()
+    );
 
     let mut times = Vec::with_capacity(options.rounds);
     for round in 0..options.rounds {
         let label = format!("round {round}");
         let sent = Instant::now();
-        post(&client, &format!("{base}/messages"), Some(&token), json!({"text": label})).await?;
+        post(
+            &client,
+            &format!("{base}/messages"),
+            Some(&token),
+            json!({"text": label}),
+        )
+        .await?;
         let mut seen = 0;
         while seen < options.sockets {
             match tokio::time::timeout(WAIT, received.recv()).await {
                 Ok(Some(text)) if text == label => seen += 1,
                 Ok(Some(_)) => {}
-                _ => return Err(format!("{label}: only {seen} of {} sockets got the event", options.sockets)),
+                _ => {
+                    return Err(format!(
+                        "{label}: only {seen} of {} sockets got the event",
+                        options.sockets
+                    ));
+                }
             }
         }
         times.push(sent.elapsed());
@@ -161,7 +213,12 @@ async fn run() -> Result<(), String> {
     times.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("rounds: {}", options.rounds);
-    println!("create + event to all {} sockets: min {:.1} ms, median {:.1} ms, max {:.1} ms",
-        options.sockets, ms(times[0]), ms(times[times.len() / 2]), ms(times[times.len() - 1]));
+    println!(
+        "create + event to all {} sockets: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        options.sockets,
+        ms(times[0]),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() - 1])
+    );
     Ok(())
 }

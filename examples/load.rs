@@ -38,12 +38,22 @@ fn options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || value.parse::<u64>().map_err(|_| format!("{flag} {value}: not a number"));
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag} {value}: not a number"))
+        };
         match flag.as_str() {
             "--port" => options.port = u16::try_from(number()?).map_err(|e| e.to_string())?,
-            "--connections" => options.connections = usize::try_from(number()?).map_err(|e| e.to_string())?,
+            "--connections" => {
+                options.connections = usize::try_from(number()?).map_err(|e| e.to_string())?;
+            }
             "--seconds" => options.seconds = number()?.clamp(1, 300),
-            other => return Err(format!("unknown option {other} (--port, --connections, --seconds)")),
+            other => {
+                return Err(format!(
+                    "unknown option {other} (--port, --connections, --seconds)"
+                ));
+            }
         }
     }
     Ok(options)
@@ -58,7 +68,9 @@ async fn request(
     body: Option<&Value>,
 ) -> std::io::Result<(u16, Vec<u8>)> {
     let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -98,7 +110,9 @@ async fn connect(port: u16) -> std::io::Result<BufReader<TcpStream>> {
 
 /// Signs up a fresh user, logs in, creates a message: (token, path).
 async fn prepare(port: u16) -> Result<(String, String), String> {
-    let mut stream = connect(port).await.map_err(|e| format!("cannot connect to 127.0.0.1:{port}: {e}"))?;
+    let mut stream = connect(port)
+        .await
+        .map_err(|e| format!("cannot connect to 127.0.0.1:{port}: {e}"))?;
     let email = format!("load-{}@example.com", std::process::id());
     let credentials = json!({"email": email, "password": "load test password"});
     let json_of = |body: &[u8]| serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
@@ -106,17 +120,31 @@ async fn prepare(port: u16) -> Result<(String, String), String> {
         .await
         .map_err(|e| e.to_string())?;
     if status != 201 {
-        return Err(format!("sign-up answered {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "sign-up answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
     let login = json!({"strategy": "local", "email": email, "password": "load test password"});
     let (status, body) = request(&mut stream, "POST", "/authentication", None, Some(&login))
         .await
         .map_err(|e| e.to_string())?;
     let token = json_of(&body)["accessToken"].as_str().map(str::to_owned);
-    let token = token.ok_or_else(|| format!("login answered {status}: {}", String::from_utf8_lossy(&body)))?;
-    let (status, body) = request(&mut stream, "POST", "/messages", Some(&token), Some(&json!({"text": "load"})))
-        .await
-        .map_err(|e| e.to_string())?;
+    let token = token.ok_or_else(|| {
+        format!(
+            "login answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        )
+    })?;
+    let (status, body) = request(
+        &mut stream,
+        "POST",
+        "/messages",
+        Some(&token),
+        Some(&json!({"text": "load"})),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let id = json_of(&body)["id"].clone();
     if status != 201 {
         return Err(format!("create answered {status}"));
@@ -200,10 +228,16 @@ async fn main() -> std::process::ExitCode {
     println!("connections:     {}", options.connections);
     println!("duration:        {elapsed:.1} s");
     println!("successful GETs: {}", latencies.len());
-    println!("throughput:      {:.0} requests/s", latencies.len() as f64 / elapsed);
+    println!(
+        "throughput:      {:.0} requests/s",
+        latencies.len() as f64 / elapsed
+    );
     println!("latency p50:     {:.2} ms", percentile(0.50));
     println!("latency p99:     {:.2} ms", percentile(0.99));
     println!("errors:          {}", errors.load(Ordering::Relaxed));
-    println!("connect errors:  {}", connect_errors.load(Ordering::Relaxed));
+    println!(
+        "connect errors:  {}",
+        connect_errors.load(Ordering::Relaxed)
+    );
     std::process::ExitCode::SUCCESS
 }

@@ -143,6 +143,29 @@ impl AuthenticationOverrides for ClaimsFromUser {
         }
         Ok(payload)
     }
+
+    /// With stateless tokens (`entity: null`) Feathers sets no subject; the
+    /// app still needs to know who a token belongs to, so the subject is
+    /// the id of the user the local strategy found.
+    async fn get_token_options(
+        &self,
+        service: &AuthenticationService,
+        auth_result: &AuthResult,
+        params: &Params,
+    ) -> Result<Map<String, Value>> {
+        let mut options = service.base_get_token_options(auth_result, params).await?;
+        if !options.contains_key("subject")
+            && let Some(id) = auth_result.get("user").and_then(|user| user.get("id"))
+            && !id.is_null()
+        {
+            let subject = match id {
+                Value::String(id) => id.clone(),
+                other => other.to_string(),
+            };
+            options.insert("subject".to_owned(), Value::String(subject));
+        }
+        Ok(options)
+    }
 }
 
 /// The Auk recipe: a before hook on `authentication.create` adds a claim.
@@ -168,14 +191,25 @@ async fn require_text(ctx: &mut HookContext) -> Result<()> {
 }
 
 /// Sets `userId` to the authenticated user's id and `createdAt` to now in
-/// milliseconds since the Unix epoch, whatever the client sent.
+/// milliseconds since the Unix epoch, whatever the client sent. With
+/// stateless tokens (`entity: null`) no user is loaded and the id is the
+/// token's subject.
 async fn stamp_owner_and_time(ctx: &mut HookContext) -> Result<()> {
-    let user_id = ctx
-        .params
-        .user()
-        .and_then(|user| user.get("id"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let from_user = ctx.params.user().and_then(|user| user.get("id")).cloned();
+    let from_token = || {
+        let sub = ctx
+            .params
+            .authentication
+            .as_ref()?
+            .get("payload")?
+            .get("sub")?
+            .as_str()?;
+        Some(
+            sub.parse::<i64>()
+                .map_or_else(|_| Value::from(sub), Value::from),
+        )
+    };
+    let user_id = from_user.or_else(from_token).unwrap_or(Value::Null);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

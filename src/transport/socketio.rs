@@ -74,14 +74,11 @@ pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
     layer
 }
 
-/// Credentials a client sent while connecting, checked by [`handshake`]
-/// and used to log the connection in once it is connected.
-#[derive(Clone)]
-struct HandshakeLogin(Value);
-
-/// Runs before a connection is accepted: sets up the [`Connection`] and,
-/// when the client authenticates while connecting, checks its token. A bad
-/// token refuses the connection with the Feathers error's text.
+/// Runs before a connection is accepted, so that everything is in place
+/// when the client hears it is connected: sets up the [`Connection`] and
+/// its handlers, announces it (Feathers' `connection` event) and, when the
+/// client authenticates while connecting, logs it in. A bad token refuses
+/// the connection with the Feathers error's text.
 ///
 /// Credentials come from the socket.io `auth` payload `{strategy: "jwt",
 /// accessToken}` (as the JWT strategy docs show; Feathers 5 ignores it) or
@@ -105,50 +102,51 @@ async fn handshake(
         let _ = emitter.emit(event, data);
     });
     let connection = Connection::new(socket.id.to_string(), Provider::SocketIo, headers, sender);
-    socket.extensions.insert(connection.clone());
 
-    let Some(service) = AuthenticationService::from_app(&state.app, None) else {
-        return Ok(());
+    let service = AuthenticationService::from_app(&state.app, None);
+    let credentials = match &service {
+        None => None,
+        Some(service) => match auth
+            .ok()
+            .filter(|a| a.get("strategy").is_some() || a.get("accessToken").is_some())
+        {
+            Some(credentials) => Some(credentials),
+            None => service.parse(connection.headers())?,
+        },
     };
-    let from_payload = auth
-        .ok()
-        .filter(|a| a.get("strategy").is_some() || a.get("accessToken").is_some());
-    let credentials = match from_payload {
-        Some(credentials) => Some(credentials),
-        None => service.parse(connection.headers())?,
-    };
-    if let Some(credentials) = credentials {
+    // Refuse a bad token before the app hears of the connection.
+    if let (Some(service), Some(credentials)) = (&service, &credentials) {
         let params = Params::external(Provider::SocketIo);
         service
-            .authenticate(&credentials, &params, &["jwt".to_owned()])
+            .authenticate(credentials, &params, &["jwt".to_owned()])
             .await?;
-        socket.extensions.insert(HandshakeLogin(credentials));
     }
-    Ok(())
-}
 
-async fn on_connect(socket: SocketRef, State(state): State<SocketState>) {
-    let Some(connection) = socket.extensions.get::<Connection>() else {
-        return;
-    };
+    socket.extensions.insert(connection.clone());
     socket.on_fallback(on_message);
     socket.on_disconnect(on_disconnect);
     // Feathers' order: the `connection` event, then the login.
     state.app.connected(&connection);
-    if let Some(HandshakeLogin(credentials)) = socket.extensions.get::<HandshakeLogin>()
-        && let Some(service) = AuthenticationService::from_app(&state.app, None)
-        && let Some(path) = service.path()
-        && let Ok(handle) = state.app.service(&path)
-    {
-        let mut params = Params::external(Provider::SocketIo);
-        params.headers = connection.headers().clone();
-        params.connection = Some(connection.clone());
-        if let Err(error) = handle.create(credentials, params).await {
-            // Checked in the handshake a moment ago; it can still expire.
-            tracing::debug!(%error, "login while connecting failed");
+    if let (Some(service), Some(credentials)) = (service, credentials) {
+        let login = async {
+            let path = service.path().ok_or_else(|| {
+                Error::not_authenticated("The authentication service is not set up")
+            })?;
+            let mut params = Params::external(Provider::SocketIo);
+            params.headers = connection.headers().clone();
+            params.connection = Some(connection.clone());
+            state.app.service(&path)?.create(credentials, params).await
+        };
+        if let Err(error) = login.await {
+            state.app.disconnected(&connection);
+            return Err(error);
         }
     }
+    Ok(())
 }
+
+/// Everything happens in [`handshake`]; socket.io needs a handler.
+async fn on_connect() {}
 
 async fn on_disconnect(
     State(state): State<SocketState>,

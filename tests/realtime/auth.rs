@@ -298,3 +298,42 @@ async fn an_expired_token_ends_the_connections_authentication() {
         "messages created"
     );
 }
+
+#[tokio::test]
+async fn stateless_tokens_identify_the_user_without_a_lookup() {
+    // `examples/stateless.rs`: the default app with `entity: null`.
+    let server = server(json!({"authentication": {
+        "entity": null,
+        "local": {"entity": "user", "service": "users"}
+    }}))
+    .await;
+    let (_, user) = server
+        .post(
+            "/users",
+            &json!({"email": "ada@example.com", "password": "correct horse", "role": "editor"}),
+        )
+        .await;
+    let (status, login) = server
+        .post(
+            "/authentication",
+            &json!({"strategy": "local", "email": "ada@example.com", "password": "correct horse"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{login}");
+    let payload = &login["authentication"]["payload"];
+    assert_eq!(payload["sub"], json!(user["id"].to_string()));
+    assert_eq!(payload["role"], json!("editor"));
+    let token = login["accessToken"].as_str().unwrap();
+    let message = create_message(&server, token, "stateless").await;
+    assert_eq!(message["userId"], user["id"]);
+    // Over the socket too: the connection is authenticated by the payload.
+    let mut socket = SocketClient::connect(
+        &server.base,
+        Some(json!({"strategy": "jwt", "accessToken": token})),
+        &[],
+    )
+    .await
+    .unwrap();
+    let page = socket.call("find", vec![json!("messages")]).await.unwrap();
+    assert_eq!(page["total"], json!(1));
+}
