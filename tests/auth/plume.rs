@@ -133,11 +133,7 @@ async fn weak_secrets_stop_production_setup() {
         app.use_service("authentication", AuthenticationService::new(&app))
             .unwrap();
         let err = app.setup().await.unwrap_err();
-        assert!(
-            err.message().contains("plume secret"),
-            "{}",
-            err.message()
-        );
+        assert!(err.message().contains("plume secret"), "{}", err.message());
     }
     let app = App::new();
     app.set("env", json!("production"));
