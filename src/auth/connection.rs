@@ -76,9 +76,22 @@ pub(crate) fn logout(connection: &Connection, result: &Value) {
     }
 }
 
-/// The connection closed: stop its expiry timer.
+/// The connection closed: stop its expiry timer now, and forget its
+/// authentication on the next tick, so that the app's other disconnect
+/// listeners still see who it was (as Feathers does).
 pub(crate) fn disconnected(connection: &Connection) {
-    clear(connection);
+    connection.update(|state| {
+        if let Some(timer) = state.expiry.take() {
+            timer.abort();
+        }
+    });
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let connection = connection.clone();
+            runtime.spawn(async move { clear(&connection) });
+        }
+        Err(_) => clear(connection),
+    }
 }
 
 fn current_token(connection: &Connection) -> Option<String> {

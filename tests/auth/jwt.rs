@@ -1,9 +1,9 @@
 //! Port of `packages/authentication/test/jwt.test.ts` ("authentication/jwt").
 //!
-//! The seven `handleConnection` cases (S-JWT-7) are not ported: Plume has
-//! no real-time connections yet. "resolves safe dispatch data in
-//! authentication result" is ported as what it protects: the entity in a
-//! login result is the version an external caller may see.
+//! The `handleConnection` cases (S-JWT-7) are in `connection.rs`.
+//! "resolves safe dispatch data in authentication result" is ported as what
+//! it protects: the entity in a login result is the version an external
+//! caller may see.
 
 use std::collections::HashMap;
 

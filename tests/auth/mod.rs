@@ -5,6 +5,7 @@
 mod support;
 
 mod attacks;
+mod connection;
 mod core;
 mod hash_password;
 mod hooks;
