@@ -106,7 +106,8 @@ impl DogErrorHook<Value, Params> for TagCreateError {
             _ => serde_json::Map::new(),
         };
         data.insert("hook".to_string(), json!("messages.error.create"));
-        let mut tagged = DogError::new(dog.kind, dog.message.clone()).with_data(Value::Object(data));
+        let mut tagged =
+            DogError::new(dog.kind, dog.message.clone()).with_data(Value::Object(data));
         if let Some(errors) = dog.errors.clone() {
             tagged = tagged.with_errors(errors);
         }
@@ -127,7 +128,10 @@ impl LocalEntityQueryBuilder<Params> for FindByUsername {
             .inner
             .query
             .insert(username_field.to_string(), username.to_string());
-        params.inner.query.insert("$limit".to_string(), "1".to_string());
+        params
+            .inner
+            .query
+            .insert("$limit".to_string(), "1".to_string());
         params
     }
 }

@@ -61,8 +61,7 @@ impl MemoryService {
     }
 
     fn parse_id(id: &str) -> Result<u64> {
-        id.parse::<u64>()
-            .map_err(|_| not_found(id))
+        id.parse::<u64>().map_err(|_| not_found(id))
     }
 
     fn object(data: Value) -> Result<Map<String, Value>> {
@@ -122,7 +121,11 @@ impl DogService<Value, Params> for MemoryService {
     async fn get(&self, _ctx: &TenantContext, id: &str, _params: Params) -> Result<Value> {
         let key = Self::parse_id(id)?;
         let store = self.store.read().unwrap_or_else(|e| e.into_inner());
-        store.records.get(&key).cloned().ok_or_else(|| not_found(id))
+        store
+            .records
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| not_found(id))
     }
 
     async fn create(&self, _ctx: &TenantContext, data: Value, _params: Params) -> Result<Value> {
@@ -159,7 +162,9 @@ impl DogService<Value, Params> for MemoryService {
         data: Value,
         _params: Params,
     ) -> Result<Value> {
-        let id = id.ok_or_else(|| DogError::method_not_allowed("Can not patch multiple entries").into_anyhow())?;
+        let id = id.ok_or_else(|| {
+            DogError::method_not_allowed("Can not patch multiple entries").into_anyhow()
+        })?;
         let key = Self::parse_id(id)?;
         let changes = Self::object(data)?;
         let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
@@ -174,8 +179,15 @@ impl DogService<Value, Params> for MemoryService {
         Ok(slot.clone())
     }
 
-    async fn remove(&self, _ctx: &TenantContext, id: Option<&str>, _params: Params) -> Result<Value> {
-        let id = id.ok_or_else(|| DogError::method_not_allowed("Can not remove multiple entries").into_anyhow())?;
+    async fn remove(
+        &self,
+        _ctx: &TenantContext,
+        id: Option<&str>,
+        _params: Params,
+    ) -> Result<Value> {
+        let id = id.ok_or_else(|| {
+            DogError::method_not_allowed("Can not remove multiple entries").into_anyhow()
+        })?;
         let key = Self::parse_id(id)?;
         let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
         store.records.remove(&key).ok_or_else(|| not_found(id))
