@@ -1,9 +1,14 @@
 //! Password hashing with argon2id (the argon2 crate's defaults: m = 19 MiB,
 //! t = 2, p = 1, the OWASP minimum), stored as PHC strings.
 //!
-//! Hashing and verifying run on tokio's blocking pool behind a semaphore
-//! with one permit per CPU, so a burst of logins queues instead of
-//! stalling the async workers or spawning unbounded blocking threads.
+//! Hashing and verifying run on a small pool of dedicated threads, one per
+//! CPU, behind a semaphore with one permit per thread, so a burst of logins
+//! queues instead of stalling the async workers. Dedicated threads rather
+//! than tokio's blocking pool because each argon2 run allocates 19 MiB: on
+//! the blocking pool (up to 512 threads) every thread that ever hashed kept
+//! its own malloc arena with that memory, and a login storm took the
+//! server's resident memory past 1 GB. With one thread per CPU the memory
+//! in use stays at a few hashes' worth.
 
 use std::sync::{Arc, OnceLock};
 
@@ -25,17 +30,62 @@ fn permits() -> Arc<Semaphore> {
     }))
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads, started on first use; they live as long as the
+/// process.
+fn workers() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
+    static WORKERS: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
+    WORKERS.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        for n in 0..cpus {
+            let receiver = Arc::clone(&receiver);
+            let spawned = std::thread::Builder::new()
+                .name(format!("plume-argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        // Hold the lock only to take a job, not to run it.
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A panicking job must not take the thread with it.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password hashing thread");
+            }
+        }
+        std::sync::Mutex::new(sender)
+    })
+}
+
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     let permit = permits()
         .acquire_owned()
         .await
         .map_err(|e| Error::internal(format!("password hashing semaphore closed: {e}")))?;
-    tokio::task::spawn_blocking(move || {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
         let _permit = permit;
-        work()
-    })
-    .await
-    .map_err(|e| Error::internal(format!("password hashing task failed: {e}")))
+        let _ = done.send(work());
+    });
+    workers()
+        .lock()
+        .map_err(|_| Error::internal("password hashing queue poisoned"))?
+        .send(job)
+        .map_err(|_| Error::internal("no password hashing thread is running"))?;
+    result
+        .await
+        .map_err(|_| Error::internal("password hashing failed (the job panicked)"))
 }
 
 fn hasher() -> Argon2<'static> {
