@@ -5,7 +5,9 @@
 //! - `users`: `create` is public (sign-up); the password is hashed on
 //!   create, update and patch; every other method needs a valid token; the
 //!   password hash never leaves the server, and external callers cannot
-//!   filter, sort or select on it. Extra fields such as `role` or
+//!   filter, sort or select on it. Ids are always assigned by the server
+//!   (a client-chosen id could revive a deleted account's tokens). Extra
+//!   fields such as `role` or
 //!   `permissions` are stored as given: this is a demo; a real app strips
 //!   them in a before hook on `create` and `patch` unless an administrator
 //!   calls.
@@ -67,6 +69,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
                 ["find", "get", "update", "patch", "remove"],
                 authenticate(["jwt"]),
             )
+            .before("create", server_assigned_ids)
             .before(["create", "update", "patch"], hash_password("password"))
             .around("all", protect(["password"])),
     );
@@ -174,6 +177,27 @@ async fn default_role(ctx: &mut HookContext) -> Result<()> {
         .payload
         .entry("role")
         .or_insert_with(|| Value::from("user"));
+    Ok(())
+}
+
+/// Users never choose their id: an id that a client could pick could be
+/// the id of a deleted account, whose unexpired tokens would then log in
+/// as the newcomer. The store hands out ids that are never reused.
+async fn server_assigned_ids(ctx: &mut HookContext) -> Result<()> {
+    if !ctx.params.is_external() {
+        return Ok(());
+    }
+    match ctx.data.as_mut() {
+        Some(Value::Object(record)) => {
+            record.remove("id");
+        }
+        Some(Value::Array(records)) => {
+            for record in records.iter_mut().filter_map(Value::as_object_mut) {
+                record.remove("id");
+            }
+        }
+        _ => {}
+    }
     Ok(())
 }
 

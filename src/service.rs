@@ -13,7 +13,8 @@ use crate::{App, Error, Params, Result};
 /// A record id: a number or a string, as in Feathers.
 ///
 /// Ids that arrive from a URL are strings; a string id matches a numeric
-/// record id when it is that number written in decimal (`"7"` matches `7`),
+/// record id when it is that number written canonically in decimal (`"7"`
+/// matches `7`; `"07"` and `"+7"` do not),
 /// see [`Id::matches`]. An object or an array is never an id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Id {
@@ -43,6 +44,14 @@ impl Id {
         }
     }
 
+    /// The integer a string id stands for, when it is that integer written
+    /// canonically in decimal: `"7"` and `"-3"`, but not `"07"`, `"+7"` or
+    /// `"-0"`, so that one record is never reachable under many spellings.
+    pub fn canonical_int(s: &str) -> Option<i64> {
+        let n = s.parse::<i64>().ok()?;
+        (n.to_string() == s).then_some(n)
+    }
+
     /// The id as JSON.
     pub fn to_value(&self) -> Value {
         match self {
@@ -52,16 +61,16 @@ impl Id {
     }
 
     /// True when a stored id value is this id. A string id matches a
-    /// number written the same way in decimal, because ids from URLs are
-    /// always strings.
+    /// number written canonically in decimal ([`Id::canonical_int`]),
+    /// because ids from URLs are always strings.
     pub fn matches(&self, stored: &Value) -> bool {
         match (self, stored) {
             (Self::Number(a), Value::Number(b)) => b.as_i64() == Some(*a),
             (Self::String(a), Value::String(b)) => a == b,
-            (Self::String(a), Value::Number(b)) => {
-                b.as_i64().is_some_and(|b| a.parse::<i64>() == Ok(b))
-            }
-            (Self::Number(a), Value::String(b)) => b.parse::<i64>() == Ok(*a),
+            (Self::String(a), Value::Number(b)) => b
+                .as_i64()
+                .is_some_and(|b| Self::canonical_int(a) == Some(b)),
+            (Self::Number(a), Value::String(b)) => Self::canonical_int(b) == Some(*a),
             _ => false,
         }
     }

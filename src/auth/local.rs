@@ -19,6 +19,9 @@ use super::password::{self, DEFAULT_MAX_PASSWORD_LEN};
 use super::strategy::{AuthResult, AuthenticationStrategy, StrategyContext};
 use crate::{Error, Id, Params, Result};
 
+/// How many records a login lookup reads: one exact match plus the few
+/// records whose name only equals it after the query language's coercion.
+const LOOKUP_LIMIT: usize = 8;
 /// Marks an internal call whose data already holds a password hash (the
 /// rehash after login), so `hash_password` leaves it alone. Only honoured
 /// for internal calls; transports never set extensions.
@@ -89,7 +92,8 @@ impl LocalStrategy {
     }
 
     /// Finds the entity by username with an internal `find`
-    /// (`{$limit: 1, <entityUsernameField>: username}`, S-LOCAL-5).
+    /// (`{$limit, <entityUsernameField>: username}`, S-LOCAL-5), keeping
+    /// only an exact string match.
     async fn find_entity(
         &self,
         ctx: &StrategyContext<'_>,
@@ -102,8 +106,13 @@ impl LocalStrategy {
             .ok_or_else(|| Error::not_authenticated("Could not find entity service"))?;
         let mut find = params.clone();
         find.provider = None;
+        // The query language reads a string as a number or a boolean when
+        // the stored value is one ("5" finds 5), so ask for a few matches
+        // and keep only the record whose login name is exactly this
+        // string: a record whose name is the number 5 must not answer for
+        // the login name "5".
         let mut query = Map::new();
-        query.insert("$limit".to_owned(), json!(1));
+        query.insert("$limit".to_owned(), json!(LOOKUP_LIMIT));
         query.insert(settings.entity_username_field.clone(), json!(username));
         find.query = query;
         let found = service.find(find).await?;
@@ -112,7 +121,13 @@ impl LocalStrategy {
             Value::Object(page) => page.get("data").and_then(Value::as_array),
             _ => None,
         };
-        Ok(list.and_then(|l| l.first()).cloned())
+        let exact = |entity: &&Value| {
+            entity
+                .get(&settings.entity_username_field)
+                .and_then(Value::as_str)
+                == Some(username)
+        };
+        Ok(list.and_then(|l| l.iter().find(exact)).cloned())
     }
 
     /// The entity to return (S-LOCAL-8): as found for internal calls, else

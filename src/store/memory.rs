@@ -76,7 +76,7 @@ impl Key {
 
     /// A string key that a numeric id also matches (`"7"` for `7`).
     fn is_numeric_string(&self) -> bool {
-        matches!(self, Self::Str(s) if s.parse::<i64>().is_ok())
+        matches!(self, Self::Str(s) if Id::canonical_int(s).is_some())
     }
 }
 
@@ -105,14 +105,13 @@ impl State {
             return Some(index);
         }
         match id {
-            Id::String(s) => s
-                .parse::<i64>()
-                .ok()
-                .and_then(|n| self.records.get_index_of(&Key::Int(n))),
+            Id::String(s) => {
+                Id::canonical_int(s).and_then(|n| self.records.get_index_of(&Key::Int(n)))
+            }
             Id::Number(n) if self.numeric_strings > 0 => self
                 .records
                 .keys()
-                .position(|key| matches!(key, Key::Str(s) if s.parse::<i64>() == Ok(*n))),
+                .position(|key| matches!(key, Key::Str(s) if Id::canonical_int(s) == Some(*n))),
             Id::Number(_) => None,
         }
     }

@@ -109,7 +109,7 @@ fn position(tx: &Transaction<'_>, table: &str, id: &Id) -> Result<Option<i64>> {
                  ORDER BY typeof(id) = 'text' DESC LIMIT 1"
             ))
             .and_then(|mut stmt| {
-                let int = s.parse::<i64>().map_or(SqlValue::Null, SqlValue::Integer);
+                let int = Id::canonical_int(s).map_or(SqlValue::Null, SqlValue::Integer);
                 stmt.query_row(params![s, int], |row| row.get(0)).optional()
             }),
     };
@@ -183,7 +183,7 @@ pub(super) fn matching(
 fn id_int(id: &Id) -> Option<i64> {
     match id {
         Id::Number(n) => Some(*n),
-        Id::String(s) => s.parse().ok(),
+        Id::String(s) => Id::canonical_int(s),
     }
 }
 
