@@ -823,17 +823,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn string_ids_that_look_like_numbers_match_numeric_ids() {
+    async fn string_ids_in_canonical_decimal_match_numeric_ids() {
         let store = MemoryService::new();
         store
-            .create(&json!({"id": "07", "v": 1}), &none())
+            .create(&json!({"id": "7", "v": 1}), &none())
+            .await
+            .unwrap();
+        store
+            .create(&json!({"id": "07", "v": 2}), &none())
             .await
             .unwrap();
         assert_eq!(
             store.get(&Id::from(7), &none()).await.unwrap()["v"],
             json!(1)
         );
-        assert!(store.get(&Id::from("7"), &none()).await.is_err());
+        assert_eq!(
+            store.get(&Id::from("07"), &none()).await.unwrap()["v"],
+            json!(2)
+        );
+        store.create(&json!({"id": 9}), &none()).await.unwrap();
+        for spelling in ["09", "+9", "-0"] {
+            assert!(
+                store.get(&Id::from(spelling), &none()).await.is_err(),
+                "{spelling}"
+            );
+        }
+        assert!(store.get(&Id::from("9"), &none()).await.is_ok());
         store.remove(Some(&Id::from(7)), &none()).await.unwrap();
         assert!(store.get(&Id::from(7), &none()).await.is_err());
     }

@@ -122,17 +122,25 @@ async fn create_with_a_taken_id_is_a_conflict_and_overwrites_nothing() {
 }
 
 #[tokio::test]
-async fn string_ids_that_look_like_numbers_match_numeric_ids() {
+async fn string_ids_in_canonical_decimal_match_numeric_ids() {
     let items = memory().await.service("items").unwrap();
     items
-        .create(&json!({"id": "07", "v": 1}), &none())
+        .create(&json!({"id": "7", "v": 1}), &none())
         .await
         .unwrap();
     assert_eq!(
         items.get(&Id::from(7), &none()).await.unwrap()["v"],
         json!(1)
     );
-    assert!(items.get(&Id::from("7"), &none()).await.is_err());
+    items
+        .create(&json!({"id": "07", "v": 3}), &none())
+        .await
+        .unwrap();
+    assert_eq!(
+        items.get(&Id::from("07"), &none()).await.unwrap()["v"],
+        json!(3),
+        "a non-canonical string id is just a string"
+    );
     items
         .create(&json!({"id": 8, "v": 2}), &none())
         .await
@@ -141,8 +149,15 @@ async fn string_ids_that_look_like_numbers_match_numeric_ids() {
         items.get(&Id::from("8"), &none()).await.unwrap()["v"],
         json!(2)
     );
+    for spelling in ["08", "+8", " 8"] {
+        assert!(
+            items.get(&Id::from(spelling), &none()).await.is_err(),
+            "{spelling}"
+        );
+    }
     items.remove(Some(&Id::from(7)), &none()).await.unwrap();
     assert!(items.get(&Id::from(7), &none()).await.is_err());
+    assert!(items.get(&Id::from("07"), &none()).await.is_ok());
 }
 
 #[tokio::test]
