@@ -51,7 +51,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use super::{effective_paginate, page};
+use super::{data_object, effective_paginate, not_found, page};
 use crate::query::{self, ParsedQuery, QueryOptions};
 use crate::service::json_type;
 use crate::{Error, Id, Method, Paginate, Params, Result, Service};
@@ -330,20 +330,6 @@ impl MemoryService {
 
 fn poisoned() -> Error {
     Error::internal("the memory store's lock was poisoned by a panic")
-}
-
-fn not_found(id: &Id) -> Error {
-    Error::not_found(format!("No record found for id '{id}'"))
-}
-
-/// The data of update and patch: an object.
-fn data_object<'d>(data: &'d Value, method: &str) -> Result<&'d Record> {
-    data.as_object().ok_or_else(|| {
-        Error::bad_request(format!(
-            "The data of '{method}' must be an object, got {}",
-            json_type(data)
-        ))
-    })
 }
 
 #[async_trait]

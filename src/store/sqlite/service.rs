@@ -12,7 +12,7 @@ use super::table::{self, Record, find_rust, find_sql, insert, locate, matching, 
 use super::{SqliteStore, sql};
 use crate::query::{self, ParsedQuery, QueryOptions};
 use crate::service::json_type;
-use crate::store::{effective_paginate, page};
+use crate::store::{data_object, effective_paginate, page};
 use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
 
 /// A declared index on a field.
@@ -246,16 +246,6 @@ impl SqliteService {
         let config = Arc::clone(&self.config);
         self.store.read(move |tx| work(tx, &config)).await
     }
-}
-
-/// The data of update and patch: an object.
-fn data_object<'d>(data: &'d Value, method: &str) -> Result<&'d Record> {
-    data.as_object().ok_or_else(|| {
-        Error::bad_request(format!(
-            "The data of '{method}' must be an object, got {}",
-            json_type(data)
-        ))
-    })
 }
 
 #[async_trait]

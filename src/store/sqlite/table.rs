@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::service::Config;
 use super::{db_error, sql};
 use crate::query::{self, ParsedQuery};
+use crate::store::not_found;
 use crate::{Error, Id, Result};
 
 /// A record: a JSON object.
@@ -73,10 +74,6 @@ pub(super) fn create(tx: &Transaction<'_>, config: &Config) -> Result<()> {
     )
     .map_err(db_error)?;
     Ok(())
-}
-
-fn not_found(id: &Id) -> Error {
-    Error::not_found(format!("No record found for id '{id}'"))
 }
 
 fn parse_record(text: &str) -> Result<Record> {
