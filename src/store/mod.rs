@@ -40,6 +40,25 @@ pub fn page(total: usize, limit: usize, skip: usize, data: Vec<Value>) -> Value 
     Value::Object(page)
 }
 
+/// The data of `update` and `patch`: an object, else 400 with the same
+/// message in every store.
+pub(crate) fn data_object<'d>(
+    data: &'d Value,
+    method: &str,
+) -> crate::Result<&'d Map<String, Value>> {
+    data.as_object().ok_or_else(|| {
+        crate::Error::bad_request(format!(
+            "The data of '{method}' must be an object, got {}",
+            crate::service::json_type(data)
+        ))
+    })
+}
+
+/// 404 for an id that matches no record (the same message in every store).
+pub(crate) fn not_found(id: &crate::Id) -> crate::Error {
+    crate::Error::not_found(format!("No record found for id '{id}'"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,23 +87,4 @@ mod tests {
             r#"{"total":3,"limit":1,"skip":2,"data":[{"id":2}]}"#
         );
     }
-}
-
-/// The data of `update` and `patch`: an object, else 400 with the same
-/// message in every store.
-pub(crate) fn data_object<'d>(
-    data: &'d Value,
-    method: &str,
-) -> crate::Result<&'d Map<String, Value>> {
-    data.as_object().ok_or_else(|| {
-        crate::Error::bad_request(format!(
-            "The data of '{method}' must be an object, got {}",
-            crate::service::json_type(data)
-        ))
-    })
-}
-
-/// 404 for an id that matches no record (the same message in every store).
-pub(crate) fn not_found(id: &crate::Id) -> crate::Error {
-    crate::Error::not_found(format!("No record found for id '{id}'"))
 }
