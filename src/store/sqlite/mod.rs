@@ -135,6 +135,9 @@ struct Shared {
     filename: PathBuf,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
+    /// Revoked token ids and their expiry, mirrored from the
+    /// `plume_revoked_tokens` table (see [`SqliteRevocations`]).
+    revoked: revocations::Cache,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -176,6 +179,7 @@ impl SqliteStore {
                 filename,
                 writer,
                 readers,
+                revoked: revocations::Cache::default(),
             }),
         })
     }

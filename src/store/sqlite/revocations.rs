@@ -9,10 +9,20 @@
 //! the store's database (table `plume_revoked_tokens`), so a logout
 //! survives a restart. The authentication layer wraps it in whatever
 //! revocation trait it defines.
+//!
+//! Every authenticated request asks whether its token is revoked, so the
+//! list is also kept in memory, loaded from the table on first use and
+//! updated by every [`revoke`](SqliteRevocations::revoke) through the same
+//! [`SqliteStore`]: a check costs a hash lookup instead of a trip to a
+//! database thread. The table stays the source of truth across restarts;
+//! a second process writing to the same database file would not be seen
+//! until a restart (Plume serves a database from one process).
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 use tokio::sync::OnceCell;
 
 use super::{SqliteStore, db_error};
@@ -36,7 +46,14 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct SqliteRevocations {
     store: SqliteStore,
-    table: OnceCell<()>,
+}
+
+/// The in-memory mirror of the table, one per store (shared by every
+/// [`SqliteRevocations`] over it): jti → expiry, loaded on first use.
+#[derive(Debug, Default)]
+pub(super) struct Cache {
+    loaded: OnceCell<()>,
+    entries: RwLock<HashMap<String, i64>>,
 }
 
 impl SqliteRevocations {
@@ -45,24 +62,52 @@ impl SqliteRevocations {
     pub fn new(store: &SqliteStore) -> Self {
         Self {
             store: store.clone(),
-            table: OnceCell::new(),
         }
     }
 
-    async fn ensure_table(&self) -> Result<()> {
-        self.table
-            .get_or_try_init(|| {
-                self.store.write(|tx| {
-                    tx.execute_batch(
-                        "CREATE TABLE IF NOT EXISTS plume_revoked_tokens (
-                             jti TEXT PRIMARY KEY,
-                             expires_at INTEGER NOT NULL
-                         );
-                         CREATE INDEX IF NOT EXISTS plume_revoked_tokens__expires_at
-                             ON plume_revoked_tokens (expires_at);",
-                    )
-                    .map_err(db_error)
-                })
+    fn cache(&self) -> &Cache {
+        &self.store.shared.revoked
+    }
+
+    /// Creates the table if needed and loads the unexpired entries into
+    /// memory, once per store.
+    async fn ensure_loaded(&self) -> Result<()> {
+        let cache = self.cache();
+        cache
+            .loaded
+            .get_or_try_init(|| async {
+                let now = unix_now()?;
+                let rows = self
+                    .store
+                    .write(move |tx| {
+                        tx.execute_batch(
+                            "CREATE TABLE IF NOT EXISTS plume_revoked_tokens (
+                                 jti TEXT PRIMARY KEY,
+                                 expires_at INTEGER NOT NULL
+                             );
+                             CREATE INDEX IF NOT EXISTS plume_revoked_tokens__expires_at
+                                 ON plume_revoked_tokens (expires_at);",
+                        )
+                        .map_err(db_error)?;
+                        let mut stmt = tx
+                            .prepare(
+                                "SELECT jti, expires_at FROM plume_revoked_tokens \
+                                 WHERE expires_at > ?1",
+                            )
+                            .map_err(db_error)?;
+                        let rows = stmt
+                            .query_map([now], |row| {
+                                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                            })
+                            .map_err(db_error)?
+                            .collect::<std::result::Result<Vec<_>, _>>()
+                            .map_err(db_error)?;
+                        Ok(rows)
+                    })
+                    .await?;
+                let mut entries = cache.entries.write().map_err(|_| poisoned())?;
+                entries.extend(rows);
+                Ok::<(), Error>(())
             })
             .await
             .map(|_| ())
@@ -72,9 +117,17 @@ impl SqliteRevocations {
     /// the Unix epoch), durably; revoking twice keeps the later expiry.
     /// Also forgets tokens whose expiry has passed.
     pub async fn revoke(&self, jti: &str, expires_at: i64) -> Result<()> {
-        self.ensure_table().await?;
-        let jti = jti.to_owned();
+        self.ensure_loaded().await?;
         let now = unix_now()?;
+        {
+            // Memory first: from this moment on the token is refused, even
+            // while the write is on its way to disk.
+            let mut entries = self.cache().entries.write().map_err(|_| poisoned())?;
+            entries.retain(|_, expiry| *expiry > now);
+            let entry = entries.entry(jti.to_owned()).or_insert(expires_at);
+            *entry = (*entry).max(expires_at);
+        }
+        let jti = jti.to_owned();
         self.store
             .write(move |tx: &Transaction<'_>| {
                 tx.execute(
@@ -96,22 +149,15 @@ impl SqliteRevocations {
 
     /// True when the token `jti` was revoked (and has not expired since).
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        self.ensure_table().await?;
-        let jti = jti.to_owned();
+        self.ensure_loaded().await?;
         let now = unix_now()?;
-        self.store
-            .read(move |tx| {
-                tx.query_row(
-                    "SELECT 1 FROM plume_revoked_tokens WHERE jti = ?1 AND expires_at > ?2",
-                    params![jti, now],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map(|found| found.is_some())
-                .map_err(db_error)
-            })
-            .await
+        let entries = self.cache().entries.read().map_err(|_| poisoned())?;
+        Ok(entries.get(jti).is_some_and(|expiry| *expiry > now))
     }
+}
+
+fn poisoned() -> Error {
+    Error::internal("the revocation cache was poisoned by a panic")
 }
 
 fn unix_now() -> Result<i64> {
@@ -169,5 +215,18 @@ mod tests {
         drop(revoked);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_handle_on_a_store_sees_a_revocation_at_once() {
+        let store = SqliteStore::open(":memory:").await.unwrap();
+        let first = SqliteRevocations::new(&store);
+        let second = SqliteRevocations::new(&store);
+        assert!(!second.is_revoked("t1").await.unwrap());
+        first.revoke("t1", i64::MAX).await.unwrap();
+        assert!(second.is_revoked("t1").await.unwrap());
+        // Expired entries are not revoked (the token fails on its own).
+        first.revoke("old", 1).await.unwrap();
+        assert!(!second.is_revoked("old").await.unwrap());
     }
 }
