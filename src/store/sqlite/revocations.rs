@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 use tokio::sync::OnceCell;
 
 use super::{SqliteStore, db_error};
@@ -129,7 +129,7 @@ impl SqliteRevocations {
         }
         let jti = jti.to_owned();
         self.store
-            .write(move |tx: &Transaction<'_>| {
+            .write(move |tx: &Connection| {
                 tx.execute(
                     "DELETE FROM plume_revoked_tokens WHERE expires_at <= ?1",
                     [now],

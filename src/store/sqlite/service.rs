@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -228,7 +228,7 @@ impl SqliteService {
     async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &Config) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, &Config) -> Result<T> + Send + 'static,
     {
         self.ensure_schema().await?;
         let config = Arc::clone(&self.config);
@@ -240,7 +240,7 @@ impl SqliteService {
     async fn read<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &Config) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection, &Config) -> Result<T> + Send + 'static,
     {
         self.ensure_schema().await?;
         let config = Arc::clone(&self.config);

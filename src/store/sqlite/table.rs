@@ -3,7 +3,7 @@
 //! against SQLite.
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use super::service::Config;
@@ -22,7 +22,7 @@ fn quoted(name: &str) -> String {
 
 /// Creates the table, its indexes and its id counter when missing, and
 /// checks that an existing table has the layout this store expects.
-pub(super) fn create(tx: &Transaction<'_>, config: &Config) -> Result<()> {
+pub(super) fn create(tx: &Connection, config: &Config) -> Result<()> {
     let table = &config.table;
     let t = quoted(table);
     tx.execute_batch(&format!(
@@ -91,7 +91,7 @@ pub(super) fn select(query: &ParsedQuery, record: &Record) -> Value {
 /// The `seq` of the record whose id matches `id`, as the memory store finds
 /// it: an exact match first, then one that [`Id::matches`] across types
 /// (the first in insertion order).
-fn position(tx: &Transaction<'_>, table: &str, id: &Id) -> Result<Option<i64>> {
+fn position(tx: &Connection, table: &str, id: &Id) -> Result<Option<i64>> {
     let t = quoted(table);
     let found = match id {
         Id::Number(n) => tx
@@ -114,7 +114,7 @@ fn position(tx: &Transaction<'_>, table: &str, id: &Id) -> Result<Option<i64>> {
 }
 
 /// The record at `seq`.
-fn load(tx: &Transaction<'_>, table: &str, seq: i64) -> Result<Option<Record>> {
+fn load(tx: &Connection, table: &str, seq: i64) -> Result<Option<Record>> {
     let text: Option<String> = tx
         .prepare_cached(&format!(
             "SELECT data FROM {} WHERE seq = ?1",
@@ -128,7 +128,7 @@ fn load(tx: &Transaction<'_>, table: &str, seq: i64) -> Result<Option<Record>> {
 /// The record with `id` that matches the query's conditions, or 404. The
 /// conditions are checked in Rust, with the memory store's own code.
 pub(super) fn locate(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     config: &Config,
     id: &Id,
     query: &ParsedQuery,
@@ -144,7 +144,7 @@ pub(super) fn locate(
 
 /// Every record matching the query's conditions, in insertion order.
 pub(super) fn matching(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     table: &str,
     query: &ParsedQuery,
 ) -> Result<Vec<(i64, Record)>> {
@@ -186,7 +186,7 @@ fn id_int(id: &Id) -> Option<i64> {
 
 /// Inserts a record, giving it an id if it has none (the memory store's
 /// rules); returns the stored record.
-pub(super) fn insert(tx: &Transaction<'_>, config: &Config, mut record: Record) -> Result<Record> {
+pub(super) fn insert(tx: &Connection, config: &Config, mut record: Record) -> Result<Record> {
     let supplied = match record.get(&config.id_field) {
         None => None,
         Some(value) => Id::from_value(value)?,
@@ -221,7 +221,7 @@ pub(super) fn insert(tx: &Transaction<'_>, config: &Config, mut record: Record) 
 }
 
 /// The next free integer id from the table's counter.
-fn allocate(tx: &Transaction<'_>, config: &Config) -> Result<i64> {
+fn allocate(tx: &Connection, config: &Config) -> Result<i64> {
     let mut next: i64 = tx
         .query_row(
             "SELECT next_id FROM plume_sequences WHERE name = ?1",
@@ -250,7 +250,7 @@ fn allocate(tx: &Transaction<'_>, config: &Config) -> Result<i64> {
 }
 
 /// Writes a record's new data at `seq`.
-pub(super) fn store(tx: &Transaction<'_>, table: &str, seq: i64, record: &Record) -> Result<()> {
+pub(super) fn store(tx: &Connection, table: &str, seq: i64, record: &Record) -> Result<()> {
     let text = to_text(record)?;
     tx.prepare_cached(&format!(
         "UPDATE {} SET data = ?1 WHERE seq = ?2",
@@ -261,7 +261,7 @@ pub(super) fn store(tx: &Transaction<'_>, table: &str, seq: i64, record: &Record
     Ok(())
 }
 
-pub(super) fn delete(tx: &Transaction<'_>, table: &str, seq: i64) -> Result<()> {
+pub(super) fn delete(tx: &Connection, table: &str, seq: i64) -> Result<()> {
     tx.prepare_cached(&format!("DELETE FROM {} WHERE seq = ?1", quoted(table)))
         .and_then(|mut stmt| stmt.execute([seq]))
         .map_err(db_error)?;
@@ -275,7 +275,7 @@ fn sql_count(count: Option<usize>) -> i64 {
 
 /// `find` in SQL: the total (when paginated) and the page.
 pub(super) fn find_sql(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     table: &str,
     query: &ParsedQuery,
     compiled: &sql::Compiled,
@@ -326,7 +326,7 @@ pub(super) fn find_sql(
 /// `find` in Rust, for a query too large to compile: the memory store's
 /// algorithm over every record.
 pub(super) fn find_rust(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     table: &str,
     query: &ParsedQuery,
 ) -> Result<(usize, Vec<Record>)> {
