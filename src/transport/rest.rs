@@ -107,6 +107,19 @@ pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
 struct RestState {
     app: App,
     options: RestOptions,
+    /// The app's authentication service, looked up on the first request
+    /// that finds one rather than on every request.
+    authentication: std::sync::OnceLock<Arc<AuthenticationService>>,
+}
+
+impl RestState {
+    fn authentication(&self) -> Option<&Arc<AuthenticationService>> {
+        if let Some(service) = self.authentication.get() {
+            return Some(service);
+        }
+        let found = AuthenticationService::from_app(&self.app, None)?;
+        Some(self.authentication.get_or_init(|| found))
+    }
 }
 
 /// A router that serves every service of `app` over REST.
@@ -117,7 +130,11 @@ pub fn router(app: App) -> Router {
 /// A router that serves every service of `app` over REST, with options.
 pub fn router_with(app: App, options: RestOptions) -> Router {
     let cors = options.cors.clone();
-    let state = Arc::new(RestState { app, options });
+    let state = Arc::new(RestState {
+        app,
+        options,
+        authentication: std::sync::OnceLock::new(),
+    });
     let router = Router::new().fallback(handle).with_state(state);
     match cors {
         Some(cors) => router.layer(cors),
@@ -184,7 +201,7 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     };
     // `Authorization` becomes `params.authentication` through the parse
     // strategies (S-REST-16); whether it is valid is for `authenticate`.
-    if let Some(auth) = AuthenticationService::from_app(&state.app, None)
+    if let Some(auth) = state.authentication()
         && let Some(authentication) = auth.parse(&ctx.params.headers)?
     {
         ctx.params.authentication = Some(authentication);
