@@ -56,3 +56,48 @@ fn a_missing_config_folder_refuses_to_start() {
         + &String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("no-such-folder"), "{log}");
 }
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = plume()
+        .args(["serve", "--port", "0"])
+        .env("PLUME_ENV", "test")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log goes to stdout (tracing's fmt default); wait for the address.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    let listening = loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("listening on") => break true,
+            Some(Ok(_)) if started.elapsed() < Duration::from_secs(20) => continue,
+            _ => break false,
+        }
+    };
+    assert!(listening, "the server did not start");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
