@@ -41,6 +41,7 @@ fn stateless_config() -> Result<Config> {
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -58,15 +59,11 @@ async fn main() -> Result<()> {
         .map_err(|e| Error::general(format!("cannot listen on '{host}:{port}': {e}")))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let app = plume::default_app::build(&config).await?;
+    // Before the start-up line, so a signal right after it is handled.
+    let shutdown = plume::server::shutdown_signal();
     tracing::info!(
         "Plume (stateless tokens) listening on http://{}",
         listener.local_addr()?
     );
-    plume::server::serve(
-        app,
-        listener,
-        RestOptions::default(),
-        plume::server::shutdown_signal(),
-    )
-    .await
+    plume::server::serve(app, listener, RestOptions::default(), shutdown).await
 }

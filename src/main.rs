@@ -40,6 +40,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -106,10 +107,12 @@ async fn serve(cli: &Cli) -> plume::Result<()> {
         .await
         .map_err(|e| plume::Error::general(format!("cannot listen on {addr}: {e}")))?;
     let app = plume::default_app::build(&config).await?;
+    // Before the start-up line, so a signal right after it is handled.
+    let shutdown = plume::server::shutdown_signal();
     tracing::info!(
         env = config.env(),
         "Plume listening on http://{}",
         listener.local_addr()?
     );
-    plume::server::serve(app, listener, options, plume::server::shutdown_signal()).await
+    plume::server::serve(app, listener, options, shutdown).await
 }

@@ -71,9 +71,9 @@ fn sigterm_stops_the_server_gracefully() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The log goes to stdout (tracing's fmt default); wait for the address.
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    // The log goes to stderr; wait for the address.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
     let started = Instant::now();
     let listening = loop {
         match lines.next() {
