@@ -10,6 +10,12 @@ use plume::transport::rest::RestOptions;
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
 
+// A server's allocation pattern (many small JSON values freed across
+// threads, argon2's 19 MiB blocks) spends far less time in mimalloc than
+// in glibc's malloc; the library leaves the choice to the binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A Feathers-style service runtime.
 #[derive(Debug, Parser)]
 #[command(name = "plume", version, about)]
