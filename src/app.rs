@@ -161,6 +161,8 @@ struct AppInner {
     /// hooks added after a service was used take effect (S-HOOK-7).
     hooks_generation: AtomicU64,
     settings: RwLock<Map<String, Value>>,
+    /// Bumped on every [`App::set`], so derived values can be cached.
+    settings_version: AtomicU64,
     emitter: Emitter,
     any_listeners: RwLock<Vec<AnyListener>>,
     channels: Channels,
@@ -232,6 +234,7 @@ impl App {
                 lifecycle_hooks: RwLock::new(Hooks::new()),
                 hooks_generation: AtomicU64::new(0),
                 settings: RwLock::new(Map::new()),
+                settings_version: AtomicU64::new(0),
                 emitter: Emitter::default(),
                 any_listeners: RwLock::new(Vec::new()),
                 channels: Channels::default(),
@@ -395,7 +398,15 @@ impl App {
         if let Ok(mut settings) = self.inner.settings.write() {
             settings.insert(key.to_owned(), value);
         }
+        self.inner.settings_version.fetch_add(1, Ordering::AcqRel);
         self
+    }
+
+    /// A number that changes whenever a setting changes: what code that
+    /// derives something from the settings compares to know its copy is
+    /// still current.
+    pub fn settings_version(&self) -> u64 {
+        self.inner.settings_version.load(Ordering::Acquire)
     }
 
     /// A copy of the setting `key`, if set.

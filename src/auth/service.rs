@@ -141,6 +141,9 @@ pub struct AuthenticationService {
     revocations: Arc<dyn RevocationList>,
     throttle: Throttle,
     keys: RwLock<Option<Arc<Keys>>>,
+    /// The effective configuration and the app settings version it was
+    /// derived from: every authenticated call reads it.
+    configuration: RwLock<Option<(u64, Map<String, Value>)>>,
     set_up: AtomicBool,
 }
 
@@ -179,6 +182,7 @@ impl AuthenticationService {
             revocations: Arc::new(MemoryRevocationList::new()),
             throttle: Throttle::new(),
             keys: RwLock::new(None),
+            configuration: RwLock::new(None),
             set_up: AtomicBool::new(false),
         }
     }
@@ -229,12 +233,28 @@ impl AuthenticationService {
     }
 
     /// A copy of the effective configuration: the defaults under
-    /// `app.get(config_key)`, recomputed on every call so changes to the
+    /// `app.get(config_key)`, current with the settings so changes to the
     /// setting apply at once (S-AUTH-2). `jwtOptions` are merged over the
-    /// defaults key by key (Feathers replaces them).
+    /// defaults key by key (Feathers replaces them). It is derived again
+    /// only when a setting has changed since the last call.
     pub fn configuration(&self) -> Map<String, Value> {
-        let raw = self.app.upgrade().and_then(|app| app.get(&self.config_key));
-        config::effective(raw.as_ref())
+        let Some(app) = self.app.upgrade() else {
+            return config::effective(None);
+        };
+        // Read the version before the setting: a change in between leaves a
+        // newer value under an older version, which the next call redoes.
+        let version = app.settings_version();
+        if let Ok(cached) = self.configuration.read()
+            && let Some((cached_version, config)) = cached.as_ref()
+            && *cached_version == version
+        {
+            return config.clone();
+        }
+        let config = config::effective(app.get(&self.config_key).as_ref());
+        if let Ok(mut cached) = self.configuration.write() {
+            *cached = Some((version, config.clone()));
+        }
+        config
     }
 
     /// The revocation list.

@@ -25,6 +25,34 @@ async fn settings_returns_authentication_options() {
     assert_eq!(auth.configuration(), expected);
 }
 
+// S-AUTH-2: the configuration is live. Plume keeps the derived copy until a
+// setting changes, so a change must show on the very next call.
+#[tokio::test]
+async fn configuration_follows_every_change_of_the_setting() {
+    let (app, auth) = core_app();
+    let before = auth.configuration();
+    assert_eq!(
+        auth.configuration(),
+        before,
+        "unchanged settings, same copy"
+    );
+    let mut changed = app.get("authentication").unwrap();
+    changed["entity"] = json!("account");
+    changed["jwtOptions"] = json!({"expiresIn": "2h"});
+    app.set("authentication", changed);
+    let after = auth.configuration();
+    assert_eq!(after["entity"], json!("account"));
+    assert_eq!(after["jwtOptions"]["expiresIn"], json!("2h"));
+    assert_eq!(
+        after["jwtOptions"]["issuer"],
+        json!("feathers"),
+        "defaults still merged"
+    );
+    // Another setting changing does not disturb it.
+    app.set("unrelated", json!(1));
+    assert_eq!(auth.configuration(), after);
+}
+
 // "app.defaultAuthentication()" — S-AUTH-5: the service named by the
 // `defaultAuthentication` setting (a path in Plume), or an explicit path.
 #[tokio::test]
