@@ -374,6 +374,34 @@ impl App {
             .unwrap_or_default()
     }
 
+    /// The service whose path `score` ranks highest (the first one on a
+    /// tie), with what `score` returned for it; `None` when it ranks none.
+    /// Transports route with this: it reads the registry in place instead
+    /// of copying every path per request.
+    pub fn best_service<T>(
+        &self,
+        mut score: impl FnMut(&str) -> Option<(usize, T)>,
+    ) -> Option<(ServiceHandle, T)> {
+        let services = self.inner.services.read().ok()?;
+        let mut best: Option<(usize, &Arc<ServiceEntry>, T)> = None;
+        for (path, entry) in services.iter() {
+            if let Some((rank, found)) = score(path)
+                && best.as_ref().is_none_or(|(top, ..)| rank > *top)
+            {
+                best = Some((rank, entry, found));
+            }
+        }
+        best.map(|(_, entry, found)| {
+            (
+                ServiceHandle {
+                    app: self.clone(),
+                    entry: Arc::clone(entry),
+                },
+                found,
+            )
+        })
+    }
+
     /// Adds app-level hooks: they wrap every method of every service,
     /// including services registered later (S-HOOK-6).
     pub fn hooks(&self, hooks: &Hooks) -> &Self {

@@ -236,42 +236,35 @@ fn resolve(app: &App, path: &str) -> Option<Target> {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
-    let mut best: Option<(usize, String, Map<String, Value>, usize)> = None;
-    for service_path in app.service_paths() {
-        let pattern: Vec<&str> = if service_path == "/" {
-            Vec::new()
+    let (service, (route, consumed)) = app.best_service(|service_path| {
+        let pattern_len = if service_path == "/" {
+            0
         } else {
-            service_path.split('/').collect()
+            service_path.split('/').count()
         };
-        if segments.len() != pattern.len() && segments.len() != pattern.len() + 1 {
-            continue;
+        if segments.len() != pattern_len && segments.len() != pattern_len + 1 {
+            return None;
         }
+        let pattern = service_path
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != "/");
         let mut literals = 0;
         let mut route = Map::new();
-        let matched = pattern.iter().zip(&segments).all(|(want, got)| {
+        for (want, got) in pattern.zip(&segments) {
             if let Some(name) = want.strip_prefix(':') {
                 route.insert(name.to_owned(), Value::String(decode(got)));
-                true
-            } else if want == got {
+            } else if want == *got {
                 literals += 1;
-                true
             } else {
-                false
+                return None;
             }
-        });
-        if !matched {
-            continue;
         }
         // More literal segments win; on a tie, the match without an id.
-        let score = literals * 2 + usize::from(segments.len() == pattern.len());
-        if best.as_ref().is_none_or(|(s, ..)| score > *s) {
-            let consumed = pattern.len();
-            best = Some((score, service_path.clone(), route, consumed));
-        }
-    }
-    let (_, service_path, route, consumed) = best?;
+        let score = literals * 2 + usize::from(segments.len() == pattern_len);
+        Some((score, (route, pattern_len)))
+    })?;
     Some(Target {
-        service: app.service(&service_path).ok()?,
+        service,
         route,
         id: segments.get(consumed).map(|s| decode(s)),
     })

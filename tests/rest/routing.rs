@@ -354,3 +354,24 @@ async fn cors_allows_configured_origins_only() {
     );
     assert!(plume::transport::rest::cors_from_config(&json!({"origins": 5})).is_err());
 }
+
+#[tokio::test]
+async fn the_root_service_serves_slash_and_slash_id() {
+    // S-REST-1: a service at '/' answers `/` and `/:id`; other services
+    // keep their own paths.
+    let app = mirror_app();
+    app.use_service("/", Mirror).unwrap();
+    let server = TestServer::start(app).await;
+    let (status, out) = server.get("/").await;
+    assert_eq!((status, out["method"].clone()), (200, json!("find")));
+    let (_, out) = server.get("/42").await;
+    assert_eq!(
+        (out["method"].clone(), out["id"].clone()),
+        (json!("get"), json!("42"))
+    );
+    let (_, out) = server.get("/mirror").await;
+    assert_eq!(
+        (out["method"].clone(), out["id"].clone()),
+        (json!("find"), Value::Null)
+    );
+}
