@@ -38,17 +38,30 @@
 //! A file database runs in WAL mode with ONE writer connection and a pool
 //! of reader connections (by default one per core, at least two): readers
 //! never wait for the writer, so reads use every core while writes are
-//! serialised, which SQLite does anyway. Readers are `query_only`. Every
-//! call runs on tokio's blocking threads (the private `pool` module), never
-//! on an async worker. A `find` reads its count and its page in one transaction, so
+//! serialised, which SQLite does anyway. Readers are `query_only`. Reads
+//! run on tokio's blocking threads (the private `pool` module), writes on
+//! the writer's own thread (the private `writer` module), never on an async
+//! worker. A `find` reads its count and its page in one transaction, so
 //! `total` and `data` agree.
 //!
 //! `PRAGMA synchronous = FULL`: a commit returns only after the WAL has
 //! been synced to disk, so an acknowledged write survives `kill -9` (which
 //! `NORMAL` would also survive) and a power cut (which `NORMAL` may lose).
-//! The cost is one fsync per write transaction; `create` of an array is one
-//! transaction. The integration test `store::durability` kills a writing
+//! The cost is one fsync per write transaction, so writes that arrive
+//! while one commits are committed together (group commit), each under its
+//! own savepoint so that one failing write fails alone; every write is
+//! answered only after the commit that holds it. `create` of an array is
+//! one write. The integration test `store::durability` kills a writing
 //! child process with SIGKILL and reads back every acknowledged record.
+//!
+//! Records read by [`get`](SqliteService) are kept in a small cache per
+//! table (the private `cache` module), emptied by every write to the table
+//! before the write is answered: a hot record, such as the user behind
+//! every authenticated request, is read from memory. This assumes the
+//! process is the database's only writer, as the revocation list below
+//! does; a change made by another process shows within the cache's time
+//! to live, one second unless set with
+//! [`set_record_cache_ttl`](SqliteStore::set_record_cache_ttl).
 //!
 //! `:memory:` opens ONE connection used for reads and writes: every
 //! connection to `:memory:` is a separate database, and a shared-cache
@@ -92,11 +105,13 @@
 //! # }).unwrap();
 //! ```
 
+mod cache;
 mod pool;
 mod revocations;
 mod service;
 mod sql;
 mod table;
+mod writer;
 
 pub use revocations::SqliteRevocations;
 pub use service::SqliteService;
@@ -105,9 +120,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use self::cache::RecordCache;
 use self::pool::Pool;
+use self::writer::Writer;
 use crate::query;
 use crate::{Error, Result};
 
@@ -133,8 +150,10 @@ pub struct SqliteStore {
 
 struct Shared {
     filename: PathBuf,
-    writer: Arc<Pool>,
-    readers: Arc<Pool>,
+    writer: Writer,
+    /// `None` for `:memory:`, read on the writer's connection.
+    readers: Option<Arc<Pool>>,
+    records: RecordCache,
     /// Revoked token ids and their expiry, mirrored from the
     /// `plume_revoked_tokens` table (see [`SqliteRevocations`]).
     revoked: revocations::Cache,
@@ -168,17 +187,14 @@ impl SqliteStore {
             tokio::task::spawn_blocking(move || open_connections(&path, readers))
                 .await
                 .map_err(Error::internal)??;
-        let writer = Pool::new("writer", vec![writer]);
-        let readers = if readers.is_empty() {
-            Arc::clone(&writer)
-        } else {
-            Pool::new("readers", readers)
-        };
+        let writer = Writer::start(writer)?;
+        let readers = (!readers.is_empty()).then(|| Pool::new("readers", readers));
         Ok(Self {
             shared: Arc::new(Shared {
                 filename,
                 writer,
                 readers,
+                records: RecordCache::default(),
                 revoked: revocations::Cache::default(),
             }),
         })
@@ -221,34 +237,52 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.shared
-            .readers
-            .run(move |conn| {
-                let snapshot = ReadTransaction::begin(conn)?;
-                work(snapshot.0)
-            })
-            .await
+        let read = move |conn: &mut Connection| {
+            let snapshot = ReadTransaction::begin(conn)?;
+            work(snapshot.0)
+        };
+        match &self.shared.readers {
+            Some(readers) => readers.run(read).await,
+            None => self.shared.writer.alone(read).await,
+        }
     }
 
-    /// Runs `work` in a write transaction on the writer connection, on a
-    /// blocking thread, and commits when it returns `Ok` (durably: see the
-    /// module docs). A constraint violation is 409 Conflict.
+    /// Runs `work` in a write transaction on the writer connection (its
+    /// own thread) and answers once the transaction has committed
+    /// (durably: see the module docs); when `work` fails, nothing it did
+    /// is kept. A constraint violation is 409 Conflict. Writes that arrive
+    /// together share a transaction, each under its own savepoint: `work`
+    /// must not begin or end transactions itself.
+    ///
+    /// Empties the whole record cache, since `work` may touch any table.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.shared
-            .writer
-            .run(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_error)?;
-                let value = work(&tx)?;
-                tx.commit().map_err(db_error)?;
-                Ok(value)
-            })
-            .await
+        self.write_table(None, work).await
+    }
+
+    /// [`write`](Self::write) that empties only `table`'s cached records
+    /// (every table's for `None`).
+    async fn write_table<T, F>(&self, table: Option<String>, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let shared = Arc::downgrade(&self.shared);
+        let after = Box::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                shared.records.invalidate(table.as_deref());
+            }
+        });
+        self.shared.writer.write(work, Some(after)).await
+    }
+
+    /// How long a record read through a service stays cached (one second
+    /// unless set): see [`SqliteService::get`]. Zero turns the cache off.
+    pub fn set_record_cache_ttl(&self, ttl: std::time::Duration) {
+        self.shared.records.set_ttl(ttl);
     }
 }
 

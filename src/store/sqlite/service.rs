@@ -8,11 +8,11 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::table::{self, Record, find_rust, find_sql, insert, locate, matching, select};
+use super::table::{self, Record, fetch, find_rust, find_sql, insert, locate, matching, select};
 use super::{SqliteStore, sql};
 use crate::query::{self, ParsedQuery, QueryOptions};
 use crate::service::json_type;
-use crate::store::{data_object, effective_paginate, page};
+use crate::store::{data_object, effective_paginate, not_found, page};
 use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
 
 /// A declared index on a field.
@@ -232,7 +232,9 @@ impl SqliteService {
     {
         self.ensure_schema().await?;
         let config = Arc::clone(&self.config);
-        self.store.write(move |tx| work(tx, &config)).await
+        self.store
+            .write_table(Some(self.config.table.clone()), move |tx| work(tx, &config))
+            .await
     }
 
     /// Runs `work` on a reader, in a transaction, after making sure the
@@ -278,14 +280,35 @@ impl Service for SqliteService {
         })
     }
 
+    /// Reads the record from the store's record cache when it is there
+    /// (see the [module docs](crate::store::sqlite)), from a reader
+    /// otherwise; the query's conditions are checked in Rust either way,
+    /// with the same code.
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         let query = self.query(params)?;
-        let id = id.clone();
-        self.read(move |tx, config| {
-            let (_, record) = locate(tx, config, &id, &query)?;
+        let cache = &self.store.shared.records;
+        let table = self.config.table.as_str();
+        let record = match cache.get(table, id) {
+            Some(record) => record,
+            None => {
+                let seen = cache.generation(table);
+                let key = id.clone();
+                let found = self
+                    .read(move |tx, config| fetch(tx, &config.table, &key))
+                    .await?;
+                let Some((_, record)) = found else {
+                    return Err(not_found(id));
+                };
+                let record = Arc::new(record);
+                cache.insert(table, id.clone(), Arc::clone(&record), seen);
+                record
+            }
+        };
+        if query.matches(&record) {
             Ok(select(&query, &record))
-        })
-        .await
+        } else {
+            Err(not_found(id))
+        }
     }
 
     async fn create(&self, data: &Value, params: &Params) -> Result<Value> {

@@ -133,13 +133,17 @@ pub(super) fn locate(
     id: &Id,
     query: &ParsedQuery,
 ) -> Result<(i64, Record)> {
-    let Some(seq) = position(tx, &config.table, id)? else {
-        return Err(not_found(id));
-    };
-    load(tx, &config.table, seq)?
-        .filter(|record| query.matches(record))
-        .map(|record| (seq, record))
+    fetch(tx, &config.table, id)?
+        .filter(|(_, record)| query.matches(record))
         .ok_or_else(|| not_found(id))
+}
+
+/// The record with `id`, whatever the query, and its `seq`.
+pub(super) fn fetch(tx: &Connection, table: &str, id: &Id) -> Result<Option<(i64, Record)>> {
+    let Some(seq) = position(tx, table, id)? else {
+        return Ok(None);
+    };
+    Ok(load(tx, table, seq)?.map(|record| (seq, record)))
 }
 
 /// Every record matching the query's conditions, in insertion order.

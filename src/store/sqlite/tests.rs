@@ -767,3 +767,128 @@ fn conflict_messages_name_declared_unique_fields() {
     let err = conflict_message("UNIQUE constraint failed: users.id");
     assert_eq!(err.kind(), ErrorKind::Conflict);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_queue_together_commit_together_and_a_failure_fails_alone() {
+    let dir = temp_dir("group");
+    let store = SqliteStore::open(dir.join("g.sqlite")).await.unwrap();
+    store
+        .write(|tx| {
+            tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                .map_err(db_error)
+        })
+        .await
+        .unwrap();
+    // Holds the writer thread so that the writes below queue up and run
+    // as one batch.
+    let (started, wait_started) = tokio::sync::oneshot::channel();
+    let blocker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |_| {
+                    let _ = started.send(());
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+        })
+    };
+    wait_started.await.unwrap();
+    let mut writes = Vec::new();
+    for n in 0..20_i64 {
+        let store = store.clone();
+        writes.push(tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    tx.execute("INSERT INTO t (n) VALUES (?1)", [n])
+                        .map_err(db_error)?;
+                    if n == 7 {
+                        // After its insert: a failing write must leave nothing.
+                        return Err(Error::bad_request("seven fails"));
+                    }
+                    Ok(n)
+                })
+                .await
+        }));
+    }
+    blocker.await.unwrap().unwrap();
+    for (n, write) in writes.into_iter().enumerate() {
+        let result = write.await.unwrap();
+        if n == 7 {
+            assert_eq!(result.unwrap_err().message(), "seven fails");
+        } else {
+            assert_eq!(result.unwrap(), i64::try_from(n).unwrap());
+        }
+    }
+    let stored: Vec<i64> = store
+        .read(|tx| {
+            let mut stmt = tx.prepare("SELECT n FROM t ORDER BY n").map_err(db_error)?;
+            let rows = stmt.query_map([], |row| row.get(0)).map_err(db_error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
+        })
+        .await
+        .unwrap();
+    let expected: Vec<i64> = (0..20).filter(|n| *n != 7).collect();
+    assert_eq!(stored, expected);
+    // A panicking write fails alone too, and the writer keeps going.
+    let panicked = store
+        .write(|_| -> Result<()> { panic!("a bug in a write") })
+        .await;
+    assert_eq!(panicked.unwrap_err().kind(), ErrorKind::GeneralError);
+    assert_eq!(store.write(|_| Ok(5)).await.unwrap(), 5);
+    drop(store);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn cached_records_never_outlive_a_write_through_the_store() {
+    let dir = temp_dir("cache");
+    let file = dir.join("c.sqlite");
+    let store = SqliteStore::open(&file).await.unwrap();
+    let items = store.service("items").unwrap();
+    items.create(&json!({"name": "a"}), &none()).await.unwrap();
+    let id = Id::Number(0);
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "a");
+
+    // Through the service: the next get sees the change.
+    items
+        .patch(Some(&id), &json!({"name": "b"}), &none())
+        .await
+        .unwrap();
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "b");
+    // The query's conditions apply to a cached record as to a read one.
+    let get = items.get(&id, &params(json!({"name": "a"}))).await;
+    assert_error(get, ErrorKind::NotFound, "No record found for id '0'");
+    // Raw SQL through the store empties every table's cache.
+    store
+        .write(|tx| {
+            tx.execute_batch("UPDATE items SET data = json_set(data, '$.name', 'c') WHERE id = 0")
+                .map_err(db_error)
+        })
+        .await
+        .unwrap();
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "c");
+    items.remove(Some(&id), &none()).await.unwrap();
+    assert_eq!(
+        items.get(&id, &none()).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+
+    // Another connection (another process, say) is not seen until the
+    // entry expires: the cache is in use, and the TTL bounds it.
+    items.create(&json!({"name": "x"}), &none()).await.unwrap();
+    let id = Id::Number(1);
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    let other = SqliteStore::open(&file).await.unwrap();
+    let elsewhere = other.service("items").unwrap();
+    elsewhere
+        .patch(Some(&id), &json!({"name": "y"}), &none())
+        .await
+        .unwrap();
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    store.set_record_cache_ttl(std::time::Duration::ZERO);
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "y");
+    drop((store, other));
+    std::fs::remove_dir_all(dir).ok();
+}
