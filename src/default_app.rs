@@ -36,7 +36,8 @@ use crate::{
 };
 
 /// Builds the default app from the configuration, opening the SQLite
-/// database named by `sqlite.filename`.
+/// database named by `sqlite.filename`; `sqlite.recordCacheMs` sets the
+/// store's record cache time to live (0 turns it off).
 pub async fn build(config: &Config) -> Result<App> {
     let filename = match config.get("sqlite.filename") {
         None => sqlite::DEFAULT_FILENAME,
@@ -48,6 +49,17 @@ pub async fn build(config: &Config) -> Result<App> {
         }
     };
     let store = SqliteStore::open(filename).await?;
+    match config.get("sqlite.recordCacheMs") {
+        None => {}
+        Some(ms) => {
+            let ms = ms.as_u64().ok_or_else(|| {
+                Error::general(format!(
+                    "sqlite.recordCacheMs must be a whole number of milliseconds, not {ms}"
+                ))
+            })?;
+            store.set_record_cache_ttl(std::time::Duration::from_millis(ms));
+        }
+    }
     build_with_store(config, &store)
 }
 
@@ -255,4 +267,37 @@ async fn tag_bad_request(ctx: &mut HookContext) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(sqlite: Value) -> Config {
+        let Value::Object(values) = json!({
+            "sqlite": sqlite,
+            "authentication": {
+                "secret": "a-test-secret-that-is-long-enough-for-hs256-0123456789abcdef",
+                "entity": "user",
+                "service": "users",
+                "authStrategies": ["jwt", "local"],
+                "local": {"usernameField": "email", "passwordField": "password"}
+            }
+        }) else {
+            unreachable!()
+        };
+        Config::from_value("test", values)
+    }
+
+    #[tokio::test]
+    async fn the_record_cache_ttl_comes_from_the_configuration() {
+        let bad = config(json!({"filename": ":memory:", "recordCacheMs": "soon"}));
+        let error = build(&bad).await.unwrap_err();
+        assert!(error.message().contains("sqlite.recordCacheMs"), "{error}");
+        let negative = config(json!({"filename": ":memory:", "recordCacheMs": -1}));
+        assert!(build(&negative).await.is_err());
+        let off = config(json!({"filename": ":memory:", "recordCacheMs": 0}));
+        build(&off).await.unwrap();
+    }
 }

@@ -336,6 +336,15 @@ impl Filters {
             None => record.clone(),
         }
     }
+
+    /// [`project`](Self::project) of a record the caller no longer needs:
+    /// without `$select` it is returned as it is, not copied.
+    pub fn project_owned(&self, record: Map<String, Value>) -> Map<String, Value> {
+        match &self.select {
+            Some(fields) => select_fields(&record, fields),
+            None => record,
+        }
+    }
 }
 
 /// A validated query.

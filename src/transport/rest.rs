@@ -384,9 +384,9 @@ fn parse_body(bytes: &[u8], method: &Method) -> Result<Option<Value>> {
 
 /// The response for a successful call (S-REST-8 to S-REST-10).
 fn respond(ctx: &HookContext) -> Response {
-    let body = ctx.response().cloned().unwrap_or(Value::Null);
+    let body = ctx.response().unwrap_or(&Value::Null);
     let location = ctx.http.location.as_deref();
-    let falsy = match &body {
+    let falsy = match body {
         Value::Null => true,
         Value::Bool(b) => !b,
         Value::Number(n) => n.as_f64() == Some(0.0),
@@ -405,7 +405,7 @@ fn respond(ctx: &HookContext) -> Response {
         *response.status_mut() = status;
         response
     } else {
-        json_response(status, &body)
+        json_response(status, body)
     };
     let headers = response.headers_mut();
     for (name, value) in &ctx.http.headers {

@@ -1,77 +1,85 @@
-//! A fixed set of SQLite connections used from async code without blocking
-//! an async worker.
+//! The reader connections, each on a thread of its own, used from async
+//! code without blocking an async worker.
 //!
-//! A call waits (asynchronously) for a permit, takes an idle connection and
-//! runs its closure on tokio's blocking thread pool. The closure owns the
-//! permit and the connection, and puts the connection back itself, so a
-//! caller that stops waiting (a dropped request future) can neither lose a
-//! connection nor free a permit while its statement still runs.
+//! Reads wait in one queue; each reader thread takes the next read as soon
+//! as it is free, runs it and answers through a oneshot channel. Dedicated
+//! threads rather than tokio's blocking pool: a reader that finds more
+//! reads waiting runs them one after the other without being woken for
+//! each, so a burst of requests costs a few thread switches instead of two
+//! per read. Measured in BENCHMARKS.md. A read owns what it needs, so a
+//! caller that stops waiting (a dropped request future) cannot lose a
+//! connection: the read finishes and its answer is dropped.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use rusqlite::Connection;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::{Error, Result};
 
-/// Connections of one kind (the writer, or the readers).
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The reader threads. They end, closing their connections, when the pool
+/// is dropped.
 pub(super) struct Pool {
-    name: &'static str,
-    permits: Arc<Semaphore>,
-    idle: Mutex<Vec<Connection>>,
+    threads: usize,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
-            .field("name", &self.name)
-            .field("available", &self.permits.available_permits())
+            .field("threads", &self.threads)
             .finish_non_exhaustive()
     }
 }
 
 impl Pool {
-    /// A pool over `connections`, one permit per connection.
-    pub(super) fn new(name: &'static str, connections: Vec<Connection>) -> Arc<Self> {
-        Arc::new(Self {
-            name,
-            permits: Arc::new(Semaphore::new(connections.len())),
-            idle: Mutex::new(connections),
-        })
+    /// Starts one thread per connection.
+    pub(super) fn start(connections: Vec<Connection>) -> Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let threads = connections.len();
+        for (n, mut connection) in connections.into_iter().enumerate() {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("plume-sqlite-reader-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take a read, not to run it.
+                        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                        match job {
+                            Ok(job) => job(&mut connection),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(Error::internal)?;
+        }
+        Ok(Self { threads, jobs })
     }
 
-    /// Runs `work` on a connection of the pool, on a blocking thread.
-    ///
-    /// A panic in `work` becomes an internal error; the connection goes
-    /// back to the pool either way (an open `rusqlite::Transaction` rolls
-    /// back as it unwinds), so a `:memory:` database is never lost.
-    pub(super) async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T>
+    /// Runs `work` on the next free reader. A panic in `work` becomes an
+    /// internal error and the reader goes on (an open transaction rolls
+    /// back as it unwinds).
+    pub(super) async fn run<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(Error::internal)?;
-        let pool = Arc::clone(self);
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut connection = pool
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()
-                .ok_or_else(|| Error::internal("an SQLite pool had a permit but no connection"))?;
-            let result = catch_unwind(AssertUnwindSafe(|| work(&mut connection)));
-            pool.idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(connection);
-            result.unwrap_or_else(|_| Err(Error::internal("an SQLite task panicked")))
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |connection| {
+            let result = catch_unwind(AssertUnwindSafe(|| work(connection)))
+                .unwrap_or_else(|_| Err(Error::internal("an SQLite task panicked")));
+            let _ = reply.send(result);
         });
-        task.await.map_err(Error::internal)?
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::internal("the SQLite reader threads have stopped"))?;
+        answer
+            .await
+            .map_err(|_| Error::internal("an SQLite reader dropped a read"))?
     }
 }

@@ -273,7 +273,10 @@ impl Service for SqliteService {
                 Ok((total, records, query))
             })
             .await?;
-        let data = records.iter().map(|r| select(&query, r)).collect();
+        let data = records
+            .into_iter()
+            .map(|r| Value::Object(query.filters.project_owned(r)))
+            .collect();
         Ok(match paginate {
             Some(paginate) => page(total, limit.unwrap_or(paginate.max), skip, data),
             None => Value::Array(data),

@@ -160,7 +160,7 @@ pub(super) fn matching(
         None => ("1", &[][..]),
     };
     let mut stmt = tx
-        .prepare(&format!(
+        .prepare_cached(&format!(
             "SELECT seq, data FROM {t} WHERE {where_sql} ORDER BY seq"
         ))
         .map_err(db_error)?;
@@ -289,7 +289,7 @@ pub(super) fn find_sql(
     let filters = &query.filters;
     let total = if count {
         let n: i64 = tx
-            .prepare(&format!("SELECT count(*) FROM {t} WHERE {}", compiled.sql))
+            .prepare_cached(&format!("SELECT count(*) FROM {t} WHERE {}", compiled.sql))
             .and_then(|mut stmt| {
                 stmt.query_row(rusqlite::params_from_iter(&compiled.params), |row| {
                     row.get(0)
@@ -303,20 +303,19 @@ pub(super) fn find_sql(
     if filters.limit == Some(0) {
         return Ok((total, Vec::new()));
     }
-    let n = compiled.params.len();
+    // LIMIT and OFFSET are written into the statement (they are integers
+    // of our own), not bound: SQLite's planner looks at a bound LIMIT, so
+    // a cached statement was prepared again on every call.
     let sql = format!(
-        "SELECT data FROM {t} WHERE {} ORDER BY {} LIMIT ?{} OFFSET ?{}",
+        "SELECT data FROM {t} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
         compiled.sql,
         sql::order_by(&filters.sort)?,
-        n + 1,
-        n + 2
+        sql_count(filters.limit),
+        sql_count(Some(filters.skip)),
     );
-    let mut values = compiled.params.clone();
-    values.push(SqlValue::Integer(sql_count(filters.limit)));
-    values.push(SqlValue::Integer(sql_count(Some(filters.skip))));
-    let mut stmt = tx.prepare(&sql).map_err(db_error)?;
+    let mut stmt = tx.prepare_cached(&sql).map_err(db_error)?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(&values), |row| {
+        .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
             row.get::<_, String>(0)
         })
         .map_err(db_error)?;
