@@ -274,7 +274,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn config(sqlite: Value) -> Config {
+    fn config(sqlite: &Value) -> Config {
         let Value::Object(values) = json!({
             "sqlite": sqlite,
             "authentication": {
@@ -292,12 +292,12 @@ mod tests {
 
     #[tokio::test]
     async fn the_record_cache_ttl_comes_from_the_configuration() {
-        let bad = config(json!({"filename": ":memory:", "recordCacheMs": "soon"}));
+        let bad = config(&json!({"filename": ":memory:", "recordCacheMs": "soon"}));
         let error = build(&bad).await.unwrap_err();
         assert!(error.message().contains("sqlite.recordCacheMs"), "{error}");
-        let negative = config(json!({"filename": ":memory:", "recordCacheMs": -1}));
+        let negative = config(&json!({"filename": ":memory:", "recordCacheMs": -1}));
         assert!(build(&negative).await.is_err());
-        let off = config(json!({"filename": ":memory:", "recordCacheMs": 0}));
+        let off = config(&json!({"filename": ":memory:", "recordCacheMs": 0}));
         build(&off).await.unwrap();
     }
 }
