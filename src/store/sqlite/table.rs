@@ -227,11 +227,8 @@ pub(super) fn insert(tx: &Connection, config: &Config, mut record: Record) -> Re
 /// The next free integer id from the table's counter.
 fn allocate(tx: &Connection, config: &Config) -> Result<i64> {
     let mut next: i64 = tx
-        .query_row(
-            "SELECT next_id FROM plume_sequences WHERE name = ?1",
-            [&config.table],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT next_id FROM plume_sequences WHERE name = ?1")
+        .and_then(|mut stmt| stmt.query_row([&config.table], |row| row.get(0)))
         .optional()
         .map_err(db_error)?
         .unwrap_or(config.start_id);
@@ -244,11 +241,11 @@ fn allocate(tx: &Connection, config: &Config) -> Result<i64> {
             break candidate;
         }
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO plume_sequences (name, next_id) VALUES (?1, ?2) \
          ON CONFLICT (name) DO UPDATE SET next_id = excluded.next_id",
-        params![config.table, next],
     )
+    .and_then(|mut stmt| stmt.execute(params![config.table, next]))
     .map_err(db_error)?;
     Ok(id)
 }
