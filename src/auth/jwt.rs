@@ -274,12 +274,14 @@ impl AuthenticationStrategy for JwtStrategy {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::not_authenticated("No access token"))?;
         let payload = ctx.service.verify_access_token(token, None, None).await?;
+        let mut authentication = Map::new();
+        authentication.insert("strategy".to_owned(), Value::from("jwt"));
+        authentication.insert("accessToken".to_owned(), Value::from(token));
+        // Moved in: `json!` would copy the claims by serialising them again.
+        authentication.insert("payload".to_owned(), Value::Object(payload));
         let mut result = Map::new();
-        result.insert("accessToken".to_owned(), json!(token));
-        result.insert(
-            "authentication".to_owned(),
-            json!({"strategy": "jwt", "accessToken": token, "payload": payload}),
-        );
+        result.insert("accessToken".to_owned(), Value::from(token));
+        result.insert("authentication".to_owned(), Value::Object(authentication));
         let Some(entity_name) = ctx.entity_settings().entity else {
             return Ok(result);
         };

@@ -42,6 +42,7 @@ pub mod service;
 pub mod strategy;
 pub mod throttle;
 pub mod token;
+mod verified;
 
 pub use hooks::{Authenticate, HashPassword, Protect, authenticate, hash_password, protect};
 pub use jwt::{JwtOverrides, JwtStrategy};

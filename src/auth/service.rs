@@ -143,7 +143,9 @@ pub struct AuthenticationService {
     keys: RwLock<Option<Arc<Keys>>>,
     /// The effective configuration and the app settings version it was
     /// derived from: every authenticated call reads it.
-    configuration: RwLock<Option<(u64, Map<String, Value>)>>,
+    configuration: RwLock<Option<(u64, Arc<Map<String, Value>>)>>,
+    /// Tokens that passed [`verify_access_token`](Self::verify_access_token).
+    verified: super::verified::VerifiedTokens,
     set_up: AtomicBool,
 }
 
@@ -183,6 +185,7 @@ impl AuthenticationService {
             throttle: Throttle::new(),
             keys: RwLock::new(None),
             configuration: RwLock::new(None),
+            verified: super::verified::VerifiedTokens::default(),
             set_up: AtomicBool::new(false),
         }
     }
@@ -238,8 +241,15 @@ impl AuthenticationService {
     /// defaults key by key (Feathers replaces them). It is derived again
     /// only when a setting has changed since the last call.
     pub fn configuration(&self) -> Map<String, Value> {
+        (*self.shared_configuration()).clone()
+    }
+
+    /// [`configuration`](Self::configuration) without the copy: the same
+    /// map is shared until a setting changes. The authentication layer
+    /// reads it several times per authenticated call.
+    pub fn shared_configuration(&self) -> Arc<Map<String, Value>> {
         let Some(app) = self.app.upgrade() else {
-            return config::effective(None);
+            return Arc::new(config::effective(None));
         };
         // Read the version before the setting: a change in between leaves a
         // newer value under an older version, which the next call redoes.
@@ -248,11 +258,11 @@ impl AuthenticationService {
             && let Some((cached_version, config)) = cached.as_ref()
             && *cached_version == version
         {
-            return config.clone();
+            return Arc::clone(config);
         }
-        let config = config::effective(app.get(&self.config_key).as_ref());
+        let config = Arc::new(config::effective(app.get(&self.config_key).as_ref()));
         if let Ok(mut cached) = self.configuration.write() {
-            *cached = Some((version, config.clone()));
+            *cached = Some((version, Arc::clone(&config)));
         }
         config
     }
@@ -364,7 +374,7 @@ impl AuthenticationService {
     /// finds some wins, e.g. `{"strategy": "jwt", "accessToken": "..."}`.
     /// This is what the REST transport calls (S-AUTH-7, S-REST-16).
     pub fn parse(&self, headers: &HashMap<String, String>) -> Result<Option<Value>> {
-        let config = self.configuration();
+        let config = self.shared_configuration();
         let names = string_list(config.get("parseStrategies"))
             .or_else(|| string_list(config.get("authStrategies")))
             .unwrap_or_default();
@@ -459,7 +469,7 @@ impl AuthenticationService {
         options: Option<&Map<String, Value>>,
         secret: Option<&str>,
     ) -> Result<String> {
-        let config = self.configuration();
+        let config = self.shared_configuration();
         let settings = self.jwt_settings(&config, options)?;
         match secret {
             Some(secret) => token::sign(
@@ -481,15 +491,33 @@ impl AuthenticationService {
         options: Option<&Map<String, Value>>,
         secret: Option<&str>,
     ) -> Result<Map<String, Value>> {
-        let config = self.configuration();
-        let settings = self.jwt_settings(&config, options)?;
-        let claims = match secret {
-            Some(secret) => token::verify(
-                token,
-                &settings,
-                &token::decoding_key(settings.algorithm, secret)?,
-            )?,
-            None => token::verify(token, &settings, &self.keys(&config, &settings)?.decoding)?,
+        let config = self.shared_configuration();
+        // The common case, the configured options and key, remembers the
+        // tokens it verified (the private `verified` module says why that
+        // is safe); revocation is checked below every time.
+        let cacheable = options.is_none() && secret.is_none();
+        let remembered = if cacheable {
+            self.verified.get(&config, token)
+        } else {
+            None
+        };
+        let claims = match (remembered, secret) {
+            (Some(claims), _) => (*claims).clone(),
+            (None, Some(secret)) => {
+                let settings = self.jwt_settings(&config, options)?;
+                let key = token::decoding_key(settings.algorithm, secret)?;
+                token::verify(token, &settings, &key)?
+            }
+            (None, None) => {
+                let settings = self.jwt_settings(&config, options)?;
+                let claims =
+                    token::verify(token, &settings, &self.keys(&config, &settings)?.decoding)?;
+                if cacheable {
+                    self.verified
+                        .insert(&config, token, Arc::new(claims.clone()));
+                }
+                claims
+            }
         };
         if let Some(jti) = claims.get("jti").and_then(Value::as_str)
             && self.revocations.is_revoked(jti).await?
@@ -544,7 +572,7 @@ impl AuthenticationService {
             .get::<AuthCallOptions>()
             .and_then(|o| o.jwt_options.clone())
             .unwrap_or_default();
-        let config = self.configuration();
+        let config = self.shared_configuration();
         let settings = EntitySettings::resolve(&config, &Map::new());
         if let (Some(entity_name), Some(service)) = (&settings.entity, &settings.service)
             && let Some(entity) = auth_result.get(entity_name).filter(|e| !e.is_null())
@@ -654,7 +682,7 @@ impl AuthenticationService {
     }
 
     async fn setup_checks(&self, app: &App) -> Result<()> {
-        let config = self.configuration();
+        let config = self.shared_configuration();
         if !config.get("secret").is_some_and(Value::is_string) {
             return Err(missing_secret());
         }
@@ -731,7 +759,7 @@ impl Service for AuthenticationService {
     /// Logs in (S-AUTH-15): authenticates `data` with the strategy it names
     /// and returns `{accessToken, authentication: {strategy, payload}, <entity>}`.
     async fn create(&self, data: &Value, params: &Params) -> Result<Value> {
-        let config = self.configuration();
+        let config = self.shared_configuration();
         let allowed = self.allowed_strategies(&config, params);
         if allowed.is_empty() {
             return Err(Error::not_authenticated(
@@ -829,7 +857,7 @@ impl Service for AuthenticationService {
                 return Err(Error::not_authenticated("Invalid access token"));
             }
         }
-        let config = self.configuration();
+        let config = self.shared_configuration();
         let allowed = string_list(config.get("authStrategies")).unwrap_or_default();
         let result = self.authenticate(&authentication, params, &allowed).await?;
         let payload = result.get("authentication").and_then(|a| a.get("payload"));

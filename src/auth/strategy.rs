@@ -33,7 +33,7 @@ impl StrategyContext<'_> {
     /// (`authentication.<name>`), empty when absent (S-AUTH-8).
     pub fn section(&self) -> Map<String, Value> {
         self.service
-            .configuration()
+            .shared_configuration()
             .get(self.name)
             .and_then(Value::as_object)
             .cloned()
@@ -43,7 +43,7 @@ impl StrategyContext<'_> {
     /// `entity`, `service` and `entityId`: the strategy's section over the
     /// top-level settings.
     pub fn entity_settings(&self) -> EntitySettings {
-        EntitySettings::resolve(&self.service.configuration(), &self.section())
+        EntitySettings::resolve(&self.service.shared_configuration(), &self.section())
     }
 
     /// The app.

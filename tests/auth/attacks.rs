@@ -182,6 +182,30 @@ async fn expired_by_one_second() {
     refused(&app, &signed(&claims)).await;
 }
 
+/// A token accepted (and so remembered as verified) is refused once its
+/// `exp` has passed, and one accepted under a secret is refused after the
+/// secret changes: the verified-token cache re-checks the clock and
+/// belongs to one configuration.
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_follows_the_secret() {
+    let app = app().await;
+    let mut claims = good_claims("0");
+    claims["exp"] = json!(now() + 1);
+    let token = signed(&claims);
+    let protected = app.service("protected").unwrap();
+    protected.get("x", with_token(&token)).await.unwrap();
+    protected.get("x", with_token(&token)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    refused(&app, &token).await;
+
+    let token = signed(&good_claims("0"));
+    protected.get("x", with_token(&token)).await.unwrap();
+    let mut settings = app.get("authentication").unwrap();
+    settings["secret"] = json!("a-different-secret-that-is-long-enough-0123456789");
+    app.set("authentication", settings);
+    refused(&app, &token).await;
+}
+
 #[tokio::test]
 async fn nbf_in_the_future() {
     let app = app().await;
