@@ -143,7 +143,7 @@ pub struct AuthenticationService {
     keys: RwLock<Option<Arc<Keys>>>,
     /// The effective configuration and the app settings version it was
     /// derived from: every authenticated call reads it.
-    configuration: RwLock<Option<(u64, Arc<Map<String, Value>>)>>,
+    configuration: RwLock<Option<(u64, SharedConfig)>>,
     /// Tokens that passed [`verify_access_token`](Self::verify_access_token).
     verified: super::verified::VerifiedTokens,
     set_up: AtomicBool,
@@ -158,6 +158,10 @@ impl fmt::Debug for AuthenticationService {
             .finish_non_exhaustive()
     }
 }
+
+/// The effective configuration, shared between calls until a setting
+/// changes.
+type SharedConfig = Arc<Map<String, Value>>;
 
 fn lock_error<T>(_: T) -> Error {
     Error::internal("an authentication service lock was poisoned")
