@@ -71,16 +71,19 @@ fn workers() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
 
 /// How much nicer than the rest of the process the hashing threads run
 /// (nice values stop at 19): see [`lower_priority`].
-pub const HASHING_NICE: i32 = 10;
+pub const HASHING_NICE: i32 = 19;
 
-/// Runs the calling thread [`HASHING_NICE`] steps nicer, so that a burst of
-/// logins cannot slow everything else down: while a core has other work
-/// (the async workers answering requests), the kernel gives a hashing
-/// thread about a tenth of it, and all of it when it is otherwise idle.
+/// Runs the calling thread [`HASHING_NICE`] steps nicer (the lowest
+/// priority a normal thread can take), so that a burst of logins cannot
+/// slow everything else down: the kernel runs a hashing thread in the time
+/// the async workers leave idle, and when they keep a core busy gives it
+/// about 1.5 % of that core (nice 19 weighs 15 against nice 0's 1024).
 /// Without this, a login storm tripled the p99 latency of authenticated
-/// GETs on a one-core server (see BENCHMARKS.md). A login then waits
-/// longer under full load, which is the better trade: logins are rare and
-/// already take tens of milliseconds. Linux only (elsewhere the threads
+/// GETs on a one-core server; at nice 10 it was still 2.7 times the quiet
+/// p99, at 19 it is 1.5 to 2 times (BENCHMARKS.md). The price: on a core
+/// saturated by other requests, logins queue for a long time, which is the
+/// better trade (logins are rare, already take tens of milliseconds, and a
+/// saturated server must shed something). Linux only (elsewhere the threads
 /// keep the normal priority); a refusal is logged, not fatal.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
