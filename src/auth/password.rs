@@ -73,8 +73,8 @@ fn workers() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
 /// (nice values stop at 19): see [`lower_priority`].
 pub const HASHING_NICE: i32 = 19;
 
-/// Runs the calling thread [`HASHING_NICE`] steps nicer (the lowest
-/// priority a normal thread can take), so that a burst of logins cannot
+/// Runs the calling thread [`HASHING_NICE`] steps nicer than the process,
+/// stopping at 19 (the lowest priority a normal thread can take), so that a burst of logins cannot
 /// slow everything else down: the kernel runs a hashing thread in the time
 /// the async workers leave idle, and when they keep a core busy gives it
 /// about 1.5 % of that core (nice 19 weighs 15 against nice 0's 1024).

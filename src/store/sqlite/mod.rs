@@ -261,7 +261,9 @@ impl SqliteStore {
     /// (durably: see the module docs); when `work` fails, nothing it did
     /// is kept. A constraint violation is 409 Conflict. Writes that arrive
     /// together share a transaction, each under its own savepoint: `work`
-    /// must not begin or end transactions itself.
+    /// may not begin or end transactions or savepoints itself (SQLite
+    /// refuses such statements while it runs; the write fails with an
+    /// internal error).
     ///
     /// Empties the whole record cache, since `work` may touch any table.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
@@ -273,19 +275,20 @@ impl SqliteStore {
     }
 
     /// [`write`](Self::write) that empties only `table`'s cached records
-    /// (every table's for `None`).
+    /// (every table's for `None`); `table` is the cache's key, the table
+    /// name in lower case.
     async fn write_table<T, F>(&self, table: Option<String>, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let shared = Arc::downgrade(&self.shared);
-        let after = Box::new(move || {
+        let invalidate = Box::new(move || {
             if let Some(shared) = shared.upgrade() {
                 shared.records.invalidate(table.as_deref());
             }
         });
-        self.shared.writer.write(work, Some(after)).await
+        self.shared.writer.write(work, Some(invalidate)).await
     }
 
     /// How long a record read through a service stays cached (one second

@@ -28,6 +28,9 @@ use tokio::sync::OnceCell;
 use super::{SqliteStore, db_error};
 use crate::{Error, Result};
 
+/// The table of revoked tokens (also its record-cache key).
+const TABLE: &str = "plume_revoked_tokens";
+
 /// Revoked token ids in an SQLite database, kept until they expire.
 ///
 /// ```
@@ -79,7 +82,7 @@ impl SqliteRevocations {
                 let now = unix_now()?;
                 let rows = self
                     .store
-                    .write(move |tx| {
+                    .write_table(Some(TABLE.to_owned()), move |tx| {
                         tx.execute_batch(
                             "CREATE TABLE IF NOT EXISTS plume_revoked_tokens (
                                  jti TEXT PRIMARY KEY,
@@ -128,8 +131,10 @@ impl SqliteRevocations {
             *entry = (*entry).max(expires_at);
         }
         let jti = jti.to_owned();
+        // Only the revocation table: a logout must not empty the record
+        // cache of every table.
         self.store
-            .write(move |tx: &Connection| {
+            .write_table(Some(TABLE.to_owned()), move |tx: &Connection| {
                 tx.execute(
                     "DELETE FROM plume_revoked_tokens WHERE expires_at <= ?1",
                     [now],

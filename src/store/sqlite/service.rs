@@ -26,6 +26,9 @@ pub(super) struct Index {
 #[derive(Debug, Clone)]
 pub(super) struct Config {
     pub(super) table: String,
+    /// The table's key in the record cache: its name in lower case, since
+    /// SQLite's names ignore case (`Users` and `users` are one table).
+    pub(super) cache_key: String,
     pub(super) id_field: String,
     pub(super) paginate: Option<Paginate>,
     pub(super) multi: Vec<Method>,
@@ -78,6 +81,7 @@ impl SqliteService {
             store,
             config: Arc::new(Config {
                 table: table.to_owned(),
+                cache_key: table.to_ascii_lowercase(),
                 id_field: "id".to_owned(),
                 paginate: None,
                 multi: Vec::new(),
@@ -233,7 +237,9 @@ impl SqliteService {
         self.ensure_schema().await?;
         let config = Arc::clone(&self.config);
         self.store
-            .write_table(Some(self.config.table.clone()), move |tx| work(tx, &config))
+            .write_table(Some(self.config.cache_key.clone()), move |tx| {
+                work(tx, &config)
+            })
             .await
     }
 
@@ -290,7 +296,7 @@ impl Service for SqliteService {
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         let query = self.query(params)?;
         let cache = &self.store.shared.records;
-        let table = self.config.table.as_str();
+        let table = self.config.cache_key.as_str();
         let record = match cache.get(table, id) {
             Some(record) => record,
             None => {

@@ -892,3 +892,95 @@ async fn cached_records_never_outlive_a_write_through_the_store() {
     drop((store, other));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_write_may_not_end_or_nest_the_shared_transaction() {
+    let dir = temp_dir("authorizer");
+    let store = SqliteStore::open(dir.join("a.sqlite")).await.unwrap();
+    store
+        .write(|tx| {
+            tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                .map_err(db_error)
+        })
+        .await
+        .unwrap();
+    for statement in [
+        "COMMIT",
+        "ROLLBACK",
+        "BEGIN",
+        "SAVEPOINT mine",
+        "RELEASE plume_batch_write",
+    ] {
+        let result = store
+            .write(move |tx| {
+                tx.execute("INSERT INTO t (n) VALUES (1)", [])
+                    .map_err(db_error)?;
+                tx.execute_batch(statement).map_err(db_error)
+            })
+            .await;
+        let error = result.expect_err(statement);
+        assert_eq!(error.kind(), ErrorKind::GeneralError, "{statement}");
+    }
+    // Nothing of the refused writes was kept, and writing still works.
+    store
+        .write(|tx| {
+            tx.execute("INSERT INTO t (n) VALUES (2)", [])
+                .map_err(db_error)
+        })
+        .await
+        .unwrap();
+    let rows: Vec<i64> = store
+        .read(|tx| {
+            let mut stmt = tx.prepare("SELECT n FROM t").map_err(db_error)?;
+            let rows = stmt.query_map([], |row| row.get(0)).map_err(db_error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![2]);
+    drop(store);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn the_cache_knows_that_table_names_ignore_case() {
+    let store = memory().await;
+    let lower = store.service("items").unwrap();
+    let upper = store.service("Items").unwrap();
+    lower.create(&json!({"name": "a"}), &none()).await.unwrap();
+    let id = Id::Number(0);
+    assert_eq!(upper.get(&id, &none()).await.unwrap()["name"], "a");
+    lower
+        .patch(Some(&id), &json!({"name": "b"}), &none())
+        .await
+        .unwrap();
+    assert_eq!(upper.get(&id, &none()).await.unwrap()["name"], "b");
+}
+
+#[tokio::test]
+async fn a_logout_leaves_the_other_tables_cached() {
+    let dir = temp_dir("logout-cache");
+    let file = dir.join("l.sqlite");
+    let store = SqliteStore::open(&file).await.unwrap();
+    let items = store.service("items").unwrap();
+    items.create(&json!({"name": "x"}), &none()).await.unwrap();
+    let id = Id::Number(0);
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    // A change the cache cannot know of (another connection)...
+    let other = SqliteStore::open(&file).await.unwrap();
+    other
+        .service("items")
+        .unwrap()
+        .patch(Some(&id), &json!({"name": "y"}), &none())
+        .await
+        .unwrap();
+    // ...stays hidden after a revocation: only the revocation table's
+    // entries were dropped.
+    SqliteRevocations::new(&store)
+        .revoke("jti", 4_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    drop((store, other));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -5,18 +5,34 @@
 //! second the store takes. So the writer takes every write that is waiting
 //! when it starts a transaction (up to [`MAX_BATCH`]), runs each under its
 //! own savepoint, commits them together with one fsync, and only then
-//! answers each caller. A failing write rolls back to its savepoint and
-//! fails alone; the others still commit. Nothing is answered before the
-//! commit that makes it durable, so the guarantee of `synchronous = FULL`
-//! (an acknowledged write survives a power cut) is unchanged. Nothing waits
-//! to fill a batch either: a lone write commits at once, and batches form
-//! only while an fsync is in flight.
+//! answers each caller. A write that returns an error (or panics) rolls
+//! back to its savepoint and fails alone; the others still commit. An error
+//! that aborts the whole transaction (disk full, I/O error, a failing
+//! `COMMIT`) fails every write of the batch, and none of them is kept.
+//! Nothing is answered before the commit that makes it durable, so the
+//! guarantee of `synchronous = FULL` (an acknowledged write survives a
+//! power cut) is unchanged. Nothing waits to fill a batch either: a lone
+//! write commits at once; batches form from the writes that arrive while
+//! the previous batch runs and syncs.
+//!
+//! A write must not begin or end transactions or savepoints itself: that
+//! would commit or undo the other writes of its batch behind their backs.
+//! An authorizer on the connection refuses such statements while a write
+//! runs (the write fails with an internal error).
+//!
+//! The record cache of every table a batch wrote to is emptied twice:
+//! before the commit, so that no read can find an entry the commit is
+//! about to make stale, and after it, so that no read that began before the
+//! commit can leave one (see the private `cache` module); only then are the
+//! callers answered.
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use rusqlite::Connection;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use tokio::sync::oneshot;
 
 use super::db_error;
@@ -30,6 +46,8 @@ trait WriteJob: Send {
     /// Runs the write inside the open transaction; `false` when it failed
     /// and its changes must be rolled back.
     fn run(&mut self, conn: &Connection) -> bool;
+    /// Empties the record cache of what the write touched.
+    fn invalidate(&self);
     /// Answers the caller once the batch has ended: with the write's own
     /// result when the batch committed, with `failed` otherwise.
     fn finish(self: Box<Self>, failed: Option<&Error>);
@@ -59,10 +77,13 @@ struct Pending<T, F> {
     work: Option<F>,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
-    /// Runs on the writer thread after the batch ends, before the caller
-    /// hears of it, whether or not the call's future is still polled.
-    after: Option<Box<dyn FnOnce() + Send>>,
+    /// Runs on the writer thread before and after the commit, before the
+    /// caller hears of it, whether or not the call's future is still polled.
+    invalidate: Option<Invalidate>,
 }
+
+/// What empties the record cache of the tables a write touched.
+pub(super) type Invalidate = Box<dyn Fn() + Send>;
 
 impl<T, F> WriteJob for Pending<T, F>
 where
@@ -80,11 +101,14 @@ where
         ok
     }
 
+    fn invalidate(&self) {
+        if let Some(invalidate) = &self.invalidate {
+            invalidate();
+        }
+    }
+
     fn finish(self: Box<Self>, failed: Option<&Error>) {
         let this = *self;
-        if let Some(after) = this.after {
-            after();
-        }
         let result = match (failed, this.result) {
             (_, Some(Err(own))) => Err(own),
             (Some(failed), _) => Err(failed.clone()),
@@ -99,22 +123,33 @@ where
 impl Writer {
     /// Starts the writer thread over `conn`.
     pub(super) fn start(conn: Connection) -> Result<Self> {
+        let in_write = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&in_write);
+        // Installed once: setting an authorizer expires every prepared
+        // statement. It is asked when a statement is prepared, so the
+        // writer's own BEGIN/SAVEPOINT/COMMIT, prepared between writes,
+        // pass.
+        conn.authorizer(Some(move |context: AuthContext<'_>| match context.action {
+            AuthAction::Transaction { .. } | AuthAction::Savepoint { .. }
+                if flag.load(Ordering::Relaxed) =>
+            {
+                Authorization::Deny
+            }
+            _ => Authorization::Allow,
+        }))
+        .map_err(db_error)?;
         let (jobs, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("plume-sqlite-writer".to_owned())
-            .spawn(move || serve(conn, &receiver))
+            .spawn(move || serve(conn, &receiver, &in_write))
             .map_err(Error::internal)?;
         Ok(Self { jobs })
     }
 
     /// Runs `work` in a write transaction (possibly shared with other
     /// writes, each under its own savepoint) and answers after the commit;
-    /// `after` runs on the writer thread once the transaction has ended.
-    pub(super) async fn write<T, F>(
-        &self,
-        work: F,
-        after: Option<Box<dyn FnOnce() + Send>>,
-    ) -> Result<T>
+    /// `invalidate` runs on the writer thread before and after the commit.
+    pub(super) async fn write<T, F>(&self, work: F, invalidate: Option<Invalidate>) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -124,7 +159,7 @@ impl Writer {
             work: Some(work),
             result: None,
             reply,
-            after,
+            invalidate,
         };
         self.jobs
             .send(Job::Write(Box::new(job)))
@@ -158,7 +193,7 @@ impl Writer {
 
 /// The writer thread: batches consecutive writes until every handle is
 /// gone.
-fn serve(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
+fn serve(mut conn: Connection, jobs: &mpsc::Receiver<Job>, in_write: &AtomicBool) {
     let mut next = None;
     loop {
         let job = match next.take() {
@@ -182,23 +217,27 @@ fn serve(mut conn: Connection, jobs: &mpsc::Receiver<Job>) {
                         Err(_) => break,
                     }
                 }
-                commit(&conn, batch);
+                commit(&conn, batch, in_write);
             }
         }
     }
 }
 
 /// Runs a batch in one transaction and answers every write in it.
-fn commit(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
+fn commit(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>, in_write: &AtomicBool) {
     let outcome = (|| -> Result<()> {
         execute(conn, "BEGIN IMMEDIATE")?;
         for job in &mut batch {
-            execute(conn, "SAVEPOINT plume_write")?;
-            if !job.run(conn) {
-                execute(conn, "ROLLBACK TO plume_write")?;
+            execute(conn, "SAVEPOINT plume_batch_write")?;
+            in_write.store(true, Ordering::Relaxed);
+            let ok = job.run(conn);
+            in_write.store(false, Ordering::Relaxed);
+            if !ok {
+                execute(conn, "ROLLBACK TO plume_batch_write")?;
             }
-            execute(conn, "RELEASE plume_write")?;
+            execute(conn, "RELEASE plume_batch_write")?;
         }
+        batch.iter().for_each(|job| job.invalidate());
         execute(conn, "COMMIT")
     })();
     let failed = match outcome {
@@ -210,6 +249,7 @@ fn commit(conn: &Connection, mut batch: Vec<Box<dyn WriteJob>>) {
             Some(error)
         }
     };
+    batch.iter().for_each(|job| job.invalidate());
     for job in batch {
         job.finish(failed.as_ref());
     }
