@@ -768,10 +768,11 @@ fn conflict_messages_name_declared_unique_fields() {
     assert_eq!(err.kind(), ErrorKind::Conflict);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_that_queue_together_commit_together_and_a_failure_fails_alone() {
-    let dir = temp_dir("group");
-    let store = SqliteStore::open(dir.join("g.sqlite")).await.unwrap();
+/// A file store (in a fresh folder, returned for removal) with a table
+/// `t (n INTEGER PRIMARY KEY)` made through a raw write.
+async fn with_table_t(name: &str) -> (PathBuf, SqliteStore) {
+    let dir = temp_dir(name);
+    let store = SqliteStore::open(dir.join("t.sqlite")).await.unwrap();
     store
         .write(|tx| {
             tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
@@ -779,6 +780,24 @@ async fn writes_that_queue_together_commit_together_and_a_failure_fails_alone() 
         })
         .await
         .unwrap();
+    (dir, store)
+}
+
+/// The numbers in table `t`, in order.
+async fn numbers_in_t(store: &SqliteStore) -> Vec<i64> {
+    store
+        .read(|tx| {
+            let mut stmt = tx.prepare("SELECT n FROM t ORDER BY n").map_err(db_error)?;
+            let rows = stmt.query_map([], |row| row.get(0)).map_err(db_error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_queue_together_commit_together_and_a_failure_fails_alone() {
+    let (dir, store) = with_table_t("group").await;
     // Holds the writer thread so that the writes below queue up and run
     // as one batch.
     let (started, wait_started) = tokio::sync::oneshot::channel();
@@ -821,14 +840,7 @@ async fn writes_that_queue_together_commit_together_and_a_failure_fails_alone() 
             assert_eq!(result.unwrap(), i64::try_from(n).unwrap());
         }
     }
-    let stored: Vec<i64> = store
-        .read(|tx| {
-            let mut stmt = tx.prepare("SELECT n FROM t ORDER BY n").map_err(db_error)?;
-            let rows = stmt.query_map([], |row| row.get(0)).map_err(db_error)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
-        })
-        .await
-        .unwrap();
+    let stored = numbers_in_t(&store).await;
     let expected: Vec<i64> = (0..20).filter(|n| *n != 7).collect();
     assert_eq!(stored, expected);
     // A panicking write fails alone too, and the writer keeps going.
@@ -841,6 +853,19 @@ async fn writes_that_queue_together_commit_together_and_a_failure_fails_alone() 
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The `name` of record `id`, read with `get`.
+async fn name_of(service: &SqliteService, id: &Id) -> Value {
+    service.get(id, &none()).await.unwrap()["name"].clone()
+}
+
+/// Sets the `name` of record `id` with `patch`.
+async fn rename(service: &SqliteService, id: &Id, name: &str) {
+    service
+        .patch(Some(id), &json!({"name": name}), &none())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn cached_records_never_outlive_a_write_through_the_store() {
     let dir = temp_dir("cache");
@@ -849,14 +874,11 @@ async fn cached_records_never_outlive_a_write_through_the_store() {
     let items = store.service("items").unwrap();
     items.create(&json!({"name": "a"}), &none()).await.unwrap();
     let id = Id::Number(0);
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "a");
+    assert_eq!(name_of(&items, &id).await, "a");
 
     // Through the service: the next get sees the change.
-    items
-        .patch(Some(&id), &json!({"name": "b"}), &none())
-        .await
-        .unwrap();
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "b");
+    rename(&items, &id, "b").await;
+    assert_eq!(name_of(&items, &id).await, "b");
     // The query's conditions apply to a cached record as to a read one.
     let get = items.get(&id, &params(json!({"name": "a"}))).await;
     assert_error(get, ErrorKind::NotFound, "No record found for id '0'");
@@ -868,7 +890,7 @@ async fn cached_records_never_outlive_a_write_through_the_store() {
         })
         .await
         .unwrap();
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "c");
+    assert_eq!(name_of(&items, &id).await, "c");
     items.remove(Some(&id), &none()).await.unwrap();
     assert_eq!(
         items.get(&id, &none()).await.unwrap_err().kind(),
@@ -879,31 +901,20 @@ async fn cached_records_never_outlive_a_write_through_the_store() {
     // entry expires: the cache is in use, and the TTL bounds it.
     items.create(&json!({"name": "x"}), &none()).await.unwrap();
     let id = Id::Number(1);
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    assert_eq!(name_of(&items, &id).await, "x");
     let other = SqliteStore::open(&file).await.unwrap();
     let elsewhere = other.service("items").unwrap();
-    elsewhere
-        .patch(Some(&id), &json!({"name": "y"}), &none())
-        .await
-        .unwrap();
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    rename(&elsewhere, &id, "y").await;
+    assert_eq!(name_of(&items, &id).await, "x");
     store.set_record_cache_ttl(std::time::Duration::ZERO);
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "y");
+    assert_eq!(name_of(&items, &id).await, "y");
     drop((store, other));
     std::fs::remove_dir_all(dir).ok();
 }
 
 #[tokio::test]
 async fn a_write_may_not_end_or_nest_the_shared_transaction() {
-    let dir = temp_dir("authorizer");
-    let store = SqliteStore::open(dir.join("a.sqlite")).await.unwrap();
-    store
-        .write(|tx| {
-            tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-                .map_err(db_error)
-        })
-        .await
-        .unwrap();
+    let (dir, store) = with_table_t("authorizer").await;
     for statement in [
         "COMMIT",
         "ROLLBACK",
@@ -929,14 +940,7 @@ async fn a_write_may_not_end_or_nest_the_shared_transaction() {
         })
         .await
         .unwrap();
-    let rows: Vec<i64> = store
-        .read(|tx| {
-            let mut stmt = tx.prepare("SELECT n FROM t").map_err(db_error)?;
-            let rows = stmt.query_map([], |row| row.get(0)).map_err(db_error)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db_error)
-        })
-        .await
-        .unwrap();
+    let rows = numbers_in_t(&store).await;
     assert_eq!(rows, vec![2]);
     drop(store);
     std::fs::remove_dir_all(dir).ok();
@@ -949,12 +953,9 @@ async fn the_cache_knows_that_table_names_ignore_case() {
     let upper = store.service("Items").unwrap();
     lower.create(&json!({"name": "a"}), &none()).await.unwrap();
     let id = Id::Number(0);
-    assert_eq!(upper.get(&id, &none()).await.unwrap()["name"], "a");
-    lower
-        .patch(Some(&id), &json!({"name": "b"}), &none())
-        .await
-        .unwrap();
-    assert_eq!(upper.get(&id, &none()).await.unwrap()["name"], "b");
+    assert_eq!(name_of(&upper, &id).await, "a");
+    rename(&lower, &id, "b").await;
+    assert_eq!(name_of(&upper, &id).await, "b");
 }
 
 #[tokio::test]
@@ -965,22 +966,17 @@ async fn a_logout_leaves_the_other_tables_cached() {
     let items = store.service("items").unwrap();
     items.create(&json!({"name": "x"}), &none()).await.unwrap();
     let id = Id::Number(0);
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    assert_eq!(name_of(&items, &id).await, "x");
     // A change the cache cannot know of (another connection)...
     let other = SqliteStore::open(&file).await.unwrap();
-    other
-        .service("items")
-        .unwrap()
-        .patch(Some(&id), &json!({"name": "y"}), &none())
-        .await
-        .unwrap();
+    rename(&other.service("items").unwrap(), &id, "y").await;
     // ...stays hidden after a revocation: only the revocation table's
     // entries were dropped.
     SqliteRevocations::new(&store)
         .revoke("jti", 4_000_000_000)
         .await
         .unwrap();
-    assert_eq!(items.get(&id, &none()).await.unwrap()["name"], "x");
+    assert_eq!(name_of(&items, &id).await, "x");
     drop((store, other));
     std::fs::remove_dir_all(dir).ok();
 }
