@@ -21,12 +21,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-bench";
+
 fn bench(c: &mut Criterion) {
     let rt = runtime();
     let app = App::new();
     app.set(
         "authentication",
-        json!({"secret": "bench-secret-bench-secret-bench-secret-bench",
+        json!({"secret": SECRET,
                "entity": "user", "service": "users", "authStrategies": ["jwt"]}),
     );
     let users = app.use_service("users", MemoryService::new()).unwrap();
@@ -56,10 +58,9 @@ fn bench(c: &mut Criterion) {
     });
     // With the secret passed in, nothing is remembered: the full check
     // (signature, claims, JSON) that a token's first use costs.
-    let secret = "bench-secret-bench-secret-bench-secret-bench";
     c.bench_function("jwt verify (HS256), full check", |b| {
         b.to_async(&rt).iter(|| async {
-            auth.verify_access_token(&token, None, Some(secret))
+            auth.verify_access_token(&token, None, Some(SECRET))
                 .await
                 .unwrap()
         });

@@ -49,16 +49,13 @@ pub async fn build(config: &Config) -> Result<App> {
         }
     };
     let store = SqliteStore::open(filename).await?;
-    match config.get("sqlite.recordCacheMs") {
-        None => {}
-        Some(ms) => {
-            let ms = ms.as_u64().ok_or_else(|| {
-                Error::general(format!(
-                    "sqlite.recordCacheMs must be a whole number of milliseconds, not {ms}"
-                ))
-            })?;
-            store.set_record_cache_ttl(std::time::Duration::from_millis(ms));
-        }
+    if let Some(ms) = config.get("sqlite.recordCacheMs") {
+        let ms = ms.as_u64().ok_or_else(|| {
+            Error::general(format!(
+                "sqlite.recordCacheMs must be a whole number of milliseconds, not {ms}"
+            ))
+        })?;
+        store.set_record_cache_ttl(std::time::Duration::from_millis(ms));
     }
     build_with_store(config, &store)
 }

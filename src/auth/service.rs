@@ -500,28 +500,26 @@ impl AuthenticationService {
         // tokens it verified (the private `verified` module says why that
         // is safe); revocation is checked below every time.
         let cacheable = options.is_none() && secret.is_none();
-        let remembered = if cacheable {
-            self.verified.get(&config, token)
+        let remembered = cacheable
+            .then(|| self.verified.get(&config, token))
+            .flatten();
+        let claims = if let Some(claims) = remembered {
+            (*claims).clone()
         } else {
-            None
-        };
-        let claims = match (remembered, secret) {
-            (Some(claims), _) => (*claims).clone(),
-            (None, Some(secret)) => {
-                let settings = self.jwt_settings(&config, options)?;
-                let key = token::decoding_key(settings.algorithm, secret)?;
-                token::verify(token, &settings, &key)?
+            let settings = self.jwt_settings(&config, options)?;
+            let claims = match secret {
+                Some(secret) => token::verify(
+                    token,
+                    &settings,
+                    &token::decoding_key(settings.algorithm, secret)?,
+                )?,
+                None => token::verify(token, &settings, &self.keys(&config, &settings)?.decoding)?,
+            };
+            if cacheable {
+                self.verified
+                    .insert(&config, token, Arc::new(claims.clone()));
             }
-            (None, None) => {
-                let settings = self.jwt_settings(&config, options)?;
-                let claims =
-                    token::verify(token, &settings, &self.keys(&config, &settings)?.decoding)?;
-                if cacheable {
-                    self.verified
-                        .insert(&config, token, Arc::new(claims.clone()));
-                }
-                claims
-            }
+            claims
         };
         if let Some(jti) = claims.get("jti").and_then(Value::as_str)
             && self.revocations.is_revoked(jti).await?

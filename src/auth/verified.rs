@@ -14,11 +14,11 @@
 //! verified are stored, so a forged or altered token always takes the full
 //! path.
 
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use super::token::now;
 
 /// Tokens kept; a full cache starts over empty.
 const CAPACITY: usize = 4096;
@@ -32,12 +32,6 @@ pub(super) struct VerifiedTokens {
 struct Inner {
     config: Option<Arc<Map<String, Value>>>,
     tokens: HashMap<String, Arc<Map<String, Value>>>,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The clock checks of a full verification: not expired (`exp` not

@@ -19,7 +19,32 @@ use tokio::sync::oneshot;
 
 use crate::{Error, Result};
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Work for a connection's thread that answers through its own channel.
+pub(super) type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Wraps `work` for a connection's thread: the job runs it (a panic
+/// becomes an internal error) and sends the result to the receiver.
+pub(super) fn job<T, F>(work: F) -> (Job, oneshot::Receiver<Result<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move |connection| {
+        let result = catch_unwind(AssertUnwindSafe(|| work(connection)))
+            .unwrap_or_else(|_| Err(Error::internal("an SQLite task panicked")));
+        let _ = reply.send(result);
+    });
+    (job, answer)
+}
+
+/// The result a job sends; `gone` names the thread for the error when the
+/// job was dropped unanswered.
+pub(super) async fn answer<T>(answer: oneshot::Receiver<Result<T>>, gone: &str) -> Result<T> {
+    answer
+        .await
+        .map_err(|_| Error::internal(format!("{gone} dropped a task")))?
+}
 
 /// The reader threads. They end, closing their connections, when the pool
 /// is dropped.
@@ -69,17 +94,10 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |connection| {
-            let result = catch_unwind(AssertUnwindSafe(|| work(connection)))
-                .unwrap_or_else(|_| Err(Error::internal("an SQLite task panicked")));
-            let _ = reply.send(result);
-        });
+        let (job, reply) = job(work);
         self.jobs
             .send(job)
             .map_err(|_| Error::internal("the SQLite reader threads have stopped"))?;
-        answer
-            .await
-            .map_err(|_| Error::internal("an SQLite reader dropped a read"))?
+        answer(reply, "an SQLite reader").await
     }
 }

@@ -866,15 +866,25 @@ async fn rename(service: &SqliteService, id: &Id, name: &str) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn cached_records_never_outlive_a_write_through_the_store() {
-    let dir = temp_dir("cache");
-    let file = dir.join("c.sqlite");
+/// A file store (its folder, its file) whose `items` hold record 0 named
+/// `name`, read once so that it is cached.
+async fn one_cached_item(
+    folder: &str,
+    name: &str,
+) -> (PathBuf, PathBuf, SqliteStore, SqliteService) {
+    let dir = temp_dir(folder);
+    let file = dir.join("items.sqlite");
     let store = SqliteStore::open(&file).await.unwrap();
     let items = store.service("items").unwrap();
-    items.create(&json!({"name": "a"}), &none()).await.unwrap();
+    items.create(&json!({"name": name}), &none()).await.unwrap();
+    assert_eq!(name_of(&items, &Id::Number(0)).await, name);
+    (dir, file, store, items)
+}
+
+#[tokio::test]
+async fn cached_records_never_outlive_a_write_through_the_store() {
+    let (dir, file, store, items) = one_cached_item("cache", "a").await;
     let id = Id::Number(0);
-    assert_eq!(name_of(&items, &id).await, "a");
 
     // Through the service: the next get sees the change.
     rename(&items, &id, "b").await;
@@ -960,13 +970,8 @@ async fn the_cache_knows_that_table_names_ignore_case() {
 
 #[tokio::test]
 async fn a_logout_leaves_the_other_tables_cached() {
-    let dir = temp_dir("logout-cache");
-    let file = dir.join("l.sqlite");
-    let store = SqliteStore::open(&file).await.unwrap();
-    let items = store.service("items").unwrap();
-    items.create(&json!({"name": "x"}), &none()).await.unwrap();
+    let (dir, file, store, items) = one_cached_item("logout-cache", "x").await;
     let id = Id::Number(0);
-    assert_eq!(name_of(&items, &id).await, "x");
     // A change the cache cannot know of (another connection)...
     let other = SqliteStore::open(&file).await.unwrap();
     rename(&other.service("items").unwrap(), &id, "y").await;

@@ -35,7 +35,7 @@ use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use tokio::sync::oneshot;
 
-use super::db_error;
+use super::{db_error, pool};
 use crate::{Error, Result};
 
 /// The most writes committed by one transaction.
@@ -58,7 +58,7 @@ enum Job {
     Write(Box<dyn WriteJob>),
     /// Work that runs alone, outside any transaction: the reads of a
     /// `:memory:` database, whose single connection lives here.
-    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+    Alone(pool::Job),
 }
 
 /// The handle to the writer thread. The thread ends, closing the
@@ -176,18 +176,11 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Alone(Box::new(move |conn: &mut Connection| {
-            let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
-                .unwrap_or_else(|_| Err(Error::internal("an SQLite task panicked")));
-            let _ = reply.send(result);
-        }));
+        let (job, reply) = pool::job(work);
         self.jobs
-            .send(job)
+            .send(Job::Alone(job))
             .map_err(|_| Error::internal("the SQLite writer thread has stopped"))?;
-        answer
-            .await
-            .map_err(|_| Error::internal("the SQLite writer thread dropped a task"))?
+        pool::answer(reply, "the SQLite writer thread").await
     }
 }
 
