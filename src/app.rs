@@ -502,6 +502,7 @@ impl App {
 
     /// A transport reports a new connection.
     pub fn connected(&self, connection: &Connection) {
+        self.inner.channels.open(connection);
         let listeners = self
             .inner
             .connection_listeners
@@ -516,6 +517,19 @@ impl App {
     /// A transport reports a closed connection: it leaves every channel,
     /// then the disconnect listeners run.
     pub fn disconnected(&self, connection: &Connection) {
+        self.inner.channels.close(connection);
+        self.detach(connection);
+    }
+
+    /// Every open real-time connection.
+    pub(crate) fn live_connections(&self) -> Vec<Connection> {
+        self.inner.channels.live()
+    }
+
+    /// A connection stops receiving events while it stays open (its login
+    /// expired or was revoked): it leaves every channel and the disconnect
+    /// listeners run, as Feathers does on expiry.
+    pub(crate) fn detach(&self, connection: &Connection) {
         self.inner.channels.forget(connection);
         let listeners = self
             .inner

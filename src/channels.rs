@@ -7,9 +7,9 @@
 //! event, a publisher picks the channels that receive it. The default
 //! publisher sends every event to the `authenticated` channel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::{Map, Value};
 
@@ -17,6 +17,9 @@ use crate::{App, HookContext, Provider};
 
 /// Sends an event (name, data) to one client.
 pub type Sender = Arc<dyn Fn(&str, &Value) + Send + Sync>;
+
+/// Closes a connection at the transport (the socket is disconnected).
+pub type Closer = Arc<dyn Fn() + Send + Sync>;
 
 /// Picks the channels that receive a service event: called with the event
 /// data (as clients see it) and the context of the call that caused it.
@@ -34,6 +37,7 @@ struct ConnectionInner {
     headers: HashMap<String, String>,
     state: RwLock<ConnectionState>,
     sender: Sender,
+    closer: OnceLock<Closer>,
 }
 
 /// What a connection has authenticated as.
@@ -79,8 +83,28 @@ impl Connection {
                 headers,
                 state: RwLock::new(ConnectionState::default()),
                 sender,
+                closer: OnceLock::new(),
             }),
         }
+    }
+
+    /// Tells the connection how its transport closes it (set once, by the
+    /// transport).
+    pub fn set_closer(&self, closer: Closer) {
+        let _ = self.inner.closer.set(closer);
+    }
+
+    /// Closes the connection at the transport, when the transport can;
+    /// the transport then reports it disconnected.
+    pub fn close(&self) {
+        if let Some(closer) = self.inner.closer.get() {
+            closer();
+        }
+    }
+
+    /// An identity for this connection, equal for all its handles.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
     }
 
     /// The connection's id.
@@ -124,6 +148,9 @@ impl Connection {
 #[derive(Default)]
 pub(crate) struct Channels {
     members: RwLock<HashMap<String, Vec<Connection>>>,
+    /// Every open connection, by identity, until its transport reports it
+    /// closed: what a revocation looks through.
+    live: RwLock<HashMap<usize, Connection>>,
     app_publisher: RwLock<Option<Publisher>>,
     service_publishers: RwLock<HashMap<String, Publisher>>,
 }
@@ -202,6 +229,28 @@ impl Channel {
 }
 
 impl Channels {
+    /// A transport opened a connection.
+    pub(crate) fn open(&self, connection: &Connection) {
+        if let Ok(mut live) = self.live.write() {
+            live.insert(connection.key(), connection.clone());
+        }
+    }
+
+    /// A transport closed a connection.
+    pub(crate) fn close(&self, connection: &Connection) {
+        if let Ok(mut live) = self.live.write() {
+            live.remove(&connection.key());
+        }
+    }
+
+    /// Every open connection.
+    pub(crate) fn live(&self) -> Vec<Connection> {
+        self.live
+            .read()
+            .map(|live| live.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Removes a connection from every channel (it disconnected).
     pub(crate) fn forget(&self, connection: &Connection) {
         if let Ok(mut members) = self.members.write() {
@@ -239,11 +288,14 @@ impl Channels {
         if names.is_empty() {
             return;
         }
+        // A set of identities keeps publishing linear in the number of
+        // connections (a list lookup made it quadratic).
         let mut targets: Vec<Connection> = Vec::new();
+        let mut seen: HashSet<usize> = HashSet::new();
         if let Ok(members) = self.members.read() {
             for name in &names {
                 for connection in members.get(name).into_iter().flatten() {
-                    if !targets.contains(connection) {
+                    if seen.insert(connection.key()) {
                         targets.push(connection.clone());
                     }
                 }

@@ -1,31 +1,37 @@
 //! The app `cargo run --release` serves: users who sign up and log in,
-//! and messages only they can read and write, on the embedded SQLite
-//! database.
+//! and messages they read together and change only when they wrote them,
+//! on the embedded SQLite database. Safe against a logged-in stranger by
+//! default:
 //!
-//! - `users`: `create` is public (sign-up); the password is hashed on
-//!   create, update and patch; every other method needs a valid token; the
-//!   password hash never leaves the server, and external callers cannot
-//!   filter, sort or select on it. Ids are always assigned by the server
-//!   (a client-chosen id could revive a deleted account's tokens). Extra
-//!   fields such as `role` or
-//!   `permissions` are stored as given: this is a demo; a real app strips
-//!   them in a before hook on `create` and `patch` unless an administrator
-//!   calls.
+//! - `users`: `create` is public (sign-up) and accepts `email` and
+//!   `password` only; a logged-in user finds, gets, updates, patches and
+//!   removes only their own record (anyone else's is 404); `role` and
+//!   `permissions` are never client-writable (`plume user add` and
+//!   `plume user grant` set them) and survive an `update`; the password is
+//!   hashed on create, update and patch, never leaves the server and
+//!   cannot be queried; a password change or removal revokes the user's
+//!   tokens. Ids are always assigned by the server (a client-chosen id
+//!   could revive a deleted account's tokens). Pages of 10 (at most 50).
+//!   Its events reach only the user's own connections.
 //! - `messages`: every method needs a token; pages of 10 (at most 50);
-//!   `create` needs a non-blank `text` and stamps `userId` and `createdAt`.
+//!   `create` needs a non-blank `text` and stamps `userId` (from the token,
+//!   whatever the client sent) and `createdAt`; only `text` is
+//!   client-writable; update, patch and remove reach only the caller's own
+//!   messages (anyone else's is 404).
 //! - `authentication`: `local` (email + password) and `jwt`; a login hook
 //!   sets the `role` claim to `user` unless a hook set one, and the service
 //!   signs the user's own `role` and `permissions` into the token when the
 //!   user has them.
 //! - Real-time: new connections join `anonymous` and move to
-//!   `authenticated` when they log in; service events go to
-//!   `authenticated`.
+//!   `authenticated` (and `users/<id>`) when they log in; service events go
+//!   to `authenticated`, `users` events to `users/<id>` only.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::auth::hooks::{SetField, allow_fields, preserve_on_update, set_field};
 use crate::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
 use crate::channels::{ANONYMOUS, AUTHENTICATED};
 use crate::config::Config;
@@ -70,32 +76,43 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
         store
             .service("users")?
             .unique(["email"])
+            .paginate(PAGES)
             .protected_fields(["password"]),
     )?
     .hooks(
         Hooks::new()
             .before(
                 ["find", "get", "update", "patch", "remove"],
-                authenticate(["jwt"]),
+                (authenticate(["jwt"]), set_field("user.id", "query.id")),
             )
             .before("create", server_assigned_ids)
+            .before(
+                ["create", "update", "patch"],
+                allow_fields(["email", "password"]),
+            )
+            .before("update", preserve_on_update(["role", "permissions"]))
             .before(["create", "update", "patch"], hash_password("password"))
             .around("all", protect(["password"])),
     );
+    // A user's own events go to that user's connections only: a sign-up
+    // or an email change is nobody else's business.
+    app.service("users")?
+        .publish(|data, _ctx| user_channel(data).into_iter().collect());
 
     app.use_service(
         "messages",
-        store
-            .service("messages")?
-            .paginate(Paginate {
-                default: 10,
-                max: 50,
-            })
-            .index(["userId"]),
+        store.service("messages")?.paginate(PAGES).index(["userId"]),
     )?
     .hooks(
         Hooks::new()
             .before("all", authenticate(["jwt"]))
+            // A client may send its own `userId` on create (the official
+            // client examples do); the server overwrites it. After that the
+            // owner and the creation time are the server's.
+            .before("create", allow_fields(["text", "userId"]))
+            .before(["update", "patch"], allow_fields(["text"]))
+            .before(["update", "patch", "remove"], owner_only())
+            .before("update", preserve_on_update(["userId", "createdAt"]))
             .before("create", (require_text, stamp_owner_and_time))
             .error("create", tag_bad_request),
     );
@@ -118,19 +135,47 @@ fn channels(app: &App) {
     let joining = app.clone();
     app.on_connection(move |connection| joining.channel(ANONYMOUS).join(connection));
     let login = app.clone();
-    app.on("login", move |_result, ctx| {
+    app.on("login", move |result, ctx| {
         if let Some(connection) = &ctx.params.connection {
             login.channel(ANONYMOUS).leave(connection);
             login.channel(AUTHENTICATED).join(connection);
+            if let Some(own) = result.get("user").and_then(user_channel) {
+                login.channel(&own).join(connection);
+            }
         }
     });
     let logout = app.clone();
-    app.on("logout", move |_result, ctx| {
+    app.on("logout", move |result, ctx| {
         if let Some(connection) = &ctx.params.connection {
             logout.channel(AUTHENTICATED).leave(connection);
+            if let Some(own) = result.get("user").and_then(user_channel) {
+                logout.channel(&own).leave(connection);
+            }
             logout.channel(ANONYMOUS).join(connection);
         }
     });
+}
+
+/// The channel of one user's connections: `users/<id>`.
+fn user_channel(user: &Value) -> Option<String> {
+    match user.get("id")? {
+        Value::Null => None,
+        Value::String(id) => Some(format!("users/{id}")),
+        other => Some(format!("users/{other}")),
+    }
+}
+
+/// Pages of 10, at most 50, on every `find` of the default app.
+const PAGES: Paginate = Paginate {
+    default: 10,
+    max: 50,
+};
+
+/// Restricts a call to the caller's own messages (`query.userId`). With
+/// stateless tokens (`entity: null`) no user is loaded and the id is the
+/// token's subject.
+fn owner_only() -> SetField {
+    set_field("user.id", "query.userId").or_from("authentication.payload.sub")
 }
 
 /// The Dove recipe: sign the user's `role` and `permissions` into the

@@ -70,6 +70,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "parseStrategies",
     "jwtOptions",
     "throttle",
+    "keepSocketOnExpiry",
 ];
 
 /// Feathers' default `jwtOptions` (S-AUTH-3).

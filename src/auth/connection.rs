@@ -1,19 +1,28 @@
 //! Real-time connections and authentication (spec S-JWT-7): a login over a
 //! connection authenticates the connection, so later calls over it carry
 //! the credentials; it stops being authenticated on logout, on disconnect,
-//! and when its token expires.
+//! when its token is revoked and when its token expires.
 //!
-//! When the token expires the connection is treated as Feathers treats it:
-//! its authentication is removed and it leaves every channel (the app's
-//! disconnect listeners run), while the socket itself stays open and may
-//! log in again. Calls over it are checked again on every call by the
-//! `authenticate` hook, so a revoked or expired token fails there too.
+//! When the token expires, the connection is told why (the event
+//! `authentication expired` with the NotAuthenticated error) and closed,
+//! as seed 002 says ("connections are automatically closed when tokens
+//! expire, forcing clients to re-authenticate"); with
+//! `authentication.keepSocketOnExpiry: true` it stays open as anonymous
+//! instead (Feathers' behaviour): its authentication is removed and it
+//! leaves every channel.
+//!
+//! When a token is revoked (a logout over any transport, a password
+//! change, a deleted entity), every connection logged in with it leaves
+//! every channel at once and forgets its login, so no more events reach
+//! it. Calls are checked again on every call by the `authenticate` hook
+//! in any case.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
-use crate::{App, Connection};
+use super::token::peek_claims;
+use crate::{App, Connection, Error};
 
 /// The access token of an authentication result, and its `exp` claim.
 fn token_and_exp(result: &Value) -> Option<(&str, Option<u64>)> {
@@ -29,7 +38,13 @@ fn token_and_exp(result: &Value) -> Option<(&str, Option<u64>)> {
 /// A login succeeded over `connection`: remember the credentials and the
 /// entity, and end the authentication when the token expires (replacing
 /// the timer of an earlier login).
-pub(crate) fn login(app: &App, connection: &Connection, result: &Value, entity: Option<&str>) {
+pub(crate) fn login(
+    app: &App,
+    connection: &Connection,
+    result: &Value,
+    entity: Option<&str>,
+    keep_open: bool,
+) {
     let Some((token, exp)) = token_and_exp(result) else {
         return;
     };
@@ -44,7 +59,9 @@ pub(crate) fn login(app: &App, connection: &Connection, result: &Value, entity: 
         let token = token.to_owned();
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
-            expire(&app, &connection, &token);
+            // `exp` is the last second the token is valid in.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            expire(&app, &connection, &token, keep_open);
         })
         .abort_handle()
     });
@@ -113,7 +130,7 @@ fn clear(connection: &Connection) {
 }
 
 /// The token a connection logged in with has expired.
-fn expire(app: &App, connection: &Connection, token: &str) {
+fn expire(app: &App, connection: &Connection, token: &str, keep_open: bool) {
     if current_token(connection).as_deref() != Some(token) {
         return;
     }
@@ -127,5 +144,42 @@ fn expire(app: &App, connection: &Connection, token: &str) {
         state.authentication = None;
         state.entities = Map::new();
     });
-    app.disconnected(connection);
+    app.detach(connection);
+    if !keep_open {
+        let error =
+            Error::not_authenticated("jwt expired").with_data(json!({"name": "TokenExpiredError"}));
+        connection.send(EXPIRED_EVENT, &error.to_json());
+        connection.close();
+    }
+}
+
+/// The event a connection receives just before it is closed because its
+/// token expired; the official client can listen to it with
+/// `app.service('authentication').on('expired', ...)`.
+pub(crate) const EXPIRED_EVENT: &str = "authentication expired";
+
+/// Tokens were revoked: every open connection (but `except`, whose own
+/// logout is handled by the caller) logged in with a token whose claims
+/// `revoked` matches forgets its login and leaves every channel.
+pub(crate) fn revoke(
+    app: &App,
+    except: Option<&Connection>,
+    revoked: impl Fn(&Map<String, Value>) -> bool,
+) {
+    for connection in app.live_connections() {
+        if except == Some(&connection) {
+            continue;
+        }
+        let Some(token) = current_token(&connection) else {
+            continue;
+        };
+        if peek_claims(&token).is_some_and(|claims| revoked(&claims)) {
+            tracing::debug!(
+                connection = connection.id(),
+                "access token revoked; connection no longer authenticated"
+            );
+            clear(&connection);
+            app.detach(&connection);
+        }
+    }
 }

@@ -79,6 +79,12 @@ impl LocalStrategy {
         })
     }
 
+    /// The entity's password field (`entityPasswordField`, else
+    /// `passwordField`), when the strategy is configured.
+    pub fn entity_password_field(&self, ctx: &StrategyContext<'_>) -> Option<String> {
+        Self::settings(ctx).ok().map(|s| s.entity_password_field)
+    }
+
     /// Hashes a password for storage (S-LOCAL-9), refusing one longer than
     /// `maxPasswordLength` bytes with 400 BadRequest.
     pub async fn hash_password(&self, ctx: &StrategyContext<'_>, password: &str) -> Result<String> {

@@ -18,8 +18,11 @@
 //! - [`revocation`]: revoked tokens (logout).
 //! - [`throttle`]: failed-login throttling.
 //! - [`fields`]: dotted paths into JSON.
-//! - `connection`: logging real-time connections in and out, and their
-//!   expiry.
+//! - `connection`: logging real-time connections in and out, their
+//!   expiry and revocation.
+//! - `lifecycle`: what the service installs on its entity service: a
+//!   password change or removal revokes the entity's tokens; password
+//!   fields cannot be queried.
 //!
 //! # Flow of a login
 //!
@@ -35,6 +38,7 @@ mod connection;
 pub mod fields;
 pub mod hooks;
 pub mod jwt;
+mod lifecycle;
 pub mod local;
 pub mod password;
 pub mod revocation;

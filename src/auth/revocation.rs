@@ -1,5 +1,7 @@
 //! Revoked tokens: logout records a token's `jti` until its `exp`, and
 //! verification refuses it from then on (Feathers only verifies on logout).
+//! A password change or a deleted entity revokes every token of that
+//! subject issued until then (`iat <= at`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,8 +20,17 @@ pub trait RevocationList: Send + Sync + 'static {
     /// be dropped.
     async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()>;
 
-    /// True when `jti` has been revoked.
+    /// True when `jti` has been revoked. A token stays revoked through
+    /// its last second (`exp == now`), when its signature still verifies.
     async fn is_revoked(&self, jti: &str) -> Result<bool>;
+
+    /// Records that every token of the subject `sub` issued at or before
+    /// `at` (Unix seconds, its `iat`) is revoked; a later call with an
+    /// earlier `at` keeps the later one.
+    async fn revoke_subject(&self, sub: &str, at: u64) -> Result<()>;
+
+    /// The time up to which the subject's tokens are revoked, if ever.
+    async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>>;
 }
 
 /// Revoked ids in memory, forgotten on restart; entries are dropped once
@@ -27,6 +38,7 @@ pub trait RevocationList: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct MemoryRevocationList {
     entries: Mutex<HashMap<String, u64>>,
+    subjects: Mutex<HashMap<String, u64>>,
 }
 
 impl MemoryRevocationList {
@@ -68,7 +80,25 @@ impl RevocationList for MemoryRevocationList {
             .entries
             .lock()
             .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
-        Ok(entries.contains_key(jti))
+        Ok(entries.get(jti).is_some_and(|exp| *exp >= now()))
+    }
+
+    async fn revoke_subject(&self, sub: &str, at: u64) -> Result<()> {
+        let mut subjects = self
+            .subjects
+            .lock()
+            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        let entry = subjects.entry(sub.to_owned()).or_insert(at);
+        *entry = (*entry).max(at);
+        Ok(())
+    }
+
+    async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
+        let subjects = self
+            .subjects
+            .lock()
+            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        Ok(subjects.get(sub).copied())
     }
 }
 
@@ -84,5 +114,35 @@ impl RevocationList for crate::store::SqliteRevocations {
 
     async fn is_revoked(&self, jti: &str) -> Result<bool> {
         crate::store::SqliteRevocations::is_revoked(self, jti).await
+    }
+
+    async fn revoke_subject(&self, sub: &str, at: u64) -> Result<()> {
+        let at = i64::try_from(at).unwrap_or(i64::MAX);
+        crate::store::SqliteRevocations::revoke_subject(self, sub, at).await
+    }
+
+    async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
+        Ok(
+            crate::store::SqliteRevocations::subject_revoked_at(self, sub)
+                .await?
+                .and_then(|at| u64::try_from(at).ok()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_token_stays_revoked_through_its_last_second() {
+        let list = MemoryRevocationList::new();
+        let now = now();
+        list.revoke("last-second", now).await.unwrap();
+        assert!(list.is_revoked("last-second").await.unwrap());
+        list.revoke_subject("7", now).await.unwrap();
+        list.revoke_subject("7", now - 10).await.unwrap();
+        assert_eq!(list.subject_revoked_at("7").await.unwrap(), Some(now));
+        assert_eq!(list.subject_revoked_at("8").await.unwrap(), None);
     }
 }

@@ -524,10 +524,58 @@ impl AuthenticationService {
         if let Some(jti) = claims.get("jti").and_then(Value::as_str)
             && self.revocations.is_revoked(jti).await?
         {
-            return Err(Error::not_authenticated("jwt revoked")
-                .with_data(json!({"name": "JsonWebTokenError"})));
+            return Err(revoked());
+        }
+        // A password change or a removed entity revokes every token of the
+        // subject issued until then.
+        if let Some(sub) = claims.get("sub").and_then(Value::as_str)
+            && let Some(at) = self.revocations.subject_revoked_at(sub).await?
+            && claims
+                .get("iat")
+                .and_then(Value::as_u64)
+                .is_none_or(|iat| iat <= at)
+        {
+            return Err(revoked());
         }
         Ok(claims)
+    }
+
+    /// Revokes every token of the subject `sub` (an entity id as a token
+    /// subject) issued until now, and makes the real-time connections
+    /// logged in with one leave every channel. Called when the entity's
+    /// password changes or the entity is removed; an app may call it too
+    /// (to sign a user out everywhere).
+    pub async fn revoke_subject(&self, sub: &str) -> Result<()> {
+        let at = token::now();
+        self.revocations.revoke_subject(sub, at).await?;
+        if let Ok(app) = self.app() {
+            super::connection::revoke(&app, None, |claims| {
+                claims.get("sub").and_then(Value::as_str) == Some(sub)
+                    && claims
+                        .get("iat")
+                        .and_then(Value::as_u64)
+                        .is_none_or(|iat| iat <= at)
+            });
+        }
+        Ok(())
+    }
+
+    /// A token issued in the second its subject was revoked would carry
+    /// the same `iat` as the revoked ones and be refused with them; such
+    /// a login waits for the next second (at most about one).
+    async fn wait_past_revocation(&self, options: &Map<String, Value>) -> Result<()> {
+        let Some(sub) = options.get("subject").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        for _ in 0..30 {
+            match self.revocations.subject_revoked_at(sub).await? {
+                Some(at) if at >= token::now() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     /// The custom claims of a new token, through the overrides.
@@ -735,6 +783,51 @@ impl AuthenticationService {
     }
 }
 
+impl AuthenticationService {
+    /// Installs the token lifecycle hooks on the entity service (see the
+    /// `lifecycle` module), when there is one.
+    fn install_entity_hooks(&self) -> Result<()> {
+        let config = self.shared_configuration();
+        if matches!(config.get("entity"), Some(Value::Null)) {
+            return Ok(());
+        }
+        let Some(entity_path) = config.get("service").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let mut password_fields: Vec<String> = Vec::new();
+        for name in self.strategy_names() {
+            let ctx = StrategyContext {
+                name: &name,
+                service: self,
+            };
+            if let Some(local) = self.get_strategy_as::<super::LocalStrategy>(&name)
+                && let Some(field) = local.entity_password_field(&ctx)
+                && !password_fields.contains(&field)
+            {
+                password_fields.push(field);
+            }
+        }
+        let id_field = config
+            .get("entityId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                self.app()
+                    .ok()?
+                    .service(entity_path)
+                    .ok()?
+                    .service()
+                    .id_field()
+                    .map(str::to_owned)
+            });
+        super::lifecycle::install(self, entity_path, password_fields, id_field)
+    }
+}
+
+fn revoked() -> Error {
+    Error::not_authenticated("jwt revoked").with_data(json!({"name": "JsonWebTokenError"}))
+}
+
 fn missing_secret() -> Error {
     Error::general("A 'secret' must be provided in your authentication configuration")
 }
@@ -817,6 +910,7 @@ impl Service for AuthenticationService {
                 .extensions
                 .get::<AuthCallOptions>()
                 .and_then(|o| o.secret.clone());
+            self.wait_past_revocation(&options).await?;
             let access_token =
                 self.create_access_token(&payload, Some(&options), secret.as_deref())?;
             let decoded = token::peek_claims(&access_token).unwrap_or_default();
@@ -840,7 +934,11 @@ impl Service for AuthenticationService {
         // they see it authenticated (S-JWT-7, #2908).
         if let (Some(connection), Ok(app)) = (&params.connection, self.app()) {
             let entity = config.get("entity").and_then(Value::as_str);
-            super::connection::login(&app, connection, &result, entity);
+            let keep_open = config
+                .get("keepSocketOnExpiry")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            super::connection::login(&app, connection, &result, entity, keep_open);
         }
         if params.is_external() {
             self.emit("login", Method::Create, Some(data), params, &result);
@@ -870,6 +968,13 @@ impl Service for AuthenticationService {
             )
         {
             self.revocations.revoke(jti, exp).await?;
+            // The same token on other connections (a REST logout of a
+            // token a socket logged in with) stops receiving events now.
+            if let Ok(app) = self.app() {
+                super::connection::revoke(&app, params.connection.as_ref(), |claims| {
+                    claims.get("jti").and_then(Value::as_str) == Some(jti)
+                });
+            }
         }
         let result = Value::Object(result);
         if let Some(connection) = &params.connection {
@@ -912,6 +1017,7 @@ impl Service for AuthenticationService {
         self.setup_checks(app).await?;
         app.service(path)?
             .hooks(Hooks::new().before(["create", "remove"], no_service_events));
+        self.install_entity_hooks()?;
         // A closed connection stops its expiry timer.
         app.on_disconnect(super::connection::disconnected);
         Ok(())

@@ -320,6 +320,17 @@ pub fn verify(
             ));
         }
     }
+    // jsonwebtoken accepts an `iss` array that contains the issuer; RFC
+    // 7519 makes `iss` and `sub` strings, and a subject that is not one
+    // could name two entities at once.
+    for claim in ["iss", "sub"] {
+        if claims.get(claim).is_some_and(|value| !value.is_string()) {
+            return Err(invalid(
+                &format!("jwt {claim} must be a string"),
+                "JsonWebTokenError",
+            ));
+        }
+    }
     if claims
         .get("jti")
         .and_then(Value::as_str)

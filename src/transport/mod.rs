@@ -5,3 +5,27 @@
 
 pub mod rest;
 pub mod socketio;
+
+use axum::http::{HeaderMap, header};
+
+use crate::{Error, Result};
+
+/// 401 when a request carries more than one `Authorization` header, or
+/// one that is not text: which of two credentials a server reads differs
+/// between proxies and servers, so neither is trusted (a garbage first
+/// header must not let a later valid one through, nor the reverse).
+pub(crate) fn single_authorization(headers: &HeaderMap) -> Result<()> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Error::not_authenticated(
+            "Only one Authorization header may be sent",
+        ));
+    }
+    if first.is_some_and(|value| value.to_str().is_err()) {
+        return Err(Error::not_authenticated(
+            "The Authorization header is not valid text",
+        ));
+    }
+    Ok(())
+}

@@ -191,6 +191,7 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
         return Err(crate::method_not_allowed(method.as_str()));
     }
 
+    super::single_authorization(&parts.headers)?;
     let mut ctx = service.context(method.clone());
     ctx.params = Params {
         provider: Some(Provider::Rest),

@@ -88,6 +88,7 @@ async fn handshake(
     State(state): State<SocketState>,
     TryData(auth): TryData<Value>,
 ) -> std::result::Result<(), Error> {
+    super::single_authorization(&socket.req_parts().headers)?;
     let headers: HashMap<String, String> = socket
         .req_parts()
         .headers
@@ -102,6 +103,11 @@ async fn handshake(
         let _ = emitter.emit(event, data);
     });
     let connection = Connection::new(socket.id.to_string(), Provider::SocketIo, headers, sender);
+    let closing = socket.clone();
+    connection.set_closer(Arc::new(move || {
+        // Already gone is as good as closed.
+        let _ = closing.clone().disconnect();
+    }));
 
     let service = AuthenticationService::from_app(&state.app, None);
     let credentials = match &service {

@@ -9,6 +9,10 @@
 //! - `identity`: ids given as objects or taken from others, and keys named
 //!   like params (`provider`, `user`, `payload`, `authenticated`).
 //! - `throttle`: login throttling with `Retry-After`.
+//! - `hostile`: the attacks of the "secure by default" issue: other
+//!   people's accounts and messages, self-granted roles, junk at sign-up,
+//!   tokens past a logout, a password change or a deletion, forged
+//!   credentials, socket expiry.
 //!
 //! Every refused request is checked for its Feathers error JSON and for
 //! both tables being exactly as they were.
@@ -16,6 +20,7 @@
 mod support;
 
 mod bad_bodies;
+mod hostile;
 mod identity;
 mod queries;
 mod routes;

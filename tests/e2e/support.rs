@@ -198,28 +198,29 @@ pub(super) struct Snapshot {
     pub(super) messages: Vec<Value>,
 }
 
-/// Reads every user and every message (at most 50) through the API.
-pub(super) async fn snapshot(server: &TestServer, token: &str) -> Snapshot {
-    let (status, users) = call(server, Method::GET, "/users?$sort[id]=1", Some(token), None).await;
-    assert_eq!(status, 200, "{users}");
-    let (status, page) = call(
-        server,
-        Method::GET,
-        "/messages?$limit=50&$sort[id]=1",
-        Some(token),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{page}");
-    let messages = page["data"].as_array().unwrap().clone();
-    assert_eq!(
-        page["total"],
-        json!(messages.len()),
-        "snapshot too big: {page}"
-    );
+/// Reads every user and every message (at most 50) with internal calls,
+/// which see every record (external callers see only their own users),
+/// without the password hashes.
+pub(super) async fn snapshot(server: &TestServer, _token: &str) -> Snapshot {
+    let read = |path: &'static str| async move {
+        let query = json!({"$limit": 50, "$sort": {"id": 1}});
+        let page = server
+            .app
+            .service(path)
+            .unwrap()
+            .find(plume::Params::with_query(query))
+            .await
+            .unwrap();
+        let mut data = page["data"].as_array().unwrap().clone();
+        assert_eq!(page["total"], json!(data.len()), "snapshot too big: {page}");
+        for record in &mut data {
+            record.as_object_mut().unwrap().remove("password");
+        }
+        data
+    };
     Snapshot {
-        users: users.as_array().unwrap().clone(),
-        messages,
+        users: read("users").await,
+        messages: read("messages").await,
     }
 }
 

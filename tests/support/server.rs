@@ -8,6 +8,9 @@ use tokio::sync::oneshot;
 /// A running server; dropping it shuts the server down.
 pub(crate) struct TestServer {
     pub(crate) base: String,
+    /// The app being served, for internal calls that look past the
+    /// access rules (snapshots of whole tables).
+    pub(crate) app: App,
     pub(crate) client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<plume::Result<()>>>,
@@ -22,11 +25,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(plume::server::serve(app, listener, options, async {
+        let served = app.clone();
+        let task = tokio::spawn(plume::server::serve(served, listener, options, async {
             let _ = stopped.await;
         }));
         Self {
             base: format!("http://{addr}"),
+            app,
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),

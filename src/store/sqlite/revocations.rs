@@ -57,6 +57,8 @@ pub struct SqliteRevocations {
 pub(super) struct Cache {
     loaded: OnceCell<()>,
     entries: RwLock<HashMap<String, i64>>,
+    /// Subject → the `iat` up to which its tokens are revoked.
+    subjects: RwLock<HashMap<String, i64>>,
 }
 
 impl SqliteRevocations {
@@ -89,13 +91,26 @@ impl SqliteRevocations {
                                  expires_at INTEGER NOT NULL
                              );
                              CREATE INDEX IF NOT EXISTS plume_revoked_tokens__expires_at
-                                 ON plume_revoked_tokens (expires_at);",
+                                 ON plume_revoked_tokens (expires_at);
+                             CREATE TABLE IF NOT EXISTS plume_revoked_subjects (
+                                 sub TEXT PRIMARY KEY,
+                                 revoked_at INTEGER NOT NULL
+                             );",
                         )
                         .map_err(db_error)?;
+                        let subjects = tx
+                            .prepare("SELECT sub, revoked_at FROM plume_revoked_subjects")
+                            .and_then(|mut stmt| {
+                                stmt.query_map([], |row| {
+                                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                                })?
+                                .collect::<std::result::Result<Vec<_>, _>>()
+                            })
+                            .map_err(db_error)?;
                         let mut stmt = tx
                             .prepare(
                                 "SELECT jti, expires_at FROM plume_revoked_tokens \
-                                 WHERE expires_at > ?1",
+                                 WHERE expires_at >= ?1",
                             )
                             .map_err(db_error)?;
                         let rows = stmt
@@ -105,9 +120,15 @@ impl SqliteRevocations {
                             .map_err(db_error)?
                             .collect::<std::result::Result<Vec<_>, _>>()
                             .map_err(db_error)?;
-                        Ok(rows)
+                        Ok((rows, subjects))
                     })
                     .await?;
+                let (rows, subjects) = rows;
+                cache
+                    .subjects
+                    .write()
+                    .map_err(|_| poisoned())?
+                    .extend(subjects);
                 let mut entries = cache.entries.write().map_err(|_| poisoned())?;
                 entries.extend(rows);
                 Ok::<(), Error>(())
@@ -126,7 +147,7 @@ impl SqliteRevocations {
             // Memory first: from this moment on the token is refused, even
             // while the write is on its way to disk.
             let mut entries = self.cache().entries.write().map_err(|_| poisoned())?;
-            entries.retain(|_, expiry| *expiry > now);
+            entries.retain(|_, expiry| *expiry >= now);
             let entry = entries.entry(jti.to_owned()).or_insert(expires_at);
             *entry = (*entry).max(expires_at);
         }
@@ -136,7 +157,7 @@ impl SqliteRevocations {
         self.store
             .write_table(Some(TABLE.to_owned()), move |tx: &Connection| {
                 tx.execute(
-                    "DELETE FROM plume_revoked_tokens WHERE expires_at <= ?1",
+                    "DELETE FROM plume_revoked_tokens WHERE expires_at < ?1",
                     [now],
                 )
                 .map_err(db_error)?;
@@ -152,12 +173,47 @@ impl SqliteRevocations {
             .await
     }
 
-    /// True when the token `jti` was revoked (and has not expired since).
+    /// True when the token `jti` was revoked (and has not expired since;
+    /// a token is still revoked in its last second, `exp == now`, when its
+    /// signature still verifies).
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
         self.ensure_loaded().await?;
         let now = unix_now()?;
         let entries = self.cache().entries.read().map_err(|_| poisoned())?;
-        Ok(entries.get(jti).is_some_and(|expiry| *expiry > now))
+        Ok(entries.get(jti).is_some_and(|expiry| *expiry >= now))
+    }
+
+    /// Revokes every token of the subject `sub` issued at or before `at`
+    /// (its `iat`, seconds since the Unix epoch), durably; a later `at`
+    /// wins. One row per subject, kept for good (subjects are never
+    /// reused by the stores' id counters).
+    pub async fn revoke_subject(&self, sub: &str, at: i64) -> Result<()> {
+        self.ensure_loaded().await?;
+        {
+            let mut subjects = self.cache().subjects.write().map_err(|_| poisoned())?;
+            let entry = subjects.entry(sub.to_owned()).or_insert(at);
+            *entry = (*entry).max(at);
+        }
+        let sub = sub.to_owned();
+        self.store
+            .write_table(Some(TABLE.to_owned()), move |tx: &Connection| {
+                tx.execute(
+                    "INSERT INTO plume_revoked_subjects (sub, revoked_at) VALUES (?1, ?2)
+                     ON CONFLICT (sub) DO UPDATE
+                     SET revoked_at = max(revoked_at, excluded.revoked_at)",
+                    params![sub, at],
+                )
+                .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The `iat` up to which the subject's tokens are revoked, if ever.
+    pub async fn subject_revoked_at(&self, sub: &str) -> Result<Option<i64>> {
+        self.ensure_loaded().await?;
+        let subjects = self.cache().subjects.read().map_err(|_| poisoned())?;
+        Ok(subjects.get(sub).copied())
     }
 }
 
@@ -187,6 +243,7 @@ mod tests {
             revoked.revoke("live", now + 3600).await.unwrap();
             revoked.revoke("live", now + 60).await.unwrap();
             revoked.revoke("expired", now - 1).await.unwrap();
+            revoked.revoke_subject("7", now).await.unwrap();
             assert!(!revoked.is_revoked("expired").await.unwrap());
             // A later revoke forgets the expired one.
             revoked.revoke("other", now + 3600).await.unwrap();
@@ -205,6 +262,8 @@ mod tests {
         let revoked = SqliteRevocations::new(&store);
         assert!(revoked.is_revoked("live").await.unwrap());
         assert!(!revoked.is_revoked("never").await.unwrap());
+        assert_eq!(revoked.subject_revoked_at("7").await.unwrap(), Some(now));
+        assert_eq!(revoked.subject_revoked_at("8").await.unwrap(), None);
         let expiry: i64 = store
             .read(|tx| {
                 tx.query_row(
@@ -233,5 +292,9 @@ mod tests {
         // Expired entries are not revoked (the token fails on its own).
         first.revoke("old", 1).await.unwrap();
         assert!(!second.is_revoked("old").await.unwrap());
+        // In its last second a token is still revoked.
+        let now = unix_now().unwrap();
+        first.revoke("last", now).await.unwrap();
+        assert!(second.is_revoked("last").await.unwrap());
     }
 }
