@@ -83,7 +83,10 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
         Hooks::new()
             .before(
                 ["find", "get", "update", "patch", "remove"],
-                (authenticate(["jwt"]), set_field("user.id", "query.id")),
+                (
+                    authenticate(["jwt"]),
+                    set_field("user.id", "query.id").or_from("authentication.payload.sub"),
+                ),
             )
             .before("create", server_assigned_ids)
             .before(
@@ -299,11 +302,17 @@ async fn stamp_owner_and_time(ctx: &mut HookContext) -> Result<()> {
     Ok(())
 }
 
-/// Marks BadRequest errors of `create` with where they came from.
+/// Marks BadRequest errors of `create` with where they came from, keeping
+/// what the error already said (the field an allow-list refused).
 async fn tag_bad_request(ctx: &mut HookContext) -> Result<()> {
     if let Some(error) = ctx.error.take() {
         ctx.error = Some(if error.kind() == ErrorKind::BadRequest {
-            error.with_data(serde_json::json!({"hook": "messages.error.create"}))
+            let mut data = match error.data() {
+                Some(Value::Object(data)) => data.clone(),
+                _ => Map::new(),
+            };
+            data.insert("hook".to_owned(), Value::from("messages.error.create"));
+            error.with_data(Value::Object(data))
         } else {
             error
         });

@@ -784,43 +784,54 @@ impl AuthenticationService {
 }
 
 impl AuthenticationService {
-    /// Installs the token lifecycle hooks on the entity service (see the
-    /// `lifecycle` module), when there is one.
+    /// Installs the token lifecycle hooks (see the `lifecycle` module) on
+    /// the entity service of every local strategy (its own `service` with
+    /// stateless tokens) and on the top-level entity service.
     fn install_entity_hooks(&self) -> Result<()> {
+        let app = self.app()?;
+        // Entity service path → (password fields, id field).
+        let mut targets: IndexMap<String, (Vec<String>, Option<String>)> = IndexMap::new();
         let config = self.shared_configuration();
-        if matches!(config.get("entity"), Some(Value::Null)) {
-            return Ok(());
+        if !matches!(config.get("entity"), Some(Value::Null))
+            && let Some(path) = config.get("service").and_then(Value::as_str)
+        {
+            let id = config
+                .get("entityId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            targets.insert(path.to_owned(), (Vec::new(), id));
         }
-        let Some(entity_path) = config.get("service").and_then(Value::as_str) else {
-            return Ok(());
-        };
-        let mut password_fields: Vec<String> = Vec::new();
         for name in self.strategy_names() {
             let ctx = StrategyContext {
                 name: &name,
                 service: self,
             };
-            if let Some(local) = self.get_strategy_as::<super::LocalStrategy>(&name)
-                && let Some(field) = local.entity_password_field(&ctx)
-                && !password_fields.contains(&field)
-            {
-                password_fields.push(field);
+            let Some(local) = self.get_strategy_as::<super::LocalStrategy>(&name) else {
+                continue;
+            };
+            let settings = ctx.entity_settings();
+            let (Some(path), Some(field)) = (settings.service, local.entity_password_field(&ctx))
+            else {
+                continue;
+            };
+            let entry = targets
+                .entry(path)
+                .or_insert_with(|| (Vec::new(), settings.entity_id.clone()));
+            if !entry.0.contains(&field) {
+                entry.0.push(field);
             }
         }
-        let id_field = config
-            .get("entityId")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| {
-                self.app()
-                    .ok()?
-                    .service(entity_path)
+        for (path, (password_fields, id_field)) in targets {
+            let id_field = id_field.or_else(|| {
+                app.service(&path)
                     .ok()?
                     .service()
                     .id_field()
                     .map(str::to_owned)
             });
-        super::lifecycle::install(self, entity_path, password_fields, id_field)
+            super::lifecycle::install(self, &path, password_fields, id_field)?;
+        }
+        Ok(())
     }
 }
 

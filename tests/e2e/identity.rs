@@ -1,9 +1,10 @@
 //! Who a record is and who the caller is cannot be changed from the
 //! request: an id given as an object (in the URL it is a plain string id,
-//! in a body it is 400), a client-chosen id that already exists (409, never
-//! a replacement), and keys named `provider`, `user`, `payload` or
-//! `authenticated` in a query or a body (plain data, never credentials or
-//! claims).
+//! in a body it is 400 on create and ignored on patch and update), a
+//! client-chosen user id (ignored: the server assigns user ids), and keys
+//! named `provider`, `user`, `payload` or `authenticated` (in a query plain
+//! filters; in a body refused unless the service allows the field; stored
+//! by the server, plain data), never credentials or claims.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -17,7 +18,16 @@ use super::support::{
 async fn an_object_id_in_the_url_is_a_string_id_that_matches_nothing() {
     let f = Fixture::new().await;
     let before = f.snapshot().await;
-    for service in ["/messages", "/users"] {
+    // Bodies each service accepts, so that only the id decides the answer.
+    // The users body changes the password: a 404 must not revoke Alice's
+    // token either (every later call here is still hers).
+    for (service, body) in [
+        ("/messages", json!({"text": "pwned"})),
+        (
+            "/users",
+            json!({"email": "pwned@example.com", "password": "pwned"}),
+        ),
+    ] {
         for id in [
             "%7B%22%24ne%22%3A1%7D",      // {"$ne":1}
             "%7B%22%24ne%22%3Anull%7D",   // {"$ne":null}
@@ -30,13 +40,9 @@ async fn an_object_id_in_the_url_is_a_string_id_that_matches_nothing() {
             let path = format!("{service}/{id}");
             let answer = f.as_alice(Method::GET, &path, None).await;
             assert_status_error(&answer, "NotFound", 404);
-            let answer = f
-                .as_alice(Method::PATCH, &path, Some(&json!({"text": "pwned"})))
-                .await;
+            let answer = f.as_alice(Method::PATCH, &path, Some(&body)).await;
             assert_status_error(&answer, "NotFound", 404);
-            let answer = f
-                .as_alice(Method::PUT, &path, Some(&json!({"text": "pwned"})))
-                .await;
+            let answer = f.as_alice(Method::PUT, &path, Some(&body)).await;
             assert_status_error(&answer, "NotFound", 404);
             let answer = f.as_alice(Method::DELETE, &path, None).await;
             assert_status_error(&answer, "NotFound", 404);
@@ -51,6 +57,7 @@ async fn an_object_id_in_the_url_is_a_string_id_that_matches_nothing() {
         json!(r#"No record found for id '{"$ne":1}'"#)
     );
     f.assert_unchanged(&before).await;
+    f.assert_logins_work().await;
 }
 
 #[tokio::test]
@@ -86,7 +93,7 @@ async fn an_object_id_in_a_body_is_400_and_touches_nothing() {
 
     // On patch and update the URL names the record; an id in the body
     // changes neither which record nor its id.
-    let path = message_path(&f.bob_message);
+    let path = message_path(&f.alice_message);
     let (status, patched) = f
         .as_alice(
             Method::PATCH,
@@ -95,7 +102,7 @@ async fn an_object_id_in_a_body_is_400_and_touches_nothing() {
         )
         .await;
     assert_eq!(status, 200, "{patched}");
-    assert_eq!(patched["id"], f.bob_message["id"]);
+    assert_eq!(patched["id"], f.alice_message["id"]);
     let (status, updated) = f
         .as_alice(
             Method::PUT,
@@ -104,14 +111,27 @@ async fn an_object_id_in_a_body_is_400_and_touches_nothing() {
         )
         .await;
     assert_eq!(status, 200, "{updated}");
-    assert_eq!(updated["id"], f.bob_message["id"]);
+    assert_eq!(updated["id"], f.alice_message["id"]);
     let after = f.snapshot().await;
     assert_eq!(after.messages.len(), before.messages.len());
+    let mut expected = f.alice_message.clone();
+    expected["text"] = json!("updated");
+    assert_eq!(after.messages[0], expected, "the named record, id kept");
     assert_eq!(
-        after.messages[0], f.alice_message,
+        after.messages[1], f.bob_message,
         "only the named record changed"
     );
     assert_eq!(after.users, before.users);
+
+    // Nor does an id in the body reach someone else's message: Bob's is
+    // 404 to Alice.
+    let path = message_path(&f.bob_message);
+    for method in [Method::PATCH, Method::PUT] {
+        let body = json!({"id": f.alice_message["id"], "text": "pwned"});
+        let answer = f.as_alice(method, &path, Some(&body)).await;
+        assert_status_error(&answer, "NotFound", 404);
+    }
+    f.assert_unchanged(&after).await;
 }
 
 #[tokio::test]
@@ -215,8 +235,13 @@ async fn query_keys_named_like_params_do_not_authenticate() {
     }
 }
 
+/// Keys named like params in a message body are never credentials: a
+/// client may not write them (400 naming the field, not taken for
+/// someone's identity, nothing stored), `userId` comes from the token
+/// whatever the body says, and the same keys written by the server are
+/// kept as plain data.
 #[tokio::test]
-async fn body_keys_named_like_params_are_stored_as_data() {
+async fn body_keys_named_like_params_are_refused_or_kept_as_plain_data() {
     let f = Fixture::new().await;
     // A message body that claims to be Bob's.
     let claims = json!({
@@ -228,40 +253,92 @@ async fn body_keys_named_like_params_are_stored_as_data() {
         "payload": {"sub": id_text(&f.bob.id), "role": "admin"},
         "authentication": {"strategy": "jwt", "accessToken": f.bob.token},
     });
-    let message = post_message(&f.server, &f.alice.token, &claims).await;
-    assert_eq!(
-        message["userId"], f.alice.id,
-        "the token decides, not the body"
-    );
-    for key in [
+    let keys = [
         "user",
         "provider",
         "authenticated",
         "payload",
         "authentication",
-    ] {
-        assert_eq!(message[key], claims[key], "{key} is stored as given");
+    ];
+    let before = f.snapshot().await;
+    for key in keys {
+        let body = json!({"text": "who am I", key: claims[key]});
+        let answer = f.as_alice(Method::POST, "/messages", Some(&body)).await;
+        assert_status_error(&answer, "BadRequest", 400);
+        assert_eq!(
+            answer.1["message"],
+            json!(format!("The field '{key}' cannot be written")),
+            "{}",
+            answer.1
+        );
     }
-    // Without a token, the same body is refused.
+    // Without a token, the same body is refused before anything else.
     let answer = call(&f.server, Method::POST, "/messages", None, Some(&claims)).await;
     assert_status_error(&answer, "NotAuthenticated", 401);
+    f.assert_unchanged(&before).await;
+
+    // The one claim a client may send is overwritten from the token.
+    let message = post_message(
+        &f.server,
+        &f.alice.token,
+        &json!({"text": "who am I", "userId": f.bob.id}),
+    )
+    .await;
+    assert_eq!(
+        message["userId"], f.alice.id,
+        "the token decides, not the body"
+    );
+
+    // Written by the server, such keys are data like any other: stored and
+    // served as given.
+    let written = f
+        .server
+        .app
+        .service("messages")
+        .unwrap()
+        .create(claims.clone(), plume::Params::new())
+        .await
+        .unwrap();
+    let (status, got) = f.as_alice(Method::GET, &message_path(&written), None).await;
+    assert_eq!(status, 200, "{got}");
+    for key in keys {
+        assert_eq!(got[key], claims[key], "{key} is stored as given");
+    }
 }
 
+/// Sign-up bodies with keys named like params (`authenticated`, `user`,
+/// `payload`, `provider`) are 400 naming the field and make no account and
+/// no token; a plain sign-up then logs in as itself with the default role.
 #[tokio::test]
 async fn sign_up_with_authenticated_and_user_keys_authenticates_nobody() {
     let f = Fixture::new().await;
-    let body = json!({
-        "email": "mallory@example.com",
-        "password": "mallory's password",
+    let extras = json!({
         "authenticated": true,
         "user": {"id": f.alice.id, "email": f.alice.email, "role": "admin"},
         "payload": {"role": "admin", "sub": id_text(&f.alice.id)},
         "provider": "server",
     });
-    let mallory = sign_up(&f.server, &body).await;
-    for key in ["authenticated", "user", "payload", "provider"] {
-        assert_eq!(mallory[key], body[key], "{key} is stored as given");
+    let before = f.snapshot().await;
+    for (key, value) in extras.as_object().unwrap() {
+        let body = json!({
+            "email": "mallory@example.com",
+            "password": "mallory's password",
+            key: value,
+        });
+        let answer = f.server.post("/users", &body).await;
+        assert_status_error(&answer, "BadRequest", 400);
+        assert_eq!(answer.1["data"], json!({"field": key}), "{}", answer.1);
+        assert!(answer.1.get("accessToken").is_none(), "{}", answer.1);
     }
+    f.assert_unchanged(&before).await;
+    let (status, _) = login(&f.server, "mallory@example.com", "mallory's password").await;
+    assert_eq!(status, 401, "no account was made");
+
+    let mallory = sign_up(
+        &f.server,
+        &json!({"email": "mallory@example.com", "password": "mallory's password"}),
+    )
+    .await;
     assert!(mallory.get("accessToken").is_none(), "{mallory}");
     assert_ne!(mallory["id"], f.alice.id);
 
@@ -333,18 +410,32 @@ async fn a_payload_in_the_login_body_sets_no_claims() {
 
 #[tokio::test]
 async fn only_the_users_own_role_becomes_the_role_claim() {
-    // The demo app stores `role` as given at sign-up (see the module docs
-    // of `default_app`), and signs the user's own role into the token.
+    // Clients cannot write `role` or `permissions` (see the module docs of
+    // `default_app`); the server sets them (as `plume user grant` does,
+    // with an internal call), and the login signs the user's own role and
+    // permissions into the token.
     let f = Fixture::new().await;
-    sign_up(
+    let root = sign_up(
         &f.server,
-        &json!({"email": "root@example.com", "password": PASSWORD, "role": "admin",
-                "permissions": ["messages:remove"]}),
+        &json!({"email": "root@example.com", "password": PASSWORD}),
     )
     .await;
+    let id = plume::Id::from_value(&root["id"]).unwrap().unwrap();
+    f.server
+        .app
+        .service("users")
+        .unwrap()
+        .patch(
+            Some(id),
+            json!({"role": "admin", "permissions": ["messages:remove"]}),
+            plume::Params::new(),
+        )
+        .await
+        .unwrap();
     let (status, auth) = login(&f.server, "root@example.com", PASSWORD).await;
     assert_eq!(status, 201, "{auth}");
     let claims: Value = jwt_claims(auth["accessToken"].as_str().unwrap());
+    assert_eq!(claims["sub"], json!(id_text(&root["id"])));
     assert_eq!(claims["role"], json!("admin"));
     assert_eq!(claims["permissions"], json!(["messages:remove"]));
     // Everybody else's is `user`.

@@ -147,12 +147,26 @@ async fn login_over_the_socket_authenticates_the_connection() {
         "anonymous connections get no events"
     );
 
-    // A new user's event reaches the authenticated socket without the hash.
+    // A user's events reach only that user's connections: Bob's sign-up
+    // is not Ada's business, her own change is hers, without the hash.
     sign_up(&server, "bob@example.com").await;
+    assert!(
+        drain(&mut socket).await.is_empty(),
+        "another user's sign-up reaches nobody else"
+    );
+    let me = format!("/users/{}", login["user"]["id"]);
+    let change = server
+        .client
+        .patch(server.url(&me))
+        .bearer_auth(&token)
+        .json(&json!({"email": "ada@example.org"}));
+    let (status, changed) = server.send(change).await;
+    assert_eq!(status, 200, "{changed}");
     let (name, user) = socket.next_event(EVENT).await.unwrap();
-    assert_eq!(name, "users created");
-    assert_eq!(user["email"], json!("bob@example.com"));
+    assert_eq!(name, "users patched");
+    assert_eq!(user["email"], json!("ada@example.org"));
     assert!(user.get("password").is_none(), "{user}");
+    assert!(drain(&mut anonymous).await.is_empty());
 
     // Logout: the connection is anonymous again.
     socket
@@ -234,22 +248,45 @@ async fn revoked_tokens_stop_working_on_sockets() {
         .delete(server.url("/authentication"))
         .bearer_auth(&token);
     assert_eq!(server.send(logout).await.0, 200);
+    // The socket forgot its login at once ...
     let error = socket
         .call("find", vec![json!("messages")])
         .await
         .unwrap_err();
-    assert_eq!(error["name"], json!("NotAuthenticated"));
+    assert_eq!(error["name"], json!("NotAuthenticated"), "{error}");
+    // ... left its channels: no more events ...
+    let other = sign_up(&server, "bob@example.com").await;
+    create_message(&server, &other, "after the logout").await;
+    assert!(drain(&mut socket).await.is_empty());
+    // ... and cannot log in again with the revoked token.
+    let error = socket
+        .call(
+            "create",
+            vec![
+                json!("authentication"),
+                json!({"strategy": "jwt", "accessToken": token}),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error["name"], json!("NotAuthenticated"), "{error}");
     assert_eq!(error["message"], json!("jwt revoked"));
 }
 
-#[tokio::test]
-async fn an_expired_token_ends_the_connections_authentication() {
-    let server = server(json!({"authentication": {"jwtOptions": {"expiresIn": "2s"}}})).await;
-    let token = sign_up(&server, "ada@example.com").await;
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Logs a fresh socket in with `token` over `create` on `authentication`;
+/// returns the socket and the token's `exp`.
+async fn logged_in(server: &TestServer, token: &str) -> (SocketClient, u64) {
     let mut socket = SocketClient::connect(&server.base, None, &[])
         .await
         .unwrap();
-    socket
+    let login = socket
         .call(
             "create",
             vec![
@@ -259,6 +296,63 @@ async fn an_expired_token_ends_the_connections_authentication() {
         )
         .await
         .unwrap();
+    let exp = login["authentication"]["payload"]["exp"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{login}"));
+    (socket, exp)
+}
+
+/// Seed 002: when the token expires the client is told why (the
+/// `authentication expired` event with the NotAuthenticated error) and
+/// the connection is closed, so the client re-authenticates. `exp` is the
+/// last valid second: the socket works through it and is told one second
+/// after it.
+#[tokio::test]
+async fn an_expired_token_is_announced_and_closes_the_connection() {
+    let server = server(json!({"authentication": {"jwtOptions": {"expiresIn": "2s"}}})).await;
+    let token = sign_up(&server, "ada@example.com").await;
+    let (mut socket, exp) = logged_in(&server, &token).await;
+    socket.call("find", vec![json!("messages")]).await.unwrap();
+
+    // In the last valid second the login still holds.
+    let exp = Duration::from_secs(exp).as_secs_f64();
+    let left = exp + 0.5 - unix_now();
+    if left > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(left)).await;
+    }
+    socket.call("find", vec![json!("messages")]).await.unwrap();
+
+    let (name, error) = socket
+        .next_event(Duration::from_secs(4))
+        .await
+        .expect("the client is told that its authentication expired");
+    let told_at = unix_now();
+    assert_eq!(name, "authentication expired", "{error}");
+    assert_eq!(error["name"], json!("NotAuthenticated"), "{error}");
+    assert_eq!(error["code"], json!(401), "{error}");
+    assert_eq!(error["message"], json!("jwt expired"), "{error}");
+    assert!(
+        told_at >= exp + 0.95,
+        "told at {told_at}, before the end of the last valid second {exp}"
+    );
+    assert!(
+        socket.closed_within(EVENT).await,
+        "the server closes the connection"
+    );
+}
+
+/// With `authentication.keepSocketOnExpiry: true` the old behaviour stays
+/// available: the expired connection is anonymous again (no events), but
+/// open and able to log in with a fresh token.
+#[tokio::test]
+async fn with_keep_socket_on_expiry_an_expired_token_ends_only_the_connections_authentication() {
+    let server = server(json!({"authentication": {
+        "jwtOptions": {"expiresIn": "2s"},
+        "keepSocketOnExpiry": true
+    }}))
+    .await;
+    let token = sign_up(&server, "ada@example.com").await;
+    let (mut socket, _) = logged_in(&server, &token).await;
     socket.call("find", vec![json!("messages")]).await.unwrap();
 
     // Past `exp` (whole seconds, so up to 3 s from now).
@@ -268,6 +362,7 @@ async fn an_expired_token_ends_the_connections_authentication() {
         .await
         .unwrap_err();
     assert_eq!(error["name"], json!("NotAuthenticated"), "{error}");
+    assert!(!socket.is_closed(), "the connection stays open");
 
     // No more events for it, but the socket stays usable and can log in
     // again with a fresh token.
@@ -307,12 +402,22 @@ async fn stateless_tokens_identify_the_user_without_a_lookup() {
         "local": {"entity": "user", "service": "users"}
     }}))
     .await;
-    let (_, user) = server
+    let (status, user) = server
         .post(
             "/users",
-            &json!({"email": "ada@example.com", "password": "correct horse", "role": "editor"}),
+            &json!({"email": "ada@example.com", "password": "correct horse"}),
         )
         .await;
+    assert_eq!(status, 201, "{user}");
+    // Clients cannot write a role; the server sets one.
+    let id = plume::Id::from_value(&user["id"]).unwrap().unwrap();
+    server
+        .app
+        .service("users")
+        .unwrap()
+        .patch(Some(id), json!({"role": "editor"}), plume::Params::new())
+        .await
+        .unwrap();
     let (status, login) = server
         .post(
             "/authentication",

@@ -133,6 +133,20 @@ impl SocketClient {
         self.closed
     }
 
+    /// Waits up to `wait` for the server to close the connection or
+    /// disconnect the socket, keeping the events that come before; true if
+    /// it did.
+    pub(crate) async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while !self.closed {
+            match tokio::time::timeout_at(deadline, self.next_text()).await {
+                Ok(Some(packet)) => self.keep(&packet),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.closed
+    }
+
     /// Closes the connection.
     pub(crate) async fn close(mut self) {
         let _ = self.ws.close(None).await;

@@ -23,10 +23,12 @@ pub struct AllowFields {
 /// hooks may set any field.
 ///
 /// ```
-/// use plume::{Hooks, auth::hooks::allow_fields};
+/// use plume::{App, Hooks, auth::hooks::allow_fields, store::MemoryService};
 ///
-/// let hooks = Hooks::new().before(["create", "patch"], allow_fields(["email", "password"]));
-/// # let _ = hooks;
+/// let app = App::new();
+/// app.use_service("users", MemoryService::new())?
+///     .hooks(Hooks::new().before(["create", "patch"], allow_fields(["email", "password"])));
+/// # Ok::<(), plume::Error>(())
 /// ```
 pub fn allow_fields<I, S>(fields: I) -> AllowFields
 where

@@ -45,12 +45,16 @@ pub struct SetField {
 /// call with 500 (fail closed); [`SetField::try_new`] reports it up front.
 ///
 /// ```
-/// use plume::{Hooks, auth::hooks::set_field};
+/// use plume::{App, Hooks, auth::hooks::set_field, authenticate, store::MemoryService};
 ///
-/// let hooks = Hooks::new()
-///     .before("create", set_field("user.id", "data.userId"))
-///     .before(["update", "patch", "remove"], set_field("user.id", "query.userId"));
-/// # let _ = hooks;
+/// let app = App::new();
+/// app.use_service("messages", MemoryService::new())?.hooks(
+///     Hooks::new()
+///         .before("all", authenticate(["jwt"]))
+///         .before("create", set_field("user.id", "data.userId"))
+///         .before(["update", "patch", "remove"], set_field("user.id", "query.userId")),
+/// );
+/// # Ok::<(), plume::Error>(())
 /// ```
 pub fn set_field(from: &str, to: &str) -> SetField {
     SetField::try_new(from, to).unwrap_or_else(|_| SetField {
