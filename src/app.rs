@@ -526,6 +526,11 @@ impl App {
         self.inner.channels.live()
     }
 
+    /// Takes a connection out of every channel, and nothing else.
+    pub(crate) fn forget_channels(&self, connection: &Connection) {
+        self.inner.channels.forget(connection);
+    }
+
     /// A connection stops receiving events while it stays open (its login
     /// expired or was revoked): it leaves every channel and the disconnect
     /// listeners run, as Feathers does on expiry.

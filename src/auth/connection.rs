@@ -65,6 +65,16 @@ pub(crate) fn login(
         })
         .abort_handle()
     });
+    // Logging in as someone else over the same socket: the channels the
+    // earlier login put it in (a user's own channel) are not the new
+    // user's, and a revocation of the earlier user would no longer find
+    // this connection by its token.
+    let subject = |token: &str| peek_claims(token).and_then(|c| c.get("sub").cloned());
+    if let Some(previous) = current_token(connection)
+        && subject(&previous) != subject(token)
+    {
+        app.forget_channels(connection);
+    }
     let mut entities = Map::new();
     if let Some(name) = entity
         && let Some(value) = result.get(name)

@@ -511,3 +511,37 @@ async fn an_expired_socket_is_told_and_closed() {
     assert_eq!(told["message"], json!("jwt expired"));
     assert!(socket.is_closed(), "the server closed the connection");
 }
+
+#[tokio::test]
+async fn a_socket_that_logs_in_as_someone_else_leaves_the_first_users_channel() {
+    let server = server().await;
+    let ada = account(&server, "ada@example.com").await;
+    account(&server, "eve@example.com").await;
+    let mut socket = logged_in_socket(&server, &ada.token).await;
+    socket
+        .call(
+            "create",
+            vec![
+                json!("authentication"),
+                json!({"strategy": "local", "email": "eve@example.com", "password": PASSWORD}),
+            ],
+        )
+        .await
+        .unwrap();
+    let (status, _) = call(
+        &server,
+        Method::PATCH,
+        &user_path(&ada.id),
+        Some(&ada.token),
+        Some(&json!({"email": "ada@example.org"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Some((name, data)) = socket
+        .next_event(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        assert_ne!(name, "users patched", "Ada's change reached Eve: {data}");
+    }
+}

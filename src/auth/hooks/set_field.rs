@@ -38,8 +38,11 @@ pub struct SetField {
 /// works too).
 ///
 /// An external call without the value is 401 NotAuthenticated (run the
-/// hook after `authenticate`); an internal call without it is left alone,
-/// as in Feathers, so server code is not restricted.
+/// hook after `authenticate`). Internal calls are never restricted: a
+/// `query.` target applies to external calls only (the local strategy's
+/// own lookup of a user, say, must see every user even when the call that
+/// caused it carries someone's login), and a `data.` target stamps an
+/// internal call only when the value is there.
 ///
 /// A target that is neither `data.<field>` nor `query.<field>` fails every
 /// call with 500 (fail closed); [`SetField::try_new`] reports it up front.
@@ -121,6 +124,9 @@ impl SetField {
             return Err(Error::general(
                 "set_field needs a target of the form 'data.<field>' or 'query.<field>'",
             ));
+        }
+        if matches!(self.to, Target::Query(_)) && !ctx.params.is_external() {
+            return Ok(());
         }
         let Some(value) = self.value(ctx) else {
             if ctx.params.is_external() {
@@ -231,6 +237,13 @@ mod tests {
         assert_eq!(error.code(), 401);
         let mut internal = ctx(Method::Find);
         internal.params.provider = None;
+        hook.apply(&mut internal).unwrap();
+        assert!(internal.params.query.is_empty());
+        // Not even with a user: server code sees every record.
+        internal
+            .params
+            .entities
+            .insert("user".into(), json!({"id": 7}));
         hook.apply(&mut internal).unwrap();
         assert!(internal.params.query.is_empty());
     }
