@@ -459,7 +459,7 @@ mod tests {
         );
     }
 
-    fn with(env: &str, secret: Value) -> Config {
+    fn with(env: &str, secret: &Value) -> Config {
         Config::from_value(
             env,
             json!({"sqlite": {"filename": ":memory:"}, "authentication": {"secret": secret}})
@@ -474,43 +474,43 @@ mod tests {
         use crate::auth::secret::{PUBLISHED_SECRETS, TEST_SECRET};
         for env in ["development", "production", "staging"] {
             for secret in PUBLISHED_SECRETS {
-                let err = with(env, json!(secret))
+                let err = with(env, &json!(secret))
                     .check_secret("authentication")
                     .unwrap_err();
                 assert!(err.message().contains("authentication.secret"), "{err}");
                 assert!(err.message().contains("plume secret"), "{err}");
             }
         }
-        with("test", json!(TEST_SECRET))
+        with("test", &json!(TEST_SECRET))
             .check_secret("authentication")
             .unwrap();
-        with("test", json!(DEVELOPMENT_SECRET))
+        with("test", &json!(DEVELOPMENT_SECRET))
             .check_secret("authentication")
             .unwrap();
     }
 
     #[test]
     fn short_secrets_are_refused_outside_development() {
-        let err = with("production", json!("short"))
+        let err = with("production", &json!("short"))
             .check_secret("authentication")
             .unwrap_err();
         assert!(err.message().contains("at least 32"), "{err}");
         assert!(err.message().contains("plume secret"), "{err}");
-        with("development", json!("short"))
+        with("development", &json!("short"))
             .check_secret("authentication")
             .unwrap();
-        let err = with("production", json!(42))
+        let err = with("production", &json!(42))
             .check_secret("authentication")
             .unwrap_err();
         assert!(err.message().contains("must be a string"), "{err}");
-        with("production", json!(generate_secret().unwrap()))
+        with("production", &json!(generate_secret().unwrap()))
             .check_secret("authentication")
             .unwrap();
     }
 
     #[test]
     fn a_missing_secret_is_made_outside_test() {
-        let memory = with("production", Value::Null)
+        let memory = with("production", &Value::Null)
             .with_secret("authentication", ":memory:")
             .unwrap();
         let made = memory
@@ -519,7 +519,7 @@ mod tests {
             .as_str()
             .unwrap();
         assert_eq!(made.len(), 88);
-        let other = with("development", Value::Null)
+        let other = with("development", &Value::Null)
             .with_secret("authentication", ":memory:")
             .unwrap();
         assert_ne!(other.get("authentication.secret").unwrap(), made);
@@ -527,10 +527,10 @@ mod tests {
         let dir = tempdir::Dir::new();
         let db = dir.path().join("app.sqlite");
         let db = db.to_str().unwrap();
-        let first = with("development", Value::Null)
+        let first = with("development", &Value::Null)
             .with_secret("authentication", db)
             .unwrap();
-        let second = with("production", Value::Null)
+        let second = with("production", &Value::Null)
             .with_secret("authentication", db)
             .unwrap();
         assert_eq!(
@@ -539,11 +539,11 @@ mod tests {
         );
         assert!(dir.path().join("app.sqlite.secret").is_file());
 
-        let test = with("test", Value::Null)
+        let test = with("test", &Value::Null)
             .with_secret("authentication", ":memory:")
             .unwrap();
         assert_eq!(test.get("authentication.secret"), Some(&Value::Null));
-        let err = with("development", json!(DEVELOPMENT_SECRET))
+        let err = with("development", &json!(DEVELOPMENT_SECRET))
             .with_secret("authentication", db)
             .unwrap_err();
         assert!(err.message().contains("plume secret"), "{err}");

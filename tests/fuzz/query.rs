@@ -167,7 +167,7 @@ fn json_queries_find_or_answer_400_on_both_stores() {
                         400,
                         "{} on {}: {}",
                         name,
-                        serde_json::Value::Object(query.clone()),
+                        serde_json::Value::Object(query),
                         error.message()
                     ),
                 }
