@@ -110,11 +110,12 @@ impl Config {
         }
     }
 
-    /// Refuses secrets that must not protect real data: outside `test`,
-    /// a secret written in this repository (see
-    /// [`PUBLISHED_SECRETS`](crate::auth::secret::PUBLISHED_SECRETS));
-    /// outside `development` and `test`, one shorter than
-    /// [`MIN_SECRET_LEN`] bytes. A missing secret is not an error here:
+    /// Refuses secrets that must not protect real data outside `test`: a
+    /// secret written in this repository (see
+    /// [`PUBLISHED_SECRETS`](crate::auth::secret::PUBLISHED_SECRETS)) or
+    /// one shorter than [`MIN_SECRET_LEN`] bytes (an empty `AUTH_SECRET=`
+    /// included), in development too, since development no longer needs
+    /// a shared secret: one is generated. A missing secret is not an error here:
     /// [`with_secret`](Self::with_secret) makes one. The message names the
     /// key and says how to make a good secret.
     pub fn check_secret(&self, key: &str) -> Result<()> {
@@ -138,7 +139,7 @@ impl Config {
                  tokens with it; it is refused outside the 'test' environment: {how}"
             )));
         }
-        if self.env != DEFAULT_ENV && secret.len() < MIN_SECRET_LEN {
+        if secret.len() < MIN_SECRET_LEN {
             return Err(Error::general(format!(
                 "{key}.secret is {} bytes long; at least {MIN_SECRET_LEN} are required: {how}",
                 secret.len()
@@ -490,13 +491,21 @@ mod tests {
     }
 
     #[test]
-    fn short_secrets_are_refused_outside_development() {
+    fn short_secrets_are_refused_outside_test() {
         let err = with("production", &json!("short"))
             .check_secret("authentication")
             .unwrap_err();
         assert!(err.message().contains("at least 32"), "{err}");
         assert!(err.message().contains("plume secret"), "{err}");
-        with("development", &json!("short"))
+        for env in ["development", "staging"] {
+            for short in ["short", ""] {
+                let err = with(env, &json!(short))
+                    .check_secret("authentication")
+                    .unwrap_err();
+                assert!(err.message().contains("at least 32"), "{err}");
+            }
+        }
+        with("test", &json!("short"))
             .check_secret("authentication")
             .unwrap();
         let err = with("production", &json!(42))

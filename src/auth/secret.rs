@@ -243,6 +243,40 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// The authentication service refuses them on setup too, for apps
+    /// that configure it without `Config` (development included).
+    #[tokio::test]
+    async fn the_authentication_service_refuses_published_secrets_outside_test() {
+        use crate::auth::{AuthenticationService, JwtStrategy};
+        use serde_json::json;
+        for (env, secret, refused) in [
+            ("development", DEVELOPMENT_SECRET, true),
+            ("production", TEST_SECRET, true),
+            ("test", TEST_SECRET, false),
+            (
+                "development",
+                "a-secret-of-this-app-only-0123456789abcdef",
+                false,
+            ),
+        ] {
+            let app = crate::App::new();
+            app.set("env", json!(env));
+            app.set(
+                "authentication",
+                json!({"secret": secret, "entity": null, "authStrategies": ["jwt"]}),
+            );
+            let auth = AuthenticationService::new(&app);
+            auth.register("jwt", JwtStrategy::new()).unwrap();
+            app.use_service("authentication", auth).unwrap();
+            let outcome = app.setup().await;
+            assert_eq!(outcome.is_err(), refused, "{env} {secret}: {outcome:?}");
+            if let Err(error) = outcome {
+                assert!(error.message().contains("authentication.secret"), "{error}");
+                assert!(error.message().contains("plume secret"), "{error}");
+            }
+        }
+    }
+
     /// The repository's configuration, examples, README, benchmarks and
     /// documentation comments hold no secret that is not in
     /// [`PUBLISHED_SECRETS`] (and so refused outside `test`).
