@@ -9,10 +9,10 @@ use plume::auth::{AuthenticationService, token};
 use plume::store::MemoryService;
 use plume::{App, JwtStrategy, LocalStrategy};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
-use super::{json_map, json_value, runtime, word};
+use super::{cases, json_map, json_value, runtime, word};
 
 const SECRET: &str = "a-fuzzing-secret-that-is-long-enough-0123456789";
 
@@ -70,7 +70,7 @@ fn token_like() -> impl Strategy<Value = String> {
 fn authorization_headers_parse_to_a_token_nothing_or_401() {
     let (_app, auth) = service();
     let rt = runtime();
-    let mut runner = TestRunner::new(Config::with_cases(512));
+    let mut runner = TestRunner::new(cases(512));
     runner
         .run(&header(), |value| {
             let headers = HashMap::from([("authorization".to_owned(), value.clone())]);
@@ -95,7 +95,7 @@ fn forged_tokens_are_refused_with_401() {
     let settings = token::JwtSettings::parse(&serde_json::Map::new()).unwrap();
     let key = token::decoding_key(settings.algorithm, SECRET).unwrap();
     let rt = runtime();
-    let mut runner = TestRunner::new(Config::with_cases(512));
+    let mut runner = TestRunner::new(cases(512));
     runner
         .run(&token_like(), |candidate| {
             let _ = token::peek_claims(&candidate);

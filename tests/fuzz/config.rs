@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use plume::config::Config;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
-use super::{json_map, json_value, word};
+use super::{cases, json_map, json_value, word};
 use crate::cli::TempDir;
 
 /// A file's content: JSON (often an object), broken JSON or any bytes.
@@ -48,7 +48,7 @@ fn mapping() -> impl Strategy<Value = Option<Vec<u8>>> {
 #[test]
 fn config_folders_load_or_say_what_is_wrong() {
     let dir = TempDir::new("fuzz-config");
-    let mut runner = TestRunner::new(RunnerConfig::with_cases(256));
+    let mut runner = TestRunner::new(cases(256));
     let strategy = (
         file(),
         file(),

@@ -13,7 +13,8 @@
 //! - `config`: arbitrary configuration files and environment values
 //!   through `Config::load_with` and the secret checks.
 //!
-//! Case counts keep the whole module within a few seconds in debug builds.
+//! Case counts keep the whole module within a few seconds in debug builds;
+//! `PLUME_FUZZ_SCALE=N` multiplies them for a longer hunt.
 
 mod auth;
 mod config;
@@ -117,4 +118,14 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// `n` cases, times `PLUME_FUZZ_SCALE` when set.
+fn cases(n: u32) -> proptest::test_runner::Config {
+    let scale = std::env::var("PLUME_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    proptest::test_runner::Config::with_cases(n.saturating_mul(scale))
 }

@@ -7,11 +7,11 @@ use axum::http::{Request, Uri};
 use plume::store::{MemoryService, SqliteStore};
 use plume::{App, Paginate, Params, Provider, Service};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::json;
 use tower::ServiceExt as _;
 
-use super::{json_map, runtime, word};
+use super::{cases, json_map, runtime, word};
 
 const PAGINATE: Paginate = Paginate { default: 5, max: 8 };
 
@@ -107,7 +107,7 @@ fn query_strings_over_rest_answer_200_or_400() {
     let rt = runtime();
     let app = rt.block_on(app());
     let router = plume::transport::rest::router(app);
-    let mut runner = TestRunner::new(Config::with_cases(384));
+    let mut runner = TestRunner::new(cases(384));
     runner
         .run(&(query_string(), any::<bool>()), |(query, memory)| {
             let path = if memory { "/memory" } else { "/items" };
@@ -154,7 +154,7 @@ fn json_queries_find_or_answer_400_on_both_stores() {
     });
     let stores: Vec<(&str, Arc<dyn Service>)> =
         vec![("sqlite", Arc::new(sqlite)), ("memory", Arc::new(memory))];
-    let mut runner = TestRunner::new(Config::with_cases(384));
+    let mut runner = TestRunner::new(cases(384));
     runner
         .run(&json_map(), |query| {
             let mut params = Params::external(Provider::Rest);

@@ -5,10 +5,10 @@
 use plume::store::MemoryService;
 use plume::{App, Params};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
 
-use super::{json_value, runtime, word};
+use super::{cases, json_value, runtime, word};
 use crate::support::TestServer;
 use crate::support::socket::SocketClient;
 
@@ -63,7 +63,7 @@ fn socket_calls_with_any_arguments_are_answered() {
         (server, client)
     });
     let client = std::sync::Mutex::new(client);
-    let mut runner = TestRunner::new(Config::with_cases(192));
+    let mut runner = TestRunner::new(cases(192));
     runner
         .run(&(event(), args()), |(event, args)| {
             let mut client = client.lock().unwrap();
