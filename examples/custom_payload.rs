@@ -54,8 +54,9 @@ pub async fn build_app() -> Result<App> {
     app.set(
         "authentication",
         json!({
-            // Example only: use `plume secret` for a real one.
-            "secret": "example-secret-example-secret-example-secret",
+            // A new one per run: tokens end with the process. A real app
+            // configures one made with `plume secret`.
+            "secret": plume::config::generate_secret()?,
             "entity": "user",
             "service": "users",
             "authStrategies": ["jwt", "local"],

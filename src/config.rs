@@ -23,10 +23,7 @@ pub const DEFAULT_ENV: &str = "development";
 /// The shortest secret accepted outside development, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
-/// The secret shipped in `config/default.json` for development. Refused in
-/// every other environment.
-pub const DEVELOPMENT_SECRET: &str =
-    "plume-development-secret-do-not-use-in-production-change-me-0123456789";
+pub use crate::auth::secret::DEVELOPMENT_SECRET;
 
 /// Loaded configuration: the merged JSON object and the environment name.
 #[derive(Debug, Clone)]
@@ -113,48 +110,111 @@ impl Config {
         }
     }
 
-    /// Refuses secrets that must not protect real data: outside
-    /// development, a missing secret, the development secret from
-    /// `default.json`, or one shorter than [`MIN_SECRET_LEN`] bytes. The
-    /// message says how to make a good one.
+    /// Refuses secrets that must not protect real data outside `test`: a
+    /// secret written in this repository (see
+    /// [`PUBLISHED_SECRETS`](crate::auth::secret::PUBLISHED_SECRETS)) or
+    /// one shorter than [`MIN_SECRET_LEN`] bytes (an empty `AUTH_SECRET=`
+    /// included), in development too, since development no longer needs
+    /// a shared secret: one is generated. A missing secret is not an error here:
+    /// [`with_secret`](Self::with_secret) makes one. The message names the
+    /// key and says how to make a good secret.
     pub fn check_secret(&self, key: &str) -> Result<()> {
-        if self.env == DEFAULT_ENV {
+        let how = "generate one with `plume secret` and set it in AUTH_SECRET, \
+                   or remove it to have one generated beside the database";
+        let secret = match self.get(key).and_then(|auth| auth.get("secret")) {
+            None | Some(Value::Null) => return Ok(()),
+            Some(Value::String(secret)) => secret,
+            Some(_) => {
+                return Err(Error::general(format!(
+                    "{key}.secret must be a string: {how}"
+                )));
+            }
+        };
+        if self.env == "test" {
             return Ok(());
         }
-        let how = "generate one with `plume secret` and set it in AUTH_SECRET";
-        match self.get(key).and_then(|auth| auth.get("secret")) {
-            None | Some(Value::Null) => Err(Error::general(format!(
-                "{key}.secret is not set for environment '{}': {how}",
-                self.env
-            ))),
-            Some(Value::String(secret)) if secret == DEVELOPMENT_SECRET => {
-                Err(Error::general(format!(
-                    "{key}.secret is the development secret from config/default.json, which is public; \
-                 environment '{}' needs its own: {how}",
-                    self.env
-                )))
-            }
-            Some(Value::String(secret)) if secret.len() < MIN_SECRET_LEN => {
-                Err(Error::general(format!(
-                    "{key}.secret is {} bytes long; at least {MIN_SECRET_LEN} are required: {how}",
-                    secret.len()
-                )))
-            }
-            Some(Value::String(_)) => Ok(()),
-            Some(_) => Err(Error::general(format!(
-                "{key}.secret must be a string: {how}"
-            ))),
+        if crate::auth::secret::is_published(secret) {
+            return Err(Error::general(format!(
+                "{key}.secret is a secret published in Plume's repository, so anyone can sign \
+                 tokens with it; it is refused outside the 'test' environment: {how}"
+            )));
         }
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(Error::general(format!(
+                "{key}.secret is {} bytes long; at least {MIN_SECRET_LEN} are required: {how}",
+                secret.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// This configuration with `<key>.secret` filled in when it is not set
+    /// (outside `test`, whose suite configures its own): the secret kept
+    /// in `<database>.secret`, made on the first start (see
+    /// [`stored_or_new`](crate::auth::secret::stored_or_new)), or for a
+    /// database in memory a random one kept in memory only. Says which in
+    /// one info log line, with the path, never the secret. Then checks the
+    /// secret ([`check_secret`](Self::check_secret)).
+    pub fn with_secret(&self, key: &str, database: &str) -> Result<Self> {
+        use crate::auth::secret;
+        let configured = self
+            .get(key)
+            .and_then(|auth| auth.get("secret"))
+            .is_some_and(|s| !s.is_null());
+        if configured || self.env == "test" {
+            self.check_secret(key)?;
+            return Ok(self.clone());
+        }
+        let generated = match secret::file_beside(database) {
+            Some(path) => {
+                let (value, origin) = secret::stored_or_new(&path)?;
+                match origin {
+                    secret::Origin::Created => tracing::info!(
+                        "{key}.secret is not set: generated a random secret and stored it in {} \
+                         (owner-only), used from now on",
+                        path.display()
+                    ),
+                    secret::Origin::Stored => tracing::info!(
+                        "{key}.secret is not set: using the secret stored in {}",
+                        path.display()
+                    ),
+                }
+                value
+            }
+            None => {
+                tracing::info!(
+                    "{key}.secret is not set and the database is in memory: using a random \
+                     secret kept in memory only (its tokens end with this process)"
+                );
+                secret::generate()?
+            }
+        };
+        let mut values = self.values.clone();
+        let auth = values
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        match auth {
+            Value::Object(auth) => {
+                auth.insert("secret".to_owned(), Value::String(generated));
+            }
+            other => {
+                return Err(Error::general(format!(
+                    "{key} must be an object, not {other}"
+                )));
+            }
+        }
+        let config = Self {
+            env: self.env.clone(),
+            values,
+        };
+        config.check_secret(key)?;
+        Ok(config)
     }
 }
 
 /// A new random secret: 64 bytes from the operating system, base64.
 pub fn generate_secret() -> Result<String> {
-    use base64::Engine as _;
-    let mut bytes = [0u8; 64];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::internal(format!("no randomness from the operating system: {e}")))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    crate::auth::secret::generate()
 }
 
 fn read_object(path: &Path) -> Result<Option<Map<String, Value>>> {
@@ -400,40 +460,102 @@ mod tests {
         );
     }
 
+    fn with(env: &str, secret: &Value) -> Config {
+        Config::from_value(
+            env,
+            json!({"sqlite": {"filename": ":memory:"}, "authentication": {"secret": secret}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+    }
+
     #[test]
-    fn secrets_are_checked_outside_development() {
-        let with = |env: &str, secret: Value| {
-            Config::from_value(
-                env,
-                json!({"authentication": {"secret": secret}})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            )
-        };
-        assert!(
-            with("development", json!(DEVELOPMENT_SECRET))
-                .check_secret("authentication")
-                .is_ok()
-        );
-        let err = with("production", json!(DEVELOPMENT_SECRET))
+    fn published_secrets_are_refused_outside_test() {
+        use crate::auth::secret::{PUBLISHED_SECRETS, TEST_SECRET};
+        for env in ["development", "production", "staging"] {
+            for secret in PUBLISHED_SECRETS {
+                let err = with(env, &json!(secret))
+                    .check_secret("authentication")
+                    .unwrap_err();
+                assert!(err.message().contains("authentication.secret"), "{err}");
+                assert!(err.message().contains("plume secret"), "{err}");
+            }
+        }
+        with("test", &json!(TEST_SECRET))
             .check_secret("authentication")
-            .unwrap_err();
-        assert!(err.message().contains("plume secret"), "{err}");
-        let err = with("test", json!("short"))
+            .unwrap();
+        with("test", &json!(DEVELOPMENT_SECRET))
+            .check_secret("authentication")
+            .unwrap();
+    }
+
+    #[test]
+    fn short_secrets_are_refused_outside_test() {
+        let err = with("production", &json!("short"))
             .check_secret("authentication")
             .unwrap_err();
         assert!(err.message().contains("at least 32"), "{err}");
         assert!(err.message().contains("plume secret"), "{err}");
-        let err = with("production", Value::Null)
+        for env in ["development", "staging"] {
+            for short in ["short", ""] {
+                let err = with(env, &json!(short))
+                    .check_secret("authentication")
+                    .unwrap_err();
+                assert!(err.message().contains("at least 32"), "{err}");
+            }
+        }
+        with("test", &json!("short"))
+            .check_secret("authentication")
+            .unwrap();
+        let err = with("production", &json!(42))
             .check_secret("authentication")
             .unwrap_err();
-        assert!(err.message().contains("not set"), "{err}");
-        assert!(
-            with("production", json!(generate_secret().unwrap()))
-                .check_secret("authentication")
-                .is_ok()
+        assert!(err.message().contains("must be a string"), "{err}");
+        with("production", &json!(generate_secret().unwrap()))
+            .check_secret("authentication")
+            .unwrap();
+    }
+
+    #[test]
+    fn a_missing_secret_is_made_outside_test() {
+        let memory = with("production", &Value::Null)
+            .with_secret("authentication", ":memory:")
+            .unwrap();
+        let made = memory
+            .get("authentication.secret")
+            .unwrap()
+            .as_str()
+            .unwrap();
+        assert_eq!(made.len(), 88);
+        let other = with("development", &Value::Null)
+            .with_secret("authentication", ":memory:")
+            .unwrap();
+        assert_ne!(other.get("authentication.secret").unwrap(), made);
+
+        let dir = tempdir::Dir::new();
+        let db = dir.path().join("app.sqlite");
+        let db = db.to_str().unwrap();
+        let first = with("development", &Value::Null)
+            .with_secret("authentication", db)
+            .unwrap();
+        let second = with("production", &Value::Null)
+            .with_secret("authentication", db)
+            .unwrap();
+        assert_eq!(
+            first.get("authentication.secret"),
+            second.get("authentication.secret")
         );
+        assert!(dir.path().join("app.sqlite.secret").is_file());
+
+        let test = with("test", &Value::Null)
+            .with_secret("authentication", ":memory:")
+            .unwrap();
+        assert_eq!(test.get("authentication.secret"), Some(&Value::Null));
+        let err = with("development", &json!(DEVELOPMENT_SECRET))
+            .with_secret("authentication", db)
+            .unwrap_err();
+        assert!(err.message().contains("plume secret"), "{err}");
     }
 
     #[test]
@@ -441,19 +563,25 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
         let dev = Config::load_with(&dir, "development", vars(&[])).unwrap();
         assert_eq!(dev.get("port"), Some(&json!(3030)));
-        assert_eq!(
-            dev.get("authentication.secret"),
-            Some(&json!(DEVELOPMENT_SECRET))
+        assert!(
+            dev.get("authentication.secret").is_none(),
+            "no secret is committed for development"
         );
         dev.check_secret("authentication").unwrap();
         let test = Config::load_with(&dir, "test", vars(&[])).unwrap();
         assert_eq!(test.get("sqlite.filename"), Some(&json!(":memory:")));
+        assert_eq!(
+            test.get("authentication.secret"),
+            Some(&json!(crate::auth::secret::TEST_SECRET))
+        );
         test.check_secret("authentication").unwrap();
         let prod = Config::load_with(&dir, "production", vars(&[])).unwrap();
-        assert!(
-            prod.check_secret("authentication").is_err(),
-            "production needs AUTH_SECRET"
-        );
+        prod.check_secret("authentication").unwrap();
+        for published in [DEVELOPMENT_SECRET, crate::auth::secret::TEST_SECRET] {
+            let prod =
+                Config::load_with(&dir, "production", vars(&[("AUTH_SECRET", published)])).unwrap();
+            assert!(prod.check_secret("authentication").is_err());
+        }
         let secret = generate_secret().unwrap();
         let prod =
             Config::load_with(&dir, "production", vars(&[("AUTH_SECRET", &secret)])).unwrap();

@@ -43,7 +43,9 @@ use crate::{
 
 /// Builds the default app from the configuration, opening the SQLite
 /// database named by `sqlite.filename`; `sqlite.recordCacheMs` sets the
-/// store's record cache time to live (0 turns it off).
+/// store's record cache time to live (0 turns it off). Without an
+/// `authentication.secret` the one kept beside the database is used, made
+/// on the first start ([`Config::with_secret`]).
 pub async fn build(config: &Config) -> Result<App> {
     let filename = match config.get("sqlite.filename") {
         None => sqlite::DEFAULT_FILENAME,
@@ -54,6 +56,7 @@ pub async fn build(config: &Config) -> Result<App> {
             )));
         }
     };
+    let config = &config.with_secret("authentication", filename)?;
     let store = SqliteStore::open(filename).await?;
     if let Some(ms) = config.get("sqlite.recordCacheMs") {
         let ms = ms.as_u64().ok_or_else(|| {

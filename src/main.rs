@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use plume::config::{self, Config};
 use plume::transport::rest::RestOptions;
-use serde_json::Value;
+use plume::{Id, Method, Params, ServiceHandle};
+use serde_json::{Map, Value, json};
 use tracing_subscriber::EnvFilter;
 
 // A server's allocation pattern (many small JSON values freed across
@@ -41,6 +42,47 @@ enum Command {
     /// Print a new random secret for `authentication.secret` (64 bytes,
     /// base64).
     Secret,
+    /// Create or change a user of the default app in the configured
+    /// database, also while the server runs.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `plume user ...`: internal calls of the `users` service, so its hooks
+/// run (the password is hashed) and the access hooks, which only restrict
+/// clients, do not stop them.
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user and print it as a client would see it.
+    Add {
+        /// The login name.
+        #[arg(long)]
+        email: String,
+        /// The password; `-` reads it from the first line of stdin (which,
+        /// unlike arguments, other users cannot see in the process list).
+        #[arg(long)]
+        password: String,
+        /// The user's `role`, signed into their tokens.
+        #[arg(long)]
+        role: Option<String>,
+        /// An entry of the user's `permissions` (repeat for more), signed
+        /// into their tokens.
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+    },
+    /// Set the role and/or the permissions of the user with this email
+    /// (given permissions replace the old list) and print the user.
+    Grant {
+        /// The user's login name, exactly as stored.
+        #[arg(long)]
+        email: String,
+        /// The new `role`.
+        #[arg(long)]
+        role: Option<String>,
+        /// The new `permissions` (repeat for more).
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -60,6 +102,7 @@ async fn main() -> ExitCode {
                 println!("{secret}");
             }
         }),
+        Some(Command::User(ref command)) => user(&cli, command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,4 +164,116 @@ async fn serve(cli: &Cli) -> plume::Result<()> {
         listener.local_addr()?
     );
     plume::server::serve(app, listener, options, shutdown).await
+}
+
+/// `plume user add` and `plume user grant` against the configured database
+/// (SQLite in WAL mode lets them run beside the server; a running server
+/// sees the change within `sqlite.recordCacheMs`).
+async fn user(cli: &Cli, command: &UserCommand) -> plume::Result<()> {
+    let config = Config::load(&cli.config)?;
+    config.check_secret("authentication")?;
+    let app = plume::default_app::build(&config).await?;
+    let users = app.service("users")?;
+    let shown = match command {
+        UserCommand::Add {
+            email,
+            password,
+            role,
+            permissions,
+        } => {
+            let password = if password == "-" {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_owned()
+            } else {
+                password.clone()
+            };
+            let mut data = Map::new();
+            data.insert("email".to_owned(), json!(email));
+            data.insert("password".to_owned(), json!(password));
+            set_access(&mut data, role.as_ref(), permissions);
+            call(&users, Method::Create, None, Value::Object(data)).await?
+        }
+        UserCommand::Grant {
+            email,
+            role,
+            permissions,
+        } => {
+            if role.is_none() && permissions.is_empty() {
+                return Err(plume::Error::bad_request(
+                    "Nothing to change: pass --role and/or --permission",
+                ));
+            }
+            let id = user_id_by_email(&users, email).await?;
+            let mut data = Map::new();
+            set_access(&mut data, role.as_ref(), permissions);
+            call(&users, Method::Patch, Some(id), Value::Object(data)).await?
+        }
+    };
+    let text = serde_json::to_string_pretty(&shown).map_err(plume::Error::internal)?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn set_access(data: &mut Map<String, Value>, role: Option<&String>, permissions: &[String]) {
+    if let Some(role) = role {
+        data.insert("role".to_owned(), json!(role));
+    }
+    if !permissions.is_empty() {
+        data.insert("permissions".to_owned(), json!(permissions));
+    }
+}
+
+/// Runs an internal call and returns what a client would receive
+/// (`dispatch`, from which `protect` removed the hash), without the
+/// password field even if the app forgot to protect it.
+async fn call(
+    users: &ServiceHandle,
+    method: Method,
+    id: Option<Id>,
+    data: Value,
+) -> plume::Result<Value> {
+    let mut ctx = users.context(method);
+    ctx.id = id;
+    ctx.data = Some(data);
+    ctx.params = Params::new();
+    users.run(&mut ctx).await?;
+    let mut shown = ctx.response().cloned().unwrap_or(Value::Null);
+    if let Some(user) = shown.as_object_mut() {
+        user.remove("password");
+    }
+    Ok(shown)
+}
+
+/// The id of the one user whose `email` is `email` (an internal `find`,
+/// paginated or not).
+async fn user_id_by_email(users: &ServiceHandle, email: &str) -> plume::Result<Id> {
+    let found = users
+        .find(Params::with_query(json!({"email": email, "$limit": 2})))
+        .await?;
+    let records = match &found {
+        Value::Array(records) => records.as_slice(),
+        Value::Object(page) => page
+            .get("data")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice),
+        _ => &[],
+    };
+    match records {
+        [user] => user
+            .get("id")
+            .map(Id::from_value)
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| plume::Error::general(format!("The user {email} has no id"))),
+        [] => Err(plume::Error::not_found(format!(
+            "No user has the email {email}"
+        ))),
+        _ => Err(plume::Error::conflict(format!(
+            "Several users have the email {email}"
+        ))),
+    }
 }

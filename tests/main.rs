@@ -3,6 +3,7 @@
 //! - `auth`: Feathers' authentication tests, the attack battery, Plume's rules.
 //! - `cli`: the `plume` binary's commands and start-up checks.
 //! - `e2e`: the default app end to end over HTTP, with hostile inputs.
+//! - `fuzz`: property tests feeding arbitrary input to every parser.
 //! - `hooks`: Feathers' `packages/feathers/test/hooks/*`, case for case.
 //! - `query`: the query language against the stores.
 //! - `rest`: the REST transport over real HTTP on loopback.
@@ -16,6 +17,7 @@
 mod auth;
 mod cli;
 mod e2e;
+mod fuzz;
 mod hooks;
 mod query;
 mod realtime;

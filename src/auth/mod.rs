@@ -16,6 +16,7 @@
 //! - [`password`]: argon2id hashing off the async workers.
 //! - [`hooks`]: `authenticate`, `hash_password`, `protect`.
 //! - [`revocation`]: revoked tokens (logout).
+//! - [`secret`]: the generated secret, and the published ones refused.
 //! - [`throttle`]: failed-login throttling.
 //! - [`fields`]: dotted paths into JSON.
 //! - `connection`: logging real-time connections in and out, their
@@ -42,6 +43,7 @@ mod lifecycle;
 pub mod local;
 pub mod password;
 pub mod revocation;
+pub mod secret;
 pub mod service;
 pub mod strategy;
 pub mod throttle;

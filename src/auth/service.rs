@@ -689,6 +689,20 @@ impl AuthenticationService {
             .get("secret")
             .and_then(Value::as_str)
             .ok_or_else(missing_secret)?;
+        let env = app
+            .get("env")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .or_else(|| std::env::var("PLUME_ENV").ok())
+            .unwrap_or_else(|| "development".to_owned());
+        // Anyone who has read the repository can sign with these: no
+        // warning is enough, not even in development.
+        if env != "test" && super::secret::is_published(secret) {
+            return Err(Error::general(format!(
+                "The authentication secret in '{}.secret' is published in Plume's repository, \
+                 so anyone can sign tokens with it. Generate one with `plume secret`.",
+                self.config_key
+            )));
+        }
         if !settings.is_symmetric() {
             return Ok(());
         }
@@ -718,11 +732,6 @@ impl AuthenticationService {
             "The authentication secret in '{}.secret' {problem}. Generate one with `plume secret`.",
             self.config_key
         );
-        let env = app
-            .get("env")
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .or_else(|| std::env::var("PLUME_ENV").ok())
-            .unwrap_or_else(|| "development".to_owned());
         if env == "development" || env == "test" {
             tracing::warn!("{message} (allowed only because the environment is '{env}')");
             Ok(())

@@ -328,3 +328,67 @@ mod tests {
         assert_eq!(err.message(), "The query must be an object");
     }
 }
+
+/// Issue 10, point 10: argument decoding and splitting on arbitrary input
+/// give arguments or a 400, never a panic (the whole path over a real
+/// socket is fuzzed in `tests/fuzz/socket.rs`).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter_map("finite", |f| {
+                serde_json::Number::from_f64(f).map(Value::Number)
+            }),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..5)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn method() -> impl Strategy<Value = Method> {
+        prop_oneof![
+            prop::sample::select(&["find", "get", "create", "update", "patch", "remove"][..])
+                .prop_map(Method::parse),
+            any::<String>().prop_map(|name| Method::parse(&name)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arguments_split_or_answer_400(method in method(), args in prop::collection::vec(json(), 0..6)) {
+            match split_args(&method, args) {
+                Ok(CallArgs { id, .. }) => {
+                    if let Some(id) = id
+                        && let Err(error) = Id::from_value(&id)
+                    {
+                        prop_assert_eq!(error.code(), 400);
+                    }
+                }
+                Err(error) => prop_assert_eq!(error.code(), 400),
+            }
+        }
+
+        #[test]
+        fn argument_bytes_decode_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..256), value in json()) {
+            let _ = serde_json::from_slice::<Args>(&bytes);
+            let text = Value::Array(vec![value]).to_string();
+            let decoded = serde_json::from_str::<Args>(&text);
+            prop_assert!(decoded.is_ok(), "{}", text);
+        }
+    }
+}
