@@ -98,6 +98,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
             )
             .before("update", preserve_on_update(["role", "permissions"]))
             .before(["create", "update", "patch"], hash_password("password"))
+            .after(["update", "patch"], revoke_on_claim_change)
             .around("all", protect(["password"])),
     );
     // A user's own events go to that user's connections only: a sign-up
@@ -229,6 +230,40 @@ impl AuthenticationOverrides for ClaimsFromUser {
         }
         Ok(options)
     }
+}
+
+/// `role` and `permissions` are signed into the user's tokens, so a change
+/// of either (by an operator: clients cannot write them) revokes the tokens
+/// that carry the old ones; the user logs in again and gets the new ones.
+/// An external `update` carries the stored values through unchanged, so it
+/// revokes nothing.
+async fn revoke_on_claim_change(ctx: &mut HookContext) -> Result<()> {
+    if ctx.params.is_external() {
+        return Ok(());
+    }
+    let changes_claims = ctx
+        .data
+        .as_ref()
+        .is_some_and(|data| data.get("role").is_some() || data.get("permissions").is_some());
+    if !changes_claims {
+        return Ok(());
+    }
+    let Some(auth) = AuthenticationService::from_app(&ctx.app, None) else {
+        return Ok(());
+    };
+    let records: Vec<&Value> = match ctx.result.as_ref() {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(record) => vec![record],
+        None => Vec::new(),
+    };
+    for id in records.into_iter().filter_map(|r| r.get("id")) {
+        let subject = match id {
+            Value::String(id) => id.clone(),
+            other => other.to_string(),
+        };
+        auth.revoke_subject(&subject).await?;
+    }
+    Ok(())
 }
 
 /// The Auk recipe: a before hook on `authentication.create` adds a claim.

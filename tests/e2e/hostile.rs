@@ -132,11 +132,14 @@ async fn a_role_set_by_the_server_survives_the_users_own_update() {
         )
         .await
         .unwrap();
+    // The grant revoked the token with the old claims; log in again.
+    let (_, auth) = login(&server, "ada@example.com", PASSWORD).await;
+    let token = auth["accessToken"].as_str().unwrap().to_owned();
     let (status, replaced) = call(
         &server,
         Method::PUT,
         &user_path(&ada.id),
-        Some(&ada.token),
+        Some(&token),
         Some(&json!({"email": "ada@example.org"})),
     )
     .await;
@@ -544,4 +547,36 @@ async fn a_socket_that_logs_in_as_someone_else_leaves_the_first_users_channel() 
     {
         assert_ne!(name, "users patched", "Ada's change reached Eve: {data}");
     }
+}
+
+#[tokio::test]
+async fn a_role_change_revokes_the_tokens_that_carry_the_old_claims() {
+    let server = server().await;
+    let ada = account(&server, "ada@example.com").await;
+    let id = plume::Id::from_value(&ada.id).unwrap().unwrap();
+    let users = server.app.service("users").unwrap();
+    users
+        .patch(
+            Some(id.clone()),
+            json!({"role": "admin"}),
+            plume::Params::new(),
+        )
+        .await
+        .unwrap();
+    let (_, admin) = login(&server, "ada@example.com", PASSWORD).await;
+    let admin = admin["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(jwt_claims(&admin)["role"], json!("admin"));
+    // The operator takes the role away: the admin token must not outlive it.
+    users
+        .patch(Some(id), json!({"role": "user"}), plume::Params::new())
+        .await
+        .unwrap();
+    let answer = call(&server, Method::GET, "/messages", Some(&admin), None).await;
+    assert_status_error(&answer, "NotAuthenticated", 401);
+    let (status, fresh) = login(&server, "ada@example.com", PASSWORD).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        jwt_claims(fresh["accessToken"].as_str().unwrap())["role"],
+        json!("user")
+    );
 }

@@ -75,7 +75,7 @@ impl RecordCache {
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn ttl(&self) -> Option<Duration> {
+    pub(super) fn ttl(&self) -> Option<Duration> {
         match self.ttl_ms.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(Duration::from_millis(ms)),

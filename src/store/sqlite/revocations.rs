@@ -14,9 +14,11 @@
 //! list is also kept in memory, loaded from the table on first use and
 //! updated by every [`revoke`](SqliteRevocations::revoke) through the same
 //! [`SqliteStore`]: a check costs a hash lookup instead of a trip to a
-//! database thread. The table stays the source of truth across restarts;
-//! a second process writing to the same database file would not be seen
-//! until a restart (Plume serves a database from one process).
+//! database thread. The table stays the source of truth: the mirror is
+//! read again from it once it is older than the store's record-cache time
+//! to live (`sqlite.recordCacheMs`, 1 s by default), so that a revocation
+//! written by another process on the same database file (`plume user
+//! grant` while the server runs) is seen within that time.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -56,6 +58,8 @@ pub struct SqliteRevocations {
 #[derive(Debug, Default)]
 pub(super) struct Cache {
     loaded: OnceCell<()>,
+    /// When the mirror was last read from the table.
+    refreshed: std::sync::Mutex<Option<std::time::Instant>>,
     entries: RwLock<HashMap<String, i64>>,
     /// Subject → the `iat` up to which its tokens are revoked.
     subjects: RwLock<HashMap<String, i64>>,
@@ -98,43 +102,39 @@ impl SqliteRevocations {
                              );",
                         )
                         .map_err(db_error)?;
-                        let subjects = tx
-                            .prepare("SELECT sub, revoked_at FROM plume_revoked_subjects")
-                            .and_then(|mut stmt| {
-                                stmt.query_map([], |row| {
-                                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                                })?
-                                .collect::<std::result::Result<Vec<_>, _>>()
-                            })
-                            .map_err(db_error)?;
-                        let mut stmt = tx
-                            .prepare(
-                                "SELECT jti, expires_at FROM plume_revoked_tokens \
-                                 WHERE expires_at >= ?1",
-                            )
-                            .map_err(db_error)?;
-                        let rows = stmt
-                            .query_map([now], |row| {
-                                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-                            })
-                            .map_err(db_error)?
-                            .collect::<std::result::Result<Vec<_>, _>>()
-                            .map_err(db_error)?;
-                        Ok((rows, subjects))
+                        read_tables(tx, now)
                     })
                     .await?;
                 let (rows, subjects) = rows;
-                cache
-                    .subjects
-                    .write()
-                    .map_err(|_| poisoned())?
-                    .extend(subjects);
-                let mut entries = cache.entries.write().map_err(|_| poisoned())?;
-                entries.extend(rows);
-                Ok::<(), Error>(())
+                *cache.refreshed.lock().map_err(|_| poisoned())? = Some(std::time::Instant::now());
+                merge_max(&cache.entries, rows)?;
+                merge_max(&cache.subjects, subjects)
             })
             .await
             .map(|_| ())
+    }
+
+    /// Reads the table again when the mirror is older than the record
+    /// cache's time to live (every time when that cache is off), adding
+    /// what other processes revoked; entries are only ever added here.
+    async fn refresh_if_stale(&self) -> Result<()> {
+        let ttl = self.store.shared.records.ttl();
+        {
+            let mut refreshed = self.cache().refreshed.lock().map_err(|_| poisoned())?;
+            let fresh = match (*refreshed, ttl) {
+                (Some(at), Some(ttl)) => at.elapsed() < ttl,
+                _ => false,
+            };
+            if fresh {
+                return Ok(());
+            }
+            // Concurrent callers skip while this one reads.
+            *refreshed = Some(std::time::Instant::now());
+        }
+        let now = unix_now()?;
+        let (rows, subjects) = self.store.read(move |tx| read_tables(tx, now)).await?;
+        merge_max(&self.cache().entries, rows)?;
+        merge_max(&self.cache().subjects, subjects)
     }
 
     /// Revokes the token `jti` until `expires_at` (its `exp`, seconds since
@@ -178,6 +178,7 @@ impl SqliteRevocations {
     /// signature still verifies).
     pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
         self.ensure_loaded().await?;
+        self.refresh_if_stale().await?;
         let now = unix_now()?;
         let entries = self.cache().entries.read().map_err(|_| poisoned())?;
         Ok(entries.get(jti).is_some_and(|expiry| *expiry >= now))
@@ -212,9 +213,45 @@ impl SqliteRevocations {
     /// The `iat` up to which the subject's tokens are revoked, if ever.
     pub async fn subject_revoked_at(&self, sub: &str) -> Result<Option<i64>> {
         self.ensure_loaded().await?;
+        self.refresh_if_stale().await?;
         let subjects = self.cache().subjects.read().map_err(|_| poisoned())?;
         Ok(subjects.get(sub).copied())
     }
+}
+
+type Rows = Vec<(String, i64)>;
+
+/// The unexpired revoked tokens and every revoked subject.
+fn read_tables(tx: &Connection, now: i64) -> Result<(Rows, Rows)> {
+    let read = |sql: &str, bind: Option<i64>| -> Result<Rows> {
+        let mut stmt = tx.prepare_cached(sql).map_err(db_error)?;
+        let map = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?));
+        let rows = match bind {
+            Some(value) => stmt.query_map([value], map),
+            None => stmt.query_map([], map),
+        }
+        .map_err(db_error)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(db_error)?;
+        Ok(rows)
+    };
+    Ok((
+        read(
+            "SELECT jti, expires_at FROM plume_revoked_tokens WHERE expires_at >= ?1",
+            Some(now),
+        )?,
+        read("SELECT sub, revoked_at FROM plume_revoked_subjects", None)?,
+    ))
+}
+
+/// Adds `rows` to `map`, keeping the later time for a key present in both.
+fn merge_max(map: &RwLock<HashMap<String, i64>>, rows: Rows) -> Result<()> {
+    let mut map = map.write().map_err(|_| poisoned())?;
+    for (key, at) in rows {
+        let entry = map.entry(key).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+    Ok(())
 }
 
 fn poisoned() -> Error {
@@ -278,6 +315,29 @@ mod tests {
         assert_eq!(expiry, now + 3600, "the later expiry is kept");
         drop(revoked);
         drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn another_process_revocations_are_seen_within_the_cache_lifetime() {
+        let dir = std::env::temp_dir().join(format!("plume-revoked-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("db.sqlite");
+        let server = SqliteStore::open(&path).await.unwrap();
+        server.set_record_cache_ttl(std::time::Duration::from_millis(50));
+        let serving = SqliteRevocations::new(&server);
+        assert!(!serving.is_revoked("t").await.unwrap());
+        assert_eq!(serving.subject_revoked_at("7").await.unwrap(), None);
+        // A second store on the same file stands for another process
+        // (`plume user grant`).
+        let other = SqliteStore::open(&path).await.unwrap();
+        let writing = SqliteRevocations::new(&other);
+        let now = unix_now().unwrap();
+        writing.revoke("t", now + 3600).await.unwrap();
+        writing.revoke_subject("7", now).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        assert!(serving.is_revoked("t").await.unwrap());
+        assert_eq!(serving.subject_revoked_at("7").await.unwrap(), Some(now));
+        drop((serving, writing, server, other));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
