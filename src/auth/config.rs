@@ -45,7 +45,8 @@ pub const JWT_OPTION_KEYS: &[&str] = &[
 pub const JWT_STRATEGY_KEYS: &[&str] = &["entity", "entityId", "service", "header", "schemes"];
 
 /// Keys of the local strategy's own section (S-LOCAL-1, plus Plume's
-/// `maxPasswordLength`; `hashSize` is bcrypt's and is accepted and ignored).
+/// `maxPasswordLength`, `maxUsernameLength` and `maxHashingPerAddress`;
+/// `hashSize` is bcrypt's and is accepted and ignored).
 pub const LOCAL_STRATEGY_KEYS: &[&str] = &[
     "entity",
     "entityId",
@@ -57,6 +58,8 @@ pub const LOCAL_STRATEGY_KEYS: &[&str] = &[
     "errorMessage",
     "hashSize",
     "maxPasswordLength",
+    "maxUsernameLength",
+    "maxHashingPerAddress",
 ];
 
 /// Top-level keys (S-AUTH-4) plus Plume's `publicKey` and `throttle`.

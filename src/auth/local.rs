@@ -5,7 +5,9 @@
 //! without a hash and a hash that cannot be read all give the same 401
 //! after the same work (an unknown user is verified against a dummy hash;
 //! Feathers answers it faster). A missing, empty, non-string or over-long
-//! username or password is that 401 without touching the store. Hashes
+//! username or password is that 401 without touching the store; an
+//! over-long username (`maxUsernameLength`, 256 bytes by default) is
+//! refused before the login throttle sees it. Hashes
 //! made with other parameters are replaced after a successful login.
 //! bcrypt hashes (`$2a$`/`$2b$`, S-LOCAL-6) are not supported: Plume has no
 //! bcrypt implementation, so such records never match.
@@ -22,6 +24,12 @@ use crate::{Error, Id, Params, Result};
 /// How many records a login lookup reads: one exact match plus the few
 /// records whose name only equals it after the query language's coercion.
 const LOOKUP_LIMIT: usize = 8;
+/// Login names longer than this (bytes) are refused by default: e-mail
+/// addresses stop at 254.
+pub const DEFAULT_MAX_USERNAME_LEN: usize = 256;
+/// How many password hashes (sign-ups, password changes) one client
+/// address may have in progress at once by default.
+pub const DEFAULT_MAX_HASHING_PER_ADDRESS: usize = 2;
 /// Marks an internal call whose data already holds a password hash (the
 /// rehash after login), so `hash_password` leaves it alone. Only honoured
 /// for internal calls; transports never set extensions.
@@ -42,6 +50,8 @@ struct Settings {
     entity_password_field: String,
     error_message: String,
     max_password_len: usize,
+    max_username_len: usize,
+    max_hashing_per_address: usize,
 }
 
 impl LocalStrategy {
@@ -69,11 +79,12 @@ impl LocalStrategy {
             entity_password_field: field("entityPasswordField")
                 .unwrap_or_else(|| password_field.clone()),
             error_message: field("errorMessage").unwrap_or_else(|| "Invalid login".to_owned()),
-            max_password_len: section
-                .get("maxPasswordLength")
-                .and_then(Value::as_u64)
-                .and_then(|n| usize::try_from(n).ok())
+            max_password_len: size(section.get("maxPasswordLength"))
                 .unwrap_or(DEFAULT_MAX_PASSWORD_LEN),
+            max_username_len: size(section.get("maxUsernameLength"))
+                .unwrap_or(DEFAULT_MAX_USERNAME_LEN),
+            max_hashing_per_address: size(section.get("maxHashingPerAddress"))
+                .unwrap_or(DEFAULT_MAX_HASHING_PER_ADDRESS),
             username_field,
             password_field,
         })
@@ -95,6 +106,14 @@ impl LocalStrategy {
             )));
         }
         password::hash_password(password.to_owned()).await
+    }
+
+    /// How many password hashes one client address may have in progress
+    /// at once (`maxHashingPerAddress`; 0 is no limit).
+    pub fn max_hashing_per_address(&self, ctx: &StrategyContext<'_>) -> usize {
+        Self::settings(ctx).map_or(DEFAULT_MAX_HASHING_PER_ADDRESS, |s| {
+            s.max_hashing_per_address
+        })
     }
 
     /// Finds the entity by username with an internal `find`
@@ -213,6 +232,10 @@ impl LocalStrategy {
     }
 }
 
+fn size(value: Option<&Value>) -> Option<usize> {
+    value?.as_u64().and_then(|n| usize::try_from(n).ok())
+}
+
 fn text<'v>(value: &'v Value, path: &str) -> Option<&'v str> {
     get_path(value, path)
         .and_then(Value::as_str)
@@ -236,6 +259,16 @@ impl AuthenticationStrategy for LocalStrategy {
                 "Invalid LocalStrategy option '{found}'"
             )));
         }
+        for option in ["maxUsernameLength", "maxHashingPerAddress"] {
+            if let Some(value) = ctx.section().get(option)
+                && size(Some(value)).is_none()
+            {
+                return Err(Error::general(format!(
+                    "'{key}.{}.{option}' must be a whole number",
+                    ctx.name
+                )));
+            }
+        }
         Self::settings(ctx).map(|_| ())
     }
 
@@ -250,7 +283,9 @@ impl AuthenticationStrategy for LocalStrategy {
         let password = text(authentication, &settings.password_field)
             .filter(|p| p.len() <= settings.max_password_len)
             .ok_or_else(fail)?;
-        let username = text(authentication, &settings.username_field).ok_or_else(fail)?;
+        let username = text(authentication, &settings.username_field)
+            .filter(|u| u.len() <= settings.max_username_len)
+            .ok_or_else(fail)?;
         let entity = self.find_entity(ctx, &settings, username, params).await?;
         let hash = entity
             .as_ref()
@@ -279,6 +314,19 @@ impl AuthenticationStrategy for LocalStrategy {
         result.insert("authentication".to_owned(), json!({"strategy": ctx.name}));
         result.insert(entity_name, entity);
         Ok(result)
+    }
+
+    /// An over-long login name is the same 401 as any failed login (the
+    /// login answer never says which part was wrong, and a 400 would be
+    /// the only login error naming the username), before the throttle.
+    fn screen(&self, ctx: &StrategyContext<'_>, data: &Value) -> Result<()> {
+        let settings = Self::settings(ctx)?;
+        match text(data, &settings.username_field) {
+            Some(username) if username.len() > settings.max_username_len => {
+                Err(Error::not_authenticated(settings.error_message))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn throttle_key(&self, ctx: &StrategyContext<'_>, data: &Value) -> Option<String> {

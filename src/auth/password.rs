@@ -2,19 +2,24 @@
 //! t = 2, p = 1, the OWASP minimum), stored as PHC strings.
 //!
 //! Hashing and verifying run on a small pool of dedicated threads, one per
-//! CPU, behind a semaphore with one permit per thread, so a burst of logins
-//! queues instead of stalling the async workers. Dedicated threads rather
+//! CPU, fed from two queues: login verifications first, then hashes for
+//! storage (sign-ups, password changes), so that a flood of sign-ups
+//! delays a login by at most the hashes already running, never by the
+//! queue of sign-ups behind them. Callers wait asynchronously, so a burst
+//! queues without stalling the async workers. Dedicated threads rather
 //! than tokio's blocking pool because each argon2 run allocates 19 MiB: on
 //! the blocking pool (up to 512 threads) every thread that ever hashed kept
 //! its own malloc arena with that memory, and a login storm took the
 //! server's resident memory past 1 GB. With one thread per CPU the memory
 //! in use stays at a few hashes' worth.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 use crate::{Error, Result};
 
@@ -22,51 +27,82 @@ use crate::{Error, Result};
 /// not grow much with length, but there is no reason to accept megabytes.
 pub const DEFAULT_MAX_PASSWORD_LEN: usize = 1024;
 
-fn permits() -> Arc<Semaphore> {
-    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    Arc::clone(PERMITS.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        Arc::new(Semaphore::new(cpus))
-    }))
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Which queue a job waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A login's verification (and the dummy hash it may need): taken
+    /// first.
+    Login,
+    /// A hash to store: sign-ups, password changes, rehashes.
+    Storage,
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+#[derive(Default)]
+struct Queues {
+    login: VecDeque<Job>,
+    storage: VecDeque<Job>,
+}
+
+struct Pool {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+    /// How many threads started.
+    threads: AtomicUsize,
+}
 
 /// The hashing threads, started on first use; they live as long as the
 /// process.
-fn workers() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
-    static WORKERS: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = OnceLock::new();
-    WORKERS.get_or_init(|| {
-        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
-        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+fn pool() -> &'static Arc<Pool> {
+    static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let pool = Arc::new(Pool {
+            queues: Mutex::new(Queues::default()),
+            ready: Condvar::new(),
+            threads: AtomicUsize::new(0),
+        });
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         for n in 0..cpus {
-            let receiver = Arc::clone(&receiver);
+            let shared = Arc::clone(&pool);
             let spawned = std::thread::Builder::new()
                 .name(format!("plume-argon2-{n}"))
                 .spawn(move || {
                     lower_priority();
-                    loop {
-                        // Hold the lock only to take a job, not to run it.
-                        let job = match receiver.lock() {
-                            Ok(receiver) => receiver.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            // A panicking job must not take the thread with it.
-                            Ok(job) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                            }
-                            Err(_) => return,
-                        }
-                    }
+                    work(&shared);
                 });
-            if let Err(error) = spawned {
-                tracing::error!(%error, "cannot start a password hashing thread");
+            match spawned {
+                Ok(_) => {
+                    pool.threads.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
             }
         }
-        std::sync::Mutex::new(sender)
+        pool
     })
+}
+
+/// A hashing thread's loop: logins first, then storage hashes.
+fn work(pool: &Pool) {
+    loop {
+        let job = {
+            let Ok(mut queues) = pool.queues.lock() else {
+                return;
+            };
+            loop {
+                if let Some(job) = queues.login.pop_front().or_else(|| queues.storage.pop_front())
+                {
+                    break job;
+                }
+                queues = match pool.ready.wait(queues) {
+                    Ok(queues) => queues,
+                    Err(_) => return,
+                };
+            }
+        };
+        // A panicking job must not take the thread with it.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+    }
 }
 
 /// How much nicer than the rest of the process the hashing threads run
@@ -98,22 +134,40 @@ fn lower_priority() {
     }
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    let permit = permits()
-        .acquire_owned()
-        .await
-        .map_err(|e| Error::internal(format!("password hashing semaphore closed: {e}")))?;
+/// Queues `work` and returns where its result will arrive. A job whose
+/// caller has gone away by the time a thread takes it is skipped.
+fn submit<T: Send + 'static>(
+    priority: Priority,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<tokio::sync::oneshot::Receiver<T>> {
+    let pool = pool();
+    if pool.threads.load(Ordering::Relaxed) == 0 {
+        return Err(Error::internal("no password hashing thread is running"));
+    }
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
-        let _permit = permit;
-        let _ = done.send(work());
+        if !done.is_closed() {
+            let _ = done.send(work());
+        }
     });
-    workers()
+    let mut queues = pool
+        .queues
         .lock()
-        .map_err(|_| Error::internal("password hashing queue poisoned"))?
-        .send(job)
-        .map_err(|_| Error::internal("no password hashing thread is running"))?;
-    result
+        .map_err(|_| Error::internal("password hashing queue poisoned"))?;
+    match priority {
+        Priority::Login => queues.login.push_back(job),
+        Priority::Storage => queues.storage.push_back(job),
+    }
+    drop(queues);
+    pool.ready.notify_one();
+    Ok(result)
+}
+
+async fn blocking<T: Send + 'static>(
+    priority: Priority,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    submit(priority, work)?
         .await
         .map_err(|_| Error::internal("password hashing failed (the job panicked)"))
 }
@@ -122,9 +176,14 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
 }
 
-/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`),
+/// after the logins waiting for a hashing thread.
 pub async fn hash_password(password: String) -> Result<String> {
-    blocking(move || {
+    hash_with(Priority::Storage, password).await
+}
+
+async fn hash_with(priority: Priority, password: String) -> Result<String> {
+    blocking(priority, move || {
         hasher()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
@@ -138,7 +197,7 @@ pub async fn hash_password(password: String) -> Result<String> {
 /// broken record does not answer faster).
 pub async fn verify_password(password: String, hash: String) -> Result<bool> {
     let dummy = dummy_hash().await?;
-    blocking(move || {
+    blocking(Priority::Login, move || {
         let argon2 = hasher();
         match PasswordHash::new(&hash) {
             Ok(parsed) => argon2.verify_password(password.as_bytes(), &parsed).is_ok(),
@@ -156,7 +215,7 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool> {
 /// wrong password.
 pub async fn burn_verification(password: String) -> Result<()> {
     let dummy = dummy_hash().await?;
-    blocking(move || {
+    blocking(Priority::Login, move || {
         let _ = hasher().verify_password(password.as_bytes(), &*dummy);
     })
     .await
@@ -171,7 +230,7 @@ async fn dummy_hash() -> Result<Arc<str>> {
             getrandom::fill(&mut random)
                 .map_err(|e| Error::internal(format!("no randomness for the dummy hash: {e}")))?;
             let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
-            hash_password(password).await.map(Arc::from)
+            hash_with(Priority::Login, password).await.map(Arc::from)
         })
         .await
         .cloned()
@@ -210,12 +269,39 @@ mod tests {
     async fn hashing_threads_run_at_a_lower_priority() {
         let (mine, theirs) = (
             rustix::process::getpriority_process(None).unwrap(),
-            blocking(|| rustix::process::getpriority_process(Some(rustix::thread::gettid())))
+            blocking(Priority::Login, || rustix::process::getpriority_process(Some(rustix::thread::gettid())))
                 .await
                 .unwrap()
                 .unwrap(),
         );
         assert_eq!(theirs, (mine + HASHING_NICE).min(19));
+    }
+
+    #[tokio::test]
+    async fn a_login_is_verified_before_queued_storage_hashes() {
+        let hash = hash_password("hunter42".to_owned()).await.unwrap();
+        // Sign-ups queued first...
+        let threads = pool().threads.load(Ordering::Relaxed);
+        let queued: Vec<_> = (0..4 * threads + 4)
+            .map(|i| {
+                let password = format!("sign-up {i}");
+                submit(Priority::Storage, move || {
+                    let _ = hasher().hash_password(password.as_bytes());
+                })
+                .unwrap()
+            })
+            .collect();
+        // ...a login after them is taken as soon as a thread is free.
+        assert!(verify_password("hunter42".to_owned(), hash).await.unwrap());
+        let mut waiting = 0;
+        for mut done in queued {
+            if done.try_recv().is_err() {
+                waiting += 1;
+            }
+        }
+        // At most the hashes already running (one per thread) finished
+        // before the login; other tests may share the pool, so leave room.
+        assert!(waiting >= 2 * threads, "{waiting} of {} still queued", 4 * threads + 4);
     }
 
     #[tokio::test]

@@ -885,34 +885,47 @@ impl Service for AuthenticationService {
         let throttled = params.is_external();
         let throttle = ThrottleSettings::from_config(&config, &self.config_key)?;
         let address = params.extensions.get::<ClientAddr>().map(|a| a.0);
-        let account = data
+        let named = data
             .get("strategy")
             .and_then(Value::as_str)
-            .and_then(|name| Some((name, self.get_strategy(name)?)))
-            .and_then(|(name, strategy)| {
-                strategy.throttle_key(
-                    &StrategyContext {
-                        name,
-                        service: self,
-                    },
-                    data,
-                )
-            });
-        if throttled {
-            self.throttle
-                .check(&throttle, account.as_deref(), address)?;
-        }
+            .and_then(|name| Some((name, self.get_strategy(name)?)));
+        let account = match &named {
+            Some((name, strategy)) => {
+                let ctx = StrategyContext {
+                    name,
+                    service: self,
+                };
+                // Before the throttle, so hopeless attempts (an over-long
+                // login name) take no room in it.
+                strategy.screen(&ctx, data)?;
+                strategy.throttle_key(&ctx, data)
+            }
+            None => None,
+        };
+        // The attempt is reserved before any password is verified: of any
+        // number of concurrent logins, at most the limit are evaluated.
+        let reservation = if throttled {
+            Some(
+                self.throttle
+                    .reserve(&throttle, account.as_deref(), address)?,
+            )
+        } else {
+            None
+        };
         let auth_result = match self.authenticate(data, params, &allowed).await {
             Ok(result) => {
-                if throttled {
-                    self.throttle.record_success(account.as_deref());
+                if let Some(reservation) = reservation {
+                    reservation.succeeded();
                 }
                 result
             }
             Err(error) => {
-                if throttled && error.kind() == ErrorKind::NotAuthenticated {
-                    self.throttle
-                        .record_failure(&throttle, account.as_deref(), address);
+                // A failed login keeps its reservation (dropped below);
+                // any other error was not a guess and frees it.
+                if let Some(reservation) = reservation
+                    && error.kind() != ErrorKind::NotAuthenticated
+                {
+                    reservation.released();
                 }
                 return Err(error);
             }

@@ -103,6 +103,14 @@ pub trait AuthenticationStrategy: Any + Send + Sync {
         Ok(None)
     }
 
+    /// Refuses a login attempt that cannot succeed before it is throttled
+    /// or verified (the local strategy: an over-long login name), so that
+    /// such attempts cost neither a throttle entry nor a hash.
+    fn screen(&self, ctx: &StrategyContext<'_>, data: &Value) -> Result<()> {
+        let _ = (ctx, data);
+        Ok(())
+    }
+
     /// The account a login attempt is for, used to throttle failed logins
     /// per account; `None` when the strategy has no such notion.
     fn throttle_key(&self, ctx: &StrategyContext<'_>, data: &Value) -> Option<String> {

@@ -8,20 +8,17 @@
 //! defaults), or `false` to switch it off. Only external calls are
 //! throttled; the address comes from [`crate::ClientAddr`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
 use super::config::parse_timespan;
 use crate::{Error, Result};
-
-/// At most this many accounts and addresses are tracked; beyond it,
-/// expired entries are pruned, and if that is not enough new keys are not
-/// tracked (memory stays bounded under a spray of random usernames).
-const MAX_TRACKED: usize = 100_000;
 
 /// The throttle's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,25 +93,215 @@ fn bad(config_key: &str, key: &str) -> Error {
     Error::general(format!("'{config_key}.throttle.{key}' has the wrong type"))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// What the throttle may hold, in bytes (see [`Throttle::tracked_bytes`]).
+/// A fixed cap rather than a count of keys: an entry's size depends on the
+/// configured limits, and a spray of random login names or addresses must
+/// not grow the server.
+pub const MAX_TRACKED_BYTES: usize = 16 * 1024 * 1024;
+
+/// A full table drops its expired entries at most this often (a scan of
+/// the whole table), and otherwise makes room by evicting at random.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+/// An account is kept as a keyed 128-bit hash of its lower-cased name, so
+/// every entry has the same small size whatever the login name, and the
+/// table tells nothing about the names it has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
-    Account(String),
+    Account([u64; 2]),
     Address(IpAddr),
 }
 
-/// Counts failed logins per account and per address.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
+/// The bytes one entry costs besides its timestamps: the key and the
+/// deque in the entry list, the index's hash and slot, doubled for the
+/// slack a growing table keeps.
+const ENTRY_BYTES: usize = 2
+    * (std::mem::size_of::<Key>()
+        + std::mem::size_of::<VecDeque<Instant>>()
+        + 2 * std::mem::size_of::<usize>());
+
+fn entry_bytes(times: &VecDeque<Instant>) -> usize {
+    ENTRY_BYTES + times.capacity() * std::mem::size_of::<Instant>()
 }
 
-fn keys(username: Option<&str>, address: Option<IpAddr>) -> impl Iterator<Item = Key> {
-    // Accounts are compared case-insensitively so that `Alice` and `alice`
-    // share one budget even when the store matches either.
-    username
-        .map(|u| Key::Account(u.to_lowercase()))
-        .into_iter()
-        .chain(address.map(Key::Address))
+#[derive(Debug)]
+struct Table {
+    /// Attempt times per key, oldest first: reserved attempts, kept when
+    /// they fail.
+    entries: IndexMap<Key, VecDeque<Instant>>,
+    /// The sum of [`entry_bytes`] over `entries`.
+    bytes: usize,
+    /// The cap on `bytes`.
+    max_bytes: usize,
+    last_prune: Option<Instant>,
+    /// State of the xorshift generator that picks entries to evict.
+    random: u64,
+}
+
+impl Table {
+    fn recent(&self, key: &Key, window: Duration, now: Instant) -> Vec<Instant> {
+        self.entries.get(key).map_or_else(Vec::new, |times| {
+            times
+                .iter()
+                .filter(|t| now.saturating_duration_since(**t) < window)
+                .copied()
+                .collect()
+        })
+    }
+
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random = x;
+        x
+    }
+
+    /// Frees memory until `extra` more bytes fit: expired entries first,
+    /// then entries picked at random. Random rather than oldest, so that
+    /// finding the victim costs nothing and an attacker cannot aim at one
+    /// account's entry: clearing a locked account's count takes about as
+    /// many fresh attempts (each a password verification) as the table
+    /// holds entries.
+    fn make_room(&mut self, extra: usize, window: Duration, now: Instant) {
+        if self.bytes + extra <= self.max_bytes {
+            return;
+        }
+        if self
+            .last_prune
+            .is_none_or(|at| now.saturating_duration_since(at) >= PRUNE_EVERY)
+        {
+            self.last_prune = Some(now);
+            let mut freed = 0;
+            self.entries.retain(|_, times| {
+                let live = times
+                    .back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < window);
+                if !live {
+                    freed += entry_bytes(times);
+                }
+                live
+            });
+            self.bytes -= freed;
+        }
+        while self.bytes + extra > self.max_bytes && !self.entries.is_empty() {
+            let len = self.entries.len() as u64;
+            let index = usize::try_from(self.next_random() % len).unwrap_or(0);
+            if let Some((_, times)) = self.entries.swap_remove_index(index) {
+                self.bytes -= entry_bytes(&times);
+            }
+        }
+    }
+
+    /// Appends `at` to `key`'s times, dropping expired ones and all but
+    /// the newest `cap` (only those matter for any decision).
+    fn push(&mut self, key: Key, at: Instant, cap: usize, window: Duration) {
+        let mut times = match self.entries.swap_remove(&key) {
+            Some(times) => {
+                self.bytes -= entry_bytes(&times);
+                times
+            }
+            None => VecDeque::new(),
+        };
+        while times
+            .front()
+            .is_some_and(|t| at.saturating_duration_since(*t) >= window)
+        {
+            times.pop_front();
+        }
+        times.push_back(at);
+        while times.len() > cap.max(1) {
+            times.pop_front();
+        }
+        self.bytes += entry_bytes(&times);
+        self.entries.insert(key, times);
+    }
+
+    /// Takes back one attempt made at `at` (a reservation that did not
+    /// count after all).
+    fn remove_one(&mut self, key: &Key, at: Instant) {
+        let Some(times) = self.entries.get_mut(key) else {
+            return;
+        };
+        let before = entry_bytes(times);
+        if let Some(index) = times.iter().rposition(|t| *t == at) {
+            times.remove(index);
+        }
+        if times.is_empty() {
+            self.entries.swap_remove(key);
+            self.bytes -= before;
+        } else {
+            let after = entry_bytes(times);
+            self.bytes = self.bytes - before + after;
+        }
+    }
+
+    fn remove_key(&mut self, key: &Key) {
+        if let Some(times) = self.entries.swap_remove(key) {
+            self.bytes -= entry_bytes(&times);
+        }
+    }
+}
+
+/// Counts login attempts per account and per address. An attempt is
+/// [reserved](Throttle::reserve) before the password is verified, so
+/// however many logins arrive at once, at most the limit of them are
+/// evaluated; the rest get 429 at once.
+#[derive(Debug)]
+pub struct Throttle {
+    table: Mutex<Table>,
+    /// Two independently keyed hashers, together a 128-bit keyed hash.
+    hashers: [RandomState; 2],
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self::with_max_bytes(MAX_TRACKED_BYTES)
+    }
+}
+
+/// A reserved login attempt; see [`Throttle::reserve`]. Dropped without
+/// being settled (a failed login, or a request that went away while its
+/// password was being verified), it stays counted.
+#[derive(Debug)]
+#[must_use = "a reservation is settled by succeeded() or released()"]
+pub struct Reservation<'a> {
+    throttle: Option<&'a Throttle>,
+    account: Option<Key>,
+    address: Option<Key>,
+    at: Instant,
+}
+
+impl Reservation<'_> {
+    /// The login succeeded: the account's count is reset (as before
+    /// reservations) and this attempt does not count against the address
+    /// (the address's failures stay: one good password must not unlock
+    /// guessing at other accounts).
+    pub fn succeeded(mut self) {
+        if let Some(throttle) = self.throttle.take()
+            && let Ok(mut table) = throttle.lock()
+        {
+            if let Some(account) = &self.account {
+                table.remove_key(account);
+            }
+            if let Some(address) = &self.address {
+                table.remove_one(address, self.at);
+            }
+        }
+    }
+
+    /// The attempt did not count after all (an error that is not a failed
+    /// login, such as a missing entity service): its slots are freed.
+    pub fn released(mut self) {
+        if let Some(throttle) = self.throttle.take()
+            && let Ok(mut table) = throttle.lock()
+        {
+            for key in self.account.iter().chain(&self.address) {
+                table.remove_one(key, self.at);
+            }
+        }
+    }
 }
 
 impl Throttle {
@@ -123,7 +310,57 @@ impl Throttle {
         Self::default()
     }
 
-    /// 429 when the account or the address is over its limit.
+    /// An empty throttle holding at most `max_bytes` (tests use a small
+    /// cap; servers use [`MAX_TRACKED_BYTES`]).
+    pub fn with_max_bytes(max_bytes: usize) -> Self {
+        let seed = RandomState::new().hash_one(0x706c_756d_65u64) | 1;
+        Self {
+            table: Mutex::new(Table {
+                entries: IndexMap::new(),
+                bytes: 0,
+                max_bytes,
+                last_prune: None,
+                random: seed,
+            }),
+            hashers: [RandomState::new(), RandomState::new()],
+        }
+    }
+
+    /// The bytes the tracked entries take, by the same count the cap is
+    /// enforced with: never more than the cap.
+    pub fn tracked_bytes(&self) -> usize {
+        self.lock().map_or(0, |t| t.bytes)
+    }
+
+    /// How many accounts and addresses are tracked.
+    pub fn tracked_entries(&self) -> usize {
+        self.lock().map_or(0, |t| t.entries.len())
+    }
+
+    fn account_key(&self, username: &str) -> Key {
+        // Accounts are compared case-insensitively so that `Alice` and
+        // `alice` share one budget even when the store matches either;
+        // lower-cased as a stream, without a copy of the name.
+        let [first, second] = self.hashers.each_ref().map(|state| {
+            let mut hasher = state.build_hasher();
+            for c in username.chars().flat_map(char::to_lowercase) {
+                hasher.write_u32(u32::from(c));
+            }
+            hasher.write_u8(0xff);
+            hasher.finish()
+        });
+        Key::Account([first, second])
+    }
+
+    fn keys(&self, username: Option<&str>, address: Option<IpAddr>) -> (Option<Key>, Option<Key>) {
+        (
+            username.map(|u| self.account_key(u)),
+            address.map(Key::Address),
+        )
+    }
+
+    /// 429 when the account or the address is at its limit, without
+    /// reserving anything.
     pub fn check(
         &self,
         settings: &ThrottleSettings,
@@ -144,109 +381,125 @@ impl Throttle {
         if !settings.enabled {
             return Ok(());
         }
-        let failures = self.lock()?;
-        let mut retry_after: Option<Duration> = None;
-        for key in keys(username, address) {
-            let limit = match key {
-                Key::Account(_) => settings.max_per_username,
-                Key::Address(_) => settings.max_per_address,
-            };
-            let Some(times) = failures.get(&key) else {
-                continue;
-            };
-            let recent: Vec<&Instant> = times
-                .iter()
-                .filter(|t| now.saturating_duration_since(**t) < settings.window)
-                .collect();
-            if recent.len() >= limit {
-                // The attempt that unlocks the key is when enough of the
-                // recent failures have left the window.
-                let index = recent.len() - limit;
-                let wait = recent.get(index).map_or(settings.window, |t| {
-                    (**t + settings.window).saturating_duration_since(now)
-                });
-                retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
-            }
-        }
-        match retry_after {
-            None => Ok(()),
-            Some(wait) => {
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                Err(Error::too_many_requests(
-                    "Too many failed login attempts, please try again later",
-                )
-                .with_data(json!({ "retryAfter": seconds.max(1) })))
-            }
-        }
+        let table = self.lock()?;
+        let (account, address) = self.keys(username, address);
+        over_limit(&table, settings, account.as_ref(), address.as_ref(), now)
     }
 
-    /// Records a failed login.
-    pub fn record_failure(
+    /// Reserves one attempt for the account and the address, or 429
+    /// TooManyRequests (`data.retryAfter` in seconds) when either is at
+    /// its limit. Check and reservation happen under one lock, so of any
+    /// number of concurrent attempts at most the limit get through. Settle
+    /// the reservation with [`Reservation::succeeded`] or
+    /// [`Reservation::released`]; dropping it keeps the attempt counted.
+    pub fn reserve(
         &self,
         settings: &ThrottleSettings,
         username: Option<&str>,
         address: Option<IpAddr>,
-    ) {
-        self.record_failure_at(settings, username, address, Instant::now());
+    ) -> Result<Reservation<'_>> {
+        self.reserve_at(settings, username, address, Instant::now())
     }
 
-    /// [`record_failure`](Self::record_failure) at a given instant.
-    pub fn record_failure_at(
+    /// [`reserve`](Self::reserve) at a given instant (for tests).
+    pub fn reserve_at(
         &self,
         settings: &ThrottleSettings,
         username: Option<&str>,
         address: Option<IpAddr>,
         now: Instant,
-    ) {
+    ) -> Result<Reservation<'_>> {
+        let (account, address) = self.keys(username, address);
         if !settings.enabled {
-            return;
-        }
-        let Ok(mut failures) = self.lock() else {
-            return;
-        };
-        if failures.len() >= MAX_TRACKED {
-            failures.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.saturating_duration_since(*t) < settings.window)
+            return Ok(Reservation {
+                throttle: None,
+                account,
+                address,
+                at: now,
             });
         }
-        let cap = settings
-            .max_per_username
-            .max(settings.max_per_address)
-            .max(1);
-        for key in keys(username, address) {
-            if failures.len() >= MAX_TRACKED && !failures.contains_key(&key) {
-                tracing::warn!("login throttle is full; not tracking a new key");
-                continue;
-            }
-            let times = failures.entry(key).or_default();
-            while times
-                .front()
-                .is_some_and(|t| now.saturating_duration_since(*t) >= settings.window)
-            {
-                times.pop_front();
-            }
-            times.push_back(now);
-            // Only the newest `cap` failures matter for any decision.
-            while times.len() > cap {
-                times.pop_front();
-            }
+        let mut table = self.lock()?;
+        over_limit(&table, settings, account.as_ref(), address.as_ref(), now)?;
+        // Room for new keys and for deques that double as they grow
+        // (a new deque starts with room for four times).
+        let growth: usize = [&account, &address]
+            .into_iter()
+            .flatten()
+            .map(|key| {
+                table.entries.get(key).map_or(
+                    ENTRY_BYTES + 4 * std::mem::size_of::<Instant>(),
+                    |times| times.capacity() * std::mem::size_of::<Instant>(),
+                )
+            })
+            .sum();
+        table.make_room(growth, settings.window, now);
+        if let Some(key) = account {
+            table.push(key, now, settings.max_per_username, settings.window);
         }
+        if let Some(key) = address {
+            table.push(key, now, settings.max_per_address, settings.window);
+        }
+        // A no-op unless the estimate fell short (a cap smaller than one
+        // entry).
+        table.make_room(0, settings.window, now);
+        Ok(Reservation {
+            throttle: Some(self),
+            account,
+            address,
+            at: now,
+        })
     }
 
-    /// A successful login resets the account's count (not the address's:
-    /// one good password must not unlock guessing at other accounts).
+    /// Resets the account's count, as a successful login does.
     pub fn record_success(&self, username: Option<&str>) {
-        if let (Some(key), Ok(mut failures)) = (keys(username, None).next(), self.lock()) {
-            failures.remove(&key);
+        if let (Some(key), Ok(mut table)) = (self.keys(username, None).0, self.lock()) {
+            table.remove_key(&key);
         }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<Key, VecDeque<Instant>>>> {
-        self.failures
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Table>> {
+        self.table
             .lock()
             .map_err(|_| Error::internal("the login throttle's lock was poisoned"))
+    }
+}
+
+/// 429 when `account` or `address` has its limit of attempts within the
+/// window.
+fn over_limit(
+    table: &Table,
+    settings: &ThrottleSettings,
+    account: Option<&Key>,
+    address: Option<&Key>,
+    now: Instant,
+) -> Result<()> {
+    let mut retry_after: Option<Duration> = None;
+    let limited = account
+        .map(|k| (k, settings.max_per_username))
+        .into_iter()
+        .chain(address.map(|k| (k, settings.max_per_address)));
+    for (key, limit) in limited {
+        let recent = table.recent(key, settings.window, now);
+        if recent.len() >= limit {
+            // The attempt that unlocks the key is when enough of the
+            // recent attempts have left the window.
+            let wait = recent
+                .get(recent.len() - limit)
+                .map_or(settings.window, |t| {
+                    (*t + settings.window).saturating_duration_since(now)
+                });
+            retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
+        }
+    }
+    match retry_after {
+        None => Ok(()),
+        Some(wait) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            Err(
+                Error::too_many_requests("Too many failed login attempts, please try again later")
+                    .with_data(json!({ "retryAfter": seconds.max(1) })),
+            )
+        }
     }
 }
 
@@ -269,12 +522,8 @@ mod tests {
         let settings = small();
         let start = Instant::now();
         for i in 0..3 {
-            throttle.record_failure_at(
-                &settings,
-                Some("a"),
-                None,
-                start + Duration::from_secs(i * 10),
-            );
+            let at = start + Duration::from_secs(i * 10);
+            drop(throttle.reserve_at(&settings, Some("a"), None, at).unwrap());
         }
         let at = start + Duration::from_secs(25);
         let err = throttle
@@ -282,12 +531,104 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), 429);
         assert_eq!(err.data().unwrap()["retryAfter"], json!(35));
-        // The first failure leaves the window at 60 s.
+        let err = throttle
+            .reserve_at(&settings, Some("a"), None, at)
+            .unwrap_err();
+        assert_eq!(err.data().unwrap()["retryAfter"], json!(35));
+        // The first attempt leaves the window at 60 s.
         assert!(
             throttle
                 .check_at(&settings, Some("a"), None, start + Duration::from_secs(60))
                 .is_ok()
         );
         assert!(throttle.check_at(&settings, Some("b"), None, at).is_ok());
+    }
+
+    #[test]
+    fn a_reservation_counts_until_it_succeeds_or_is_released() {
+        let throttle = Throttle::new();
+        let settings = small();
+        let address = Some(IpAddr::from([10, 0, 0, 1]));
+        // Three attempts in flight: the account is at its limit before any
+        // of them is verified.
+        let first = throttle.reserve(&settings, Some("ada"), address).unwrap();
+        let second = throttle.reserve(&settings, Some("Ada"), address).unwrap();
+        let third = throttle.reserve(&settings, Some("ADA"), address).unwrap();
+        let err = throttle
+            .reserve(&settings, Some("ada"), address)
+            .unwrap_err();
+        assert_eq!(err.code(), 429);
+        assert!(err.data().unwrap()["retryAfter"].as_u64().unwrap() >= 1);
+        // A failure (dropped unsettled) keeps its slot.
+        drop(first);
+        assert!(throttle.reserve(&settings, Some("ada"), address).is_err());
+        // A release frees it.
+        second.released();
+        let fourth = throttle.reserve(&settings, Some("ada"), address).unwrap();
+        assert!(throttle.reserve(&settings, Some("ada"), address).is_err());
+        // A success resets the account, but takes back only its own
+        // attempt from the address, which keeps the first and the fourth.
+        third.succeeded();
+        for _ in 0..3 {
+            drop(throttle.reserve(&settings, Some("ada"), address).unwrap());
+        }
+        assert!(throttle.reserve(&settings, Some("ada"), address).is_err());
+        drop(fourth);
+        // The address: first, fourth and three more = 5, its limit.
+        let err = throttle
+            .reserve(&settings, Some("bob"), address)
+            .unwrap_err();
+        assert_eq!(err.code(), 429);
+        assert!(throttle.reserve(&settings, Some("bob"), None).is_ok());
+    }
+
+    #[test]
+    fn concurrent_reservations_never_exceed_the_limit() {
+        let throttle = std::sync::Arc::new(Throttle::new());
+        let settings = ThrottleSettings::default();
+        let granted = std::sync::atomic::AtomicUsize::new(0);
+        let barrier = std::sync::Barrier::new(50);
+        std::thread::scope(|scope| {
+            for _ in 0..50 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..4 {
+                        if let Ok(reservation) =
+                            throttle.reserve(&settings, Some("ada"), Some([127, 0, 0, 1].into()))
+                        {
+                            granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // A failed login: kept.
+                            drop(reservation);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.into_inner(), settings.max_per_username);
+    }
+
+    #[test]
+    fn huge_and_many_login_names_stay_within_a_fixed_number_of_bytes() {
+        let cap = 64 * 1024;
+        let throttle = Throttle::with_max_bytes(cap);
+        let settings = ThrottleSettings::default();
+        let huge = "x".repeat(1024 * 1024);
+        drop(throttle.reserve(&settings, Some(&huge), None).unwrap());
+        let one_huge = throttle.tracked_bytes();
+        let small = Throttle::new();
+        drop(small.reserve(&settings, Some("x"), None).unwrap());
+        assert_eq!(one_huge, small.tracked_bytes(), "an entry's size ignores the name");
+        assert!(one_huge < 512, "{one_huge} bytes for one entry");
+        for i in 0..5_000u32 {
+            let name = format!("{i}{}", &huge[..256]);
+            let address = IpAddr::from(i.to_be_bytes());
+            drop(throttle.reserve(&settings, Some(&name), Some(address)).unwrap());
+            assert!(throttle.tracked_bytes() <= cap);
+        }
+        let entries = throttle.tracked_entries();
+        assert!(entries > 100 && entries * ENTRY_BYTES <= cap, "{entries}");
+        // The server's cap holds as many entries as a spray needs to be
+        // slow: tens of thousands.
+        assert!(MAX_TRACKED_BYTES / (ENTRY_BYTES + 4 * 16) > 60_000);
     }
 }
