@@ -90,7 +90,10 @@ fn work(pool: &Pool) {
                 return;
             };
             loop {
-                if let Some(job) = queues.login.pop_front().or_else(|| queues.storage.pop_front())
+                if let Some(job) = queues
+                    .login
+                    .pop_front()
+                    .or_else(|| queues.storage.pop_front())
                 {
                     break job;
                 }
@@ -269,10 +272,12 @@ mod tests {
     async fn hashing_threads_run_at_a_lower_priority() {
         let (mine, theirs) = (
             rustix::process::getpriority_process(None).unwrap(),
-            blocking(Priority::Login, || rustix::process::getpriority_process(Some(rustix::thread::gettid())))
-                .await
-                .unwrap()
-                .unwrap(),
+            blocking(Priority::Login, || {
+                rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+            })
+            .await
+            .unwrap()
+            .unwrap(),
         );
         assert_eq!(theirs, (mine + HASHING_NICE).min(19));
     }
@@ -301,7 +306,11 @@ mod tests {
         }
         // At most the hashes already running (one per thread) finished
         // before the login; other tests may share the pool, so leave room.
-        assert!(waiting >= 2 * threads, "{waiting} of {} still queued", 4 * threads + 4);
+        assert!(
+            waiting >= 2 * threads,
+            "{waiting} of {} still queued",
+            4 * threads + 4
+        );
     }
 
     #[tokio::test]

@@ -426,10 +426,12 @@ impl Throttle {
             .into_iter()
             .flatten()
             .map(|key| {
-                table.entries.get(key).map_or(
-                    ENTRY_BYTES + 4 * std::mem::size_of::<Instant>(),
-                    |times| times.capacity() * std::mem::size_of::<Instant>(),
-                )
+                table
+                    .entries
+                    .get(key)
+                    .map_or(ENTRY_BYTES + 4 * std::mem::size_of::<Instant>(), |times| {
+                        times.capacity() * std::mem::size_of::<Instant>()
+                    })
             })
             .sum();
         table.make_room(growth, settings.window, now);
@@ -617,12 +619,20 @@ mod tests {
         let one_huge = throttle.tracked_bytes();
         let small = Throttle::new();
         drop(small.reserve(&settings, Some("x"), None).unwrap());
-        assert_eq!(one_huge, small.tracked_bytes(), "an entry's size ignores the name");
+        assert_eq!(
+            one_huge,
+            small.tracked_bytes(),
+            "an entry's size ignores the name"
+        );
         assert!(one_huge < 512, "{one_huge} bytes for one entry");
         for i in 0..5_000u32 {
             let name = format!("{i}{}", &huge[..256]);
             let address = IpAddr::from(i.to_be_bytes());
-            drop(throttle.reserve(&settings, Some(&name), Some(address)).unwrap());
+            drop(
+                throttle
+                    .reserve(&settings, Some(&name), Some(address))
+                    .unwrap(),
+            );
             assert!(throttle.tracked_bytes() <= cap);
         }
         let entries = throttle.tracked_entries();
