@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::{JWT_OPTION_KEYS, LOCAL_STRATEGY_KEYS, misplaced};
 use super::fields::{get_path, set_path};
-use super::password::{self, DEFAULT_MAX_PASSWORD_LEN};
+use super::password::{self, DEFAULT_MAX_PASSWORD_LEN, Priority};
 use super::strategy::{AuthResult, AuthenticationStrategy, StrategyContext};
 use crate::{Error, Id, Params, Result};
 
@@ -210,7 +210,7 @@ impl LocalStrategy {
             else {
                 return Ok(());
             };
-            let hash = password::hash_password(password.to_owned()).await?;
+            let hash = password::hash_with(Priority::Login, password.to_owned()).await?;
             // A dotted field (`auth.password`) patches its top-level object
             // with only the hash replaced.
             let field = settings.entity_password_field.as_str();

@@ -31,7 +31,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// Which queue a job waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
+pub(crate) enum Priority {
     /// A login's verification (and the dummy hash it may need): taken
     /// first.
     Login,
@@ -185,7 +185,9 @@ pub async fn hash_password(password: String) -> Result<String> {
     hash_with(Priority::Storage, password).await
 }
 
-async fn hash_with(priority: Priority, password: String) -> Result<String> {
+/// Hashes `password` at `priority`: a login's own rehash is part of its
+/// answer, so it does not wait behind sign-ups either.
+pub(crate) async fn hash_with(priority: Priority, password: String) -> Result<String> {
     blocking(priority, move || {
         hasher()
             .hash_password(password.as_bytes())

@@ -99,3 +99,70 @@ async fn does_nothing_when_field_is_not_present() {
         .unwrap();
     assert_eq!(user, json!({"email": "a@x", "id": 0}));
 }
+
+/// External params from `address`.
+fn from_address(address: [u8; 4]) -> Params {
+    let mut params = Params::external(plume::Provider::Rest);
+    params
+        .extensions
+        .insert(plume::ClientAddr(std::net::IpAddr::from(address)));
+    params
+}
+
+// Plume (issue 10, point 7): hashes in progress are limited per client
+// address; other addresses and internal calls are not affected, and the
+// slot frees when the hash is done.
+#[tokio::test]
+async fn hashes_in_progress_are_limited_per_client_address() {
+    let app = super::support::local_app_with(json!({
+        "local": {"usernameField": "email", "passwordField": "password", "maxHashingPerAddress": 1}
+    }))
+    .await;
+    let users = app.service("users").unwrap();
+    let sign_up = |email: &str, params: Params| {
+        users.create(json!({"email": email, "password": "pw"}), params)
+    };
+    let (first, second, other, internal) = tokio::join!(
+        sign_up("a1@x", from_address([10, 0, 0, 1])),
+        sign_up("a2@x", from_address([10, 0, 0, 1])),
+        sign_up("b1@x", from_address([10, 0, 0, 2])),
+        sign_up("i1@x", Params::new()),
+    );
+    assert!(first.is_ok(), "{first:?}");
+    let refused = second.unwrap_err();
+    assert_eq!(refused.code(), 429);
+    assert_eq!(refused.data().unwrap()["retryAfter"], json!(1));
+    assert!(other.is_ok(), "{other:?}");
+    assert!(internal.is_ok(), "{internal:?}");
+    // The first hash is done: the address may hash again.
+    assert!(sign_up("a3@x", from_address([10, 0, 0, 1])).await.is_ok());
+    // A call without a password takes no slot.
+    assert!(
+        app.service("users")
+            .unwrap()
+            .create(json!({"email": "nopw@x"}), from_address([10, 0, 0, 1]))
+            .await
+            .is_ok()
+    );
+}
+
+// The setting must be a whole number.
+#[tokio::test]
+async fn the_hashing_limit_must_be_a_whole_number() {
+    let app = plume::App::new();
+    super::support::configure(
+        &app,
+        json!({
+            "entity": "user", "service": "users", "secret": "supersecret",
+            "authStrategies": ["local"],
+            "local": {"usernameField": "email", "passwordField": "password", "maxHashingPerAddress": "2"}
+        }),
+    );
+    app.use_service("users", plume::store::MemoryService::new())
+        .unwrap();
+    let auth = plume::auth::AuthenticationService::new(&app);
+    let err = auth
+        .register("local", plume::LocalStrategy::new())
+        .unwrap_err();
+    assert!(err.message().contains("maxHashingPerAddress"), "{err:?}");
+}
