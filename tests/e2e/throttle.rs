@@ -22,6 +22,10 @@ use serde_json::{Value, json};
 use super::support::{PASSWORD, account, assert_error, login, server, server_with};
 use crate::support::TestServer;
 
+/// Taken by the heavy tests below (floods, 1 MB bodies), so that they do
+/// not run at the same time: each would slow the others' timed logins.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Like [`server_with`], also returning the app, so a test can look at the
 /// login throttle from the inside.
 async fn server_and_app(overrides: Value) -> (TestServer, App) {
@@ -144,6 +148,7 @@ fn count(answers: &[(u16, Option<u64>, Value)], status: u16) -> usize {
 
 #[tokio::test]
 async fn of_200_concurrent_logins_on_one_account_at_most_the_limit_are_evaluated() {
+    let _heavy = HEAVY.lock().await;
     let server = server().await;
     let ada = account(&server, "ada@example.com").await;
     let bob = account(&server, "bob@example.com").await;
@@ -207,6 +212,7 @@ fn memory_kib() -> Option<(u64, u64)> {
 
 #[tokio::test]
 async fn over_long_login_names_are_refused_before_the_throttle_and_take_no_memory() {
+    let _heavy = HEAVY.lock().await;
     let (server, app) = server_and_app(json!({})).await;
     let ada = account(&server, "ada@example.com").await;
     let auth = AuthenticationService::from_app(&app, None).unwrap();
@@ -302,6 +308,7 @@ async fn timed_login(server: &TestServer, email: &str) -> Duration {
 
 #[tokio::test]
 async fn sign_ups_from_one_address_are_limited_and_do_not_delay_a_login() {
+    let _heavy = HEAVY.lock().await;
     let server = server().await;
     let ada = account(&server, "ada@example.com").await;
     let flood = join_all((0..150).map(|i| {
@@ -338,6 +345,7 @@ async fn sign_ups_from_many_addresses_do_not_delay_a_login() {
     if !cfg!(target_os = "linux") {
         return;
     }
+    let _heavy = HEAVY.lock().await;
     let server = server().await;
     let ada = account(&server, "ada@example.com").await;
     let clients: Vec<reqwest::Client> = (0..75u8)
