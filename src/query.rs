@@ -1459,7 +1459,8 @@ mod tests {
             values: 4,
             ..QueryLimits::default()
         });
-        let run = |query: Value| parse_query(&obj(query), &tight).map_err(|e| e.message().to_owned());
+        let run =
+            |query: Value| parse_query(&obj(query), &tight).map_err(|e| e.message().to_owned());
         assert!(run(json!({"a": 1, "b": {"$in": [1, 2, 3]}})).is_ok());
         assert_eq!(
             run(json!({"a": 1, "b": 2, "c": 3})).unwrap_err(),

@@ -285,7 +285,11 @@ impl Compiled {
             guard.extend(["'integer'", "'real'"]);
         }
         let groups = [
-            (texts.into_iter().chain(exact).collect::<Vec<_>>(), guard.join(", "), x.clone()),
+            (
+                texts.into_iter().chain(exact).collect::<Vec<_>>(),
+                guard.join(", "),
+                x.clone(),
+            ),
             (
                 reals,
                 "'integer', 'real'".to_owned(),
@@ -452,7 +456,11 @@ mod tests {
             .collect();
         let error = condition(&Condition::And(many)).unwrap_err();
         assert_eq!(error.code(), 400);
-        assert!(error.message().contains("too many values"), "{}", error.message());
+        assert!(
+            error.message().contains("too many values"),
+            "{}",
+            error.message()
+        );
     }
 
     #[test]

@@ -655,7 +655,11 @@ async fn a_query_too_large_to_bind_is_400_not_filtered_in_rust() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), 400);
-    assert!(error.message().contains("too many values"), "{}", error.message());
+    assert!(
+        error.message().contains("too many values"),
+        "{}",
+        error.message()
+    );
     // At the default bounds: 10 comparisons, 1000 values, answered in SQL.
     let mut query = Map::new();
     let list: Vec<String> = (0..100).map(|v| (v * 2).to_string()).collect();
