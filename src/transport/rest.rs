@@ -495,13 +495,14 @@ pub(crate) fn count_values(text: &[u8]) -> usize {
     values
 }
 
-/// 413 when an input of `values` JSON values is more than one of `limit`
-/// bytes may hold (see [`BYTES_PER_VALUE`]).
+/// 400 when an input of `values` JSON values is more than one of `limit`
+/// bytes may hold (see [`BYTES_PER_VALUE`]): like a nesting bomb, a shape
+/// no client needs rather than a size.
 pub(crate) fn check_value_count(values: usize, limit: usize) -> Result<()> {
     let max = (limit / BYTES_PER_VALUE).max(MIN_VALUES);
     if values > max {
-        return Err(Error::payload_too_large(format!(
-            "The input holds more than {max} JSON values"
+        return Err(Error::bad_request(format!(
+            "Invalid JSON: more than {max} values"
         )));
     }
     Ok(())
@@ -599,8 +600,8 @@ mod input_tests {
         assert_eq!(count_values(br#"{"a":"[,{\",]"}"#), 2);
         assert!(check_value_count(MIN_VALUES, 0).is_ok());
         let err = check_value_count(1024 * 1024 / BYTES_PER_VALUE + 1, 1024 * 1024).unwrap_err();
-        assert_eq!(err.code(), 413);
-        assert_eq!(err.message(), "The input holds more than 65536 JSON values");
+        assert_eq!(err.code(), 400);
+        assert_eq!(err.message(), "Invalid JSON: more than 65536 values");
     }
 
     #[tokio::test]
