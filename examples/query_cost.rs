@@ -41,10 +41,10 @@ async fn main() -> plume::Result<()> {
     let store = SqliteStore::open(":memory:").await?;
     // Paginated, as the default app's services are: every find counts
     // all matching rows, so a query that matches much scans the table.
-    let service = store
-        .service("messages")?
-        .multi(true)
-        .paginate(Paginate { default: 10, max: 50 });
+    let service = store.service("messages")?.multi(true).paginate(Paginate {
+        default: 10,
+        max: 50,
+    });
     let started = Instant::now();
     for chunk in 0..rows.div_ceil(1000) {
         let batch: Vec<Value> = (0..1000.min(rows - chunk * 1000))
