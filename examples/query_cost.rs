@@ -4,7 +4,7 @@
 //! the default limits admit, and reports the best and median wall time.
 //!
 //! ```sh
-//! cargo run --release --example query_cost -- --rows 100000 --fields 20 --values 25
+//! cargo run --release --example query_cost -- --rows 100000 --fields 10 --values 100
 //! ```
 //!
 //! It is a measurement, not a test: it never fails on numbers. The
@@ -30,8 +30,8 @@ fn arg(name: &str, default: usize) -> usize {
 #[tokio::main]
 async fn main() -> plume::Result<()> {
     let rows = arg("--rows", 100_000);
-    let fields = arg("--fields", 20);
-    let values = arg("--values", 25);
+    let fields = arg("--fields", 10);
+    let values = arg("--values", 100);
     let runs = arg("--runs", 5);
     let op = if std::env::args().any(|a| a == "--in") {
         "$in"
