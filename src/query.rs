@@ -101,8 +101,12 @@
 //!
 //! To keep a query's cost bounded, a query over these limits is 400:
 //! [`MAX_DEPTH`] levels of `$or`/`$and`, [`MAX_CONDITIONS`] conditions,
-//! [`MAX_IN_VALUES`] values in one `$in`/`$nin`, [`MAX_SORT`] `$sort` keys,
-//! [`MAX_SELECT`] `$select` fields.
+//! [`MAX_COMPARISONS`] field comparisons, [`MAX_IN_VALUES`] values in one
+//! `$in`/`$nin` and [`MAX_VALUES`] in all comparisons together,
+//! [`MAX_SORT`] `$sort` keys, [`MAX_SELECT`] `$select` fields. The first
+//! five are the defaults of [`QueryLimits`], which a store may change.
+//! Every query that passes them runs in the store's own query language:
+//! none falls back to reading a whole table.
 //!
 //! ```
 //! use plume::query::{Condition, Op, QueryOptions, SortOrder, parse_query};
@@ -139,8 +143,17 @@ pub const MAX_DEPTH: usize = 4;
 /// operator), each `$or` / `$and` and each of their entries counts as one.
 pub const MAX_CONDITIONS: usize = 200;
 
+/// The most field comparisons in one query (one per operator, wherever it
+/// is nested). A store with no index to use tests each of them on every
+/// row, so this, not the number of values, sets the cost of a scan.
+pub const MAX_COMPARISONS: usize = 10;
+
 /// The most values in one `$in` or `$nin` list.
 pub const MAX_IN_VALUES: usize = 500;
+
+/// The most query values in all of a query's comparisons together: a plain
+/// value counts one, an `$in` / `$nin` list its length.
+pub const MAX_VALUES: usize = 1000;
 
 /// The most fields in `$select`.
 pub const MAX_SELECT: usize = 50;
@@ -167,6 +180,37 @@ pub struct QueryOptions {
     /// True when a transport made the call (`params.provider` is set):
     /// only then are [`protected_fields`](Self::protected_fields) refused.
     pub external: bool,
+    /// The bounds on a query's size, for every caller.
+    pub limits: QueryLimits,
+}
+
+/// The bounds that keep one query's cost bounded; a query over any of them
+/// is 400 BadRequest naming the bound. Every store parses with
+/// [`parse_query`], so they hold for each store alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Levels of `$or` / `$and` nesting ([`MAX_DEPTH`]).
+    pub depth: usize,
+    /// Conditions, groups and their entries included ([`MAX_CONDITIONS`]).
+    pub conditions: usize,
+    /// Field comparisons ([`MAX_COMPARISONS`]).
+    pub comparisons: usize,
+    /// Values in one `$in` / `$nin` list ([`MAX_IN_VALUES`]).
+    pub in_values: usize,
+    /// Values in all comparisons together ([`MAX_VALUES`]).
+    pub values: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            depth: MAX_DEPTH,
+            conditions: MAX_CONDITIONS,
+            comparisons: MAX_COMPARISONS,
+            in_values: MAX_IN_VALUES,
+            values: MAX_VALUES,
+        }
+    }
 }
 
 impl QueryOptions {
@@ -178,7 +222,15 @@ impl QueryOptions {
             id_field: id_field.into(),
             protected_fields: Arc::from(Vec::new()),
             external: false,
+            limits: QueryLimits::default(),
         }
+    }
+
+    /// Sets the bounds on a query's size.
+    #[must_use]
+    pub fn limits(mut self, limits: QueryLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Sets the pagination.
@@ -369,6 +421,8 @@ impl ParsedQuery {
 pub fn parse_query(query: &Map<String, Value>, options: &QueryOptions) -> Result<ParsedQuery> {
     let mut parser = Parser {
         conditions: 0,
+        comparisons: 0,
+        values: 0,
         options,
     };
     let mut filters = Filters::default();
@@ -400,18 +454,44 @@ pub fn parse_query(query: &Map<String, Value>, options: &QueryOptions) -> Result
     })
 }
 
-/// Counts conditions against [`MAX_CONDITIONS`] while parsing.
+/// Counts conditions, comparisons and values against the
+/// [`QueryLimits`] while parsing, so that an oversized query is refused
+/// before more of it is copied.
 struct Parser<'o> {
     conditions: usize,
+    comparisons: usize,
+    values: usize,
     options: &'o QueryOptions,
 }
 
 impl Parser<'_> {
     fn count(&mut self) -> Result<()> {
         self.conditions += 1;
-        if self.conditions > MAX_CONDITIONS {
+        let max = self.options.limits.conditions;
+        if self.conditions > max {
             return Err(Error::bad_request(format!(
-                "Query has too many conditions: at most {MAX_CONDITIONS} are allowed"
+                "Query has too many conditions: at most {max} are allowed"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts one comparison of `values` query values.
+    fn compare(&mut self, values: usize) -> Result<()> {
+        self.count()?;
+        self.comparisons += 1;
+        let limits = &self.options.limits;
+        if self.comparisons > limits.comparisons {
+            return Err(Error::bad_request(format!(
+                "Query has too many comparisons: at most {} are allowed",
+                limits.comparisons
+            )));
+        }
+        self.values = self.values.saturating_add(values);
+        if self.values > limits.values {
+            return Err(Error::bad_request(format!(
+                "Query has too many values: at most {} in all its comparisons are allowed",
+                limits.values
             )));
         }
         Ok(())
@@ -419,9 +499,10 @@ impl Parser<'_> {
 
     /// `$or` / `$and` at nesting level `depth`.
     fn group(&mut self, key: &str, value: &Value, depth: usize) -> Result<Condition> {
-        if depth > MAX_DEPTH {
+        let max = self.options.limits.depth;
+        if depth > max {
             return Err(Error::bad_request(format!(
-                "Query is nested too deeply: at most {MAX_DEPTH} levels of $or/$and are allowed"
+                "Query is nested too deeply: at most {max} levels of $or/$and are allowed"
             )));
         }
         self.count()?;
@@ -472,10 +553,12 @@ impl Parser<'_> {
                 }
                 for (key, operand) in operators {
                     let op = Op::from_key(key).ok_or_else(|| invalid_parameter(key))?;
-                    self.count()?;
                     let value = if op.takes_list() {
-                        parse_list(field, key, operand)?
+                        let list = parse_list(field, key, operand, self.options.limits.in_values)?;
+                        self.compare(list.as_array().map_or(1, Vec::len))?;
+                        list
                     } else if is_scalar(operand) {
+                        self.compare(1)?;
                         operand.clone()
                     } else {
                         return Err(Error::bad_request(format!(
@@ -492,7 +575,7 @@ impl Parser<'_> {
                 Ok(())
             }
             scalar => {
-                self.count()?;
+                self.compare(1)?;
                 out.push(Condition::Field {
                     field: field.to_owned(),
                     op: Op::Eq,
@@ -617,14 +700,14 @@ fn parse_select(value: &Value, options: &QueryOptions) -> Result<Vec<String>> {
 }
 
 /// `$in` / `$nin`: an array of scalars, or one scalar.
-fn parse_list(field: &str, key: &str, value: &Value) -> Result<Value> {
+fn parse_list(field: &str, key: &str, value: &Value, max: usize) -> Result<Value> {
     let items = match value {
         Value::Array(items) => items.as_slice(),
         other => std::slice::from_ref(other),
     };
-    if items.len() > MAX_IN_VALUES {
+    if items.len() > max {
         return Err(Error::bad_request(format!(
-            "{key} on '{field}' has too many values: at most {MAX_IN_VALUES} are allowed"
+            "{key} on '{field}' has too many values: at most {max} are allowed"
         )));
     }
     if !items.iter().all(is_scalar) {
@@ -1321,20 +1404,80 @@ mod tests {
 
     #[test]
     fn condition_count_is_bounded() {
-        let fields = |n: usize| -> Value {
-            Value::Object((0..n).map(|i| (format!("f{i}"), json!(i))).collect())
-        };
-        assert!(parse(fields(MAX_CONDITIONS)).is_ok());
         let message = "Query has too many conditions: at most 200 are allowed";
-        assert_eq!(error(fields(MAX_CONDITIONS + 1)), message);
         // Empty entries count too.
         let entries: Vec<Value> = (0..MAX_CONDITIONS).map(|_| json!({})).collect();
         assert_eq!(error(json!({"$or": entries})), message);
-        // Each operator counts.
-        let ops: Vec<Value> = (0..MAX_CONDITIONS / 2 + 1)
+        // Comparisons count, with the comparison bound lifted.
+        let options = QueryOptions::default().limits(QueryLimits {
+            comparisons: usize::MAX,
+            values: usize::MAX,
+            ..QueryLimits::default()
+        });
+        let fields = |n: usize| -> Map<String, Value> {
+            (0..n).map(|i| (format!("f{i}"), json!(i))).collect()
+        };
+        assert!(parse_query(&fields(MAX_CONDITIONS), &options).is_ok());
+        let err = parse_query(&fields(MAX_CONDITIONS + 1), &options).unwrap_err();
+        assert_eq!(err.message(), message);
+    }
+
+    #[test]
+    fn comparisons_and_values_are_bounded() {
+        let fields = |n: usize, values: usize| -> Value {
+            let list: Vec<String> = (0..values).map(|v| v.to_string()).collect();
+            Value::Object(
+                (0..n)
+                    .map(|i| (format!("f{i}"), json!({ "$nin": list })))
+                    .collect(),
+            )
+        };
+        // At the bounds: 10 comparisons, 1000 values.
+        assert!(parse(fields(MAX_COMPARISONS, MAX_VALUES / MAX_COMPARISONS)).is_ok());
+        assert!(parse(fields(2, MAX_IN_VALUES)).is_ok());
+        let comparisons = "Query has too many comparisons: at most 10 are allowed";
+        assert_eq!(error(fields(MAX_COMPARISONS + 1, 1)), comparisons);
+        // Each operator is a comparison, wherever it is nested.
+        let ops: Vec<Value> = (0..MAX_COMPARISONS / 2 + 1)
             .map(|i| json!({"a": {"$gt": i, "$lt": i}}))
             .collect();
-        assert_eq!(error(json!({"$and": ops})), message);
+        assert_eq!(error(json!({"$or": [{"$and": ops}]})), comparisons);
+        let values = "Query has too many values: at most 1000 in all its comparisons are allowed";
+        assert_eq!(error(fields(3, MAX_IN_VALUES)), values);
+        // The probe of the issue: 31 fields x $nin of 500.
+        assert_eq!(error(fields(31, 500)), values);
+        let err = parse(fields(31, 500)).unwrap_err();
+        assert_eq!(err.code(), 400);
+    }
+
+    #[test]
+    fn limits_are_configurable() {
+        let tight = QueryOptions::default().limits(QueryLimits {
+            depth: 1,
+            comparisons: 2,
+            in_values: 3,
+            values: 4,
+            ..QueryLimits::default()
+        });
+        let run =
+            |query: Value| parse_query(&obj(query), &tight).map_err(|e| e.message().to_owned());
+        assert!(run(json!({"a": 1, "b": {"$in": [1, 2, 3]}})).is_ok());
+        assert_eq!(
+            run(json!({"a": 1, "b": 2, "c": 3})).unwrap_err(),
+            "Query has too many comparisons: at most 2 are allowed"
+        );
+        assert_eq!(
+            run(json!({"b": {"$in": [1, 2, 3, 4]}})).unwrap_err(),
+            "$in on 'b' has too many values: at most 3 are allowed"
+        );
+        assert_eq!(
+            run(json!({"a": {"$in": [1, 2]}, "b": {"$nin": [1, 2, 3]}})).unwrap_err(),
+            "Query has too many values: at most 4 in all its comparisons are allowed"
+        );
+        assert_eq!(
+            run(json!({"$or": [{"$or": [{"a": 1}]}]})).unwrap_err(),
+            "Query is nested too deeply: at most 1 levels of $or/$and are allowed"
+        );
     }
 
     #[test]

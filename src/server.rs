@@ -8,7 +8,7 @@ use tower_http::LatencyUnit;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::transport::rest::{self, RestOptions};
+use crate::transport::rest::{self, InputBudget, RestOptions};
 use crate::transport::socketio::{self, SocketOptions};
 use crate::{App, Result};
 
@@ -33,8 +33,17 @@ pub async fn serve(
                 .level(Level::INFO)
                 .latency_unit(LatencyUnit::Micros),
         );
+    // One body limit and one allowance of large inputs for both
+    // transports.
+    let mut options = options;
+    let budget = options
+        .budget
+        .clone()
+        .unwrap_or_else(|| InputBudget::for_body_limit(options.body_limit));
+    options.budget = Some(budget.clone());
+    let socket = SocketOptions::for_body_limit(options.body_limit, budget);
     let router = rest::router_with(app.clone(), options)
-        .layer(socketio::layer(app.clone(), SocketOptions::default()))
+        .layer(socketio::layer(app.clone(), socket))
         .layer(trace);
     // Connection info gives the REST transport each client's address.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

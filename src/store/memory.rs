@@ -52,7 +52,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use super::{data_object, effective_paginate, not_found, page};
-use crate::query::{self, ParsedQuery, QueryOptions};
+use crate::query::{self, ParsedQuery, QueryLimits, QueryOptions};
 use crate::service::json_type;
 use crate::{Error, Id, Method, Paginate, Params, Result, Service};
 
@@ -200,6 +200,7 @@ pub struct MemoryService {
     paginate: Option<Paginate>,
     multi: Vec<Method>,
     protected_fields: Arc<[String]>,
+    limits: QueryLimits,
     state: RwLock<State>,
 }
 
@@ -218,6 +219,7 @@ impl MemoryService {
             paginate: None,
             multi: Vec::new(),
             protected_fields: Arc::from(Vec::new()),
+            limits: QueryLimits::default(),
             state: RwLock::new(State {
                 records: IndexMap::new(),
                 next_id: 0,
@@ -275,6 +277,14 @@ impl MemoryService {
         self
     }
 
+    /// The bounds on a query's size (400 past them); the defaults are
+    /// [`QueryLimits::default`], the same as the SQLite store's.
+    #[must_use]
+    pub fn query_limits(mut self, limits: QueryLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The first automatic id (0 by default).
     #[must_use]
     pub fn start_id(mut self, first: i64) -> Self {
@@ -303,6 +313,7 @@ impl MemoryService {
             .paginate(paginate)
             .protected_fields(Arc::clone(&self.protected_fields))
             .external(params.is_external())
+            .limits(self.limits)
     }
 
     /// Parses the query of a call other than `find` (no pagination).

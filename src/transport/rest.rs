@@ -9,6 +9,7 @@
 //! (`tower-http` tracing, CORS, ...) compose with it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -18,6 +19,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::AuthenticationService;
@@ -31,11 +33,102 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// The deepest nesting a query string may use (`a[b][c]...`), as `qs`.
 pub const QUERY_MAX_DEPTH: usize = 5;
 
+/// Inputs up to this many bytes never wait for the [`InputBudget`]: they
+/// are the ordinary calls, and what they hold is small.
+pub const SMALL_INPUT_BYTES: usize = 64 * 1024;
+
+/// How many inputs of the full body limit the default [`InputBudget`]
+/// holds at once.
+pub const LARGE_INPUTS_AT_ONCE: usize = 4;
+
+/// A body of `n` bytes may hold at most `n / BYTES_PER_VALUE` JSON values
+/// (at least [`MIN_VALUES`]). A parsed value takes about 80 bytes whatever
+/// its text, so `[0,0,...]` would otherwise take 40 times its size; this
+/// keeps a parsed body within a few times its bytes.
+pub const BYTES_PER_VALUE: usize = 16;
+
+/// The fewest JSON values any input may hold.
+pub const MIN_VALUES: usize = 1024;
+
+/// How long a large REST body waits for the [`InputBudget`] before the
+/// request gets 503.
+const BUDGET_WAIT: Duration = Duration::from_secs(10);
+
+/// An allowance of input bytes that may be read, parsed and served at once,
+/// shared by the REST bodies and socket.io packets larger than
+/// [`SMALL_INPUT_BYTES`]. Parsed JSON takes several times its text, so
+/// without it concurrent large inputs add up without bound; with it, at
+/// most the allowance is in flight and the rest wait (REST, before the body
+/// is read) or are refused with 503 (socket.io, whose packet is already
+/// read).
+#[derive(Debug, Clone)]
+pub struct InputBudget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+/// A share of an [`InputBudget`], given back when dropped.
+#[derive(Debug)]
+pub(crate) struct InputPermit(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+impl InputBudget {
+    /// An allowance of `bytes` (at most about 4 GiB).
+    pub fn new(bytes: usize) -> Self {
+        let total = bytes.clamp(1, u32::MAX as usize);
+        Self {
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// [`LARGE_INPUTS_AT_ONCE`] inputs of `limit` bytes.
+    pub fn for_body_limit(limit: usize) -> Self {
+        Self::new(limit.saturating_mul(LARGE_INPUTS_AT_ONCE))
+    }
+
+    /// The permits `bytes` needs; `None` for a small input. An input larger
+    /// than the whole allowance takes all of it.
+    fn needed(&self, bytes: usize) -> Option<u32> {
+        (bytes > SMALL_INPUT_BYTES)
+            .then(|| u32::try_from(bytes.min(self.total)).unwrap_or(u32::MAX))
+    }
+
+    /// A share for `bytes`, now or 503.
+    pub(crate) fn try_take(&self, bytes: usize) -> Result<InputPermit> {
+        let Some(n) = self.needed(bytes) else {
+            return Ok(InputPermit(None));
+        };
+        Arc::clone(&self.bytes)
+            .try_acquire_many_owned(n)
+            .map(|p| InputPermit(Some(p)))
+            .map_err(|_| busy())
+    }
+
+    /// A share for `bytes`, waiting up to `wait` for it, then 503.
+    pub(crate) async fn take(&self, bytes: usize, wait: Duration) -> Result<InputPermit> {
+        let Some(n) = self.needed(bytes) else {
+            return Ok(InputPermit(None));
+        };
+        match tokio::time::timeout(wait, Arc::clone(&self.bytes).acquire_many_owned(n)).await {
+            Ok(Ok(permit)) => Ok(InputPermit(Some(permit))),
+            _ => Err(busy()),
+        }
+    }
+}
+
+fn busy() -> Error {
+    Error::unavailable("The server is busy with other large requests; try again shortly")
+}
+
 /// Options of the REST transport.
 #[derive(Debug, Clone)]
 pub struct RestOptions {
-    /// Largest request body in bytes; larger bodies get 413.
+    /// Largest request body in bytes; larger bodies get 413. The server
+    /// uses it for socket.io packets too.
     pub body_limit: usize,
+    /// The allowance of large inputs in flight; `None` gives
+    /// [`InputBudget::for_body_limit`] of [`body_limit`](Self::body_limit).
+    pub budget: Option<InputBudget>,
     /// Cross-origin requests to allow; `None` allows none (browsers then
     /// only call from the same origin).
     pub cors: Option<CorsLayer>,
@@ -45,6 +138,7 @@ impl Default for RestOptions {
     fn default() -> Self {
         Self {
             body_limit: DEFAULT_BODY_LIMIT,
+            budget: None,
             cors: None,
         }
     }
@@ -107,6 +201,7 @@ pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
 struct RestState {
     app: App,
     options: RestOptions,
+    budget: InputBudget,
     /// The app's authentication service, looked up on the first request
     /// that finds one rather than on every request.
     authentication: std::sync::OnceLock<Arc<AuthenticationService>>,
@@ -130,9 +225,14 @@ pub fn router(app: App) -> Router {
 /// A router that serves every service of `app` over REST, with options.
 pub fn router_with(app: App, options: RestOptions) -> Router {
     let cors = options.cors.clone();
+    let budget = options
+        .budget
+        .clone()
+        .unwrap_or_else(|| InputBudget::for_body_limit(options.body_limit));
     let state = Arc::new(RestState {
         app,
         options,
+        budget,
         authentication: std::sync::OnceLock::new(),
     });
     let router = Router::new().fallback(handle).with_state(state);
@@ -213,8 +313,16 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     if method.takes_id() {
         ctx.id = id.map(Id::String);
     }
+    // Held until the answer is built: the body and its parsed data live
+    // that long.
+    let mut _permit = None;
     if method.takes_data() {
-        let bytes = read_body(&parts.headers, body, state.options.body_limit).await?;
+        let limit = state.options.body_limit;
+        // Without a length the body may be as large as the limit.
+        let expected = declared_length(&parts.headers).map_or(limit, |len| len.min(limit));
+        _permit = Some(state.budget.take(expected, BUDGET_WAIT).await?);
+        let bytes = read_body(&parts.headers, body, limit).await?;
+        check_value_count(count_values(&bytes), limit)?;
         ctx.data = parse_body(&bytes, &method)?;
     }
     service.run(&mut ctx).await?;
@@ -356,16 +464,56 @@ fn headers_of(headers: &HeaderMap) -> std::collections::HashMap<String, String> 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
     let too_large =
         || Error::payload_too_large(format!("Request body is larger than {limit} bytes"));
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    if declared_length(headers).is_some_and(|len| len > limit) {
         return Err(too_large());
     }
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())
+}
+
+/// How many JSON values `text` holds at most, counted before anything is
+/// parsed: each `[`, `{` and `,` outside strings starts one more.
+pub(crate) fn count_values(text: &[u8]) -> usize {
+    let (mut values, mut in_string, mut escaped) = (1usize, false, false);
+    for &byte in text {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' | b',' => values += 1,
+            _ => {}
+        }
+    }
+    values
+}
+
+/// 400 when an input of `values` JSON values is more than one of `limit`
+/// bytes may hold (see [`BYTES_PER_VALUE`]): like a nesting bomb, a shape
+/// no client needs rather than a size.
+pub(crate) fn check_value_count(values: usize, limit: usize) -> Result<()> {
+    let max = (limit / BYTES_PER_VALUE).max(MIN_VALUES);
+    if values > max {
+        return Err(Error::bad_request(format!(
+            "Invalid JSON: more than {max} values"
+        )));
+    }
+    Ok(())
+}
+
+/// The body length the client declared, if it did.
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
 }
 
 /// Parses a JSON body. An empty body is no data, except for custom methods,
@@ -437,4 +585,38 @@ fn encode_location(location: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn values_are_counted_outside_strings() {
+        assert_eq!(count_values(b"1"), 1);
+        assert_eq!(count_values(br#"[0,0,0]"#), 4);
+        // An upper bound: an opening bracket and the comma after it both count.
+        assert_eq!(count_values(br#"{"a":[{},{}]}"#), 6);
+        assert_eq!(count_values(br#"{"a":"[,{\",]"}"#), 2);
+        assert!(check_value_count(MIN_VALUES, 0).is_ok());
+        let err = check_value_count(1024 * 1024 / BYTES_PER_VALUE + 1, 1024 * 1024).unwrap_err();
+        assert_eq!(err.code(), 400);
+        assert_eq!(err.message(), "Invalid JSON: more than 65536 values");
+    }
+
+    #[tokio::test]
+    async fn large_inputs_share_the_budget_and_small_ones_pass() {
+        let budget = InputBudget::new(2 * 1024 * 1024);
+        let first = budget.try_take(1024 * 1024).unwrap();
+        let _second = budget.try_take(1024 * 1024).unwrap();
+        assert_eq!(budget.try_take(1024 * 1024).unwrap_err().code(), 503);
+        assert!(budget.try_take(SMALL_INPUT_BYTES).is_ok());
+        let wait = Duration::from_millis(10);
+        assert_eq!(budget.take(200_000, wait).await.unwrap_err().code(), 503);
+        drop(first);
+        assert!(budget.take(200_000, wait).await.is_ok());
+        // Larger than the whole budget: takes all of it, never waits forever.
+        let all = InputBudget::new(100_000);
+        assert!(all.take(10 * 1024 * 1024, wait).await.is_ok());
+    }
 }

@@ -19,36 +19,63 @@ use axum::extract::ConnectInfo;
 use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State, TryData};
-use socketioxide::handler::ConnectHandler;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Data, Event, Extension, SocketRef, State, TryData};
+use socketioxide::handler::{ConnectHandler, FromMessage, FromMessageParts, Value as PacketValue};
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::Socket;
+use socketioxide::{ParserConfig, SocketIo};
 
 use crate::auth::AuthenticationService;
 use crate::channels::{Connection, Sender};
+use crate::transport::rest::{InputBudget, check_value_count, count_values};
 use crate::{App, ClientAddr, Error, Id, Method, Params, Provider, Result};
 
 /// Largest arguments of one call, serialised, in bytes. Larger calls get a
-/// 413 error ack.
+/// 413 error ack. The server sets it to the REST body limit (`bodyLimit`),
+/// so one setting bounds both transports.
 pub const DEFAULT_MAX_ARGS_BYTES: usize = 1024 * 1024;
 
-/// Largest socket.io packet the server reads at all. Bigger than
-/// [`DEFAULT_MAX_ARGS_BYTES`] so that moderately oversized calls get an
-/// error ack instead of a closed connection; beyond it the engine closes
-/// the connection, as any socket.io server does.
-pub const MAX_PACKET_BYTES: u64 = 16 * 1024 * 1024;
+/// What a socket.io packet may carry besides a call's arguments: its type,
+/// ack id, event name and brackets. A packet up to `max_args_bytes` plus
+/// this gets a 413 ack when its arguments are too large; a bigger one is
+/// refused by the engine while it is read, before anything is parsed or
+/// buffered whole, and the connection is closed, as any socket.io server
+/// does.
+pub const PACKET_OVERHEAD_BYTES: usize = 4 * 1024;
 
 /// Options of the socket.io transport.
 #[derive(Debug, Clone)]
 pub struct SocketOptions {
-    /// Largest serialised arguments of one call.
+    /// Largest serialised arguments of one call; packets larger than this
+    /// plus [`PACKET_OVERHEAD_BYTES`] close the connection.
     pub max_args_bytes: usize,
+    /// The allowance of large inputs in flight, shared with REST; `None`
+    /// gives the transport its own.
+    pub budget: Option<InputBudget>,
+}
+
+impl SocketOptions {
+    /// Options whose argument limit is `body_limit`, the REST body limit,
+    /// drawing on the same `budget`.
+    pub fn for_body_limit(body_limit: usize, budget: InputBudget) -> Self {
+        Self {
+            max_args_bytes: body_limit,
+            budget: Some(budget),
+        }
+    }
+
+    /// The largest engine.io packet read at all.
+    fn max_packet_bytes(&self) -> usize {
+        self.max_args_bytes.saturating_add(PACKET_OVERHEAD_BYTES)
+    }
 }
 
 impl Default for SocketOptions {
     fn default() -> Self {
         Self {
             max_args_bytes: DEFAULT_MAX_ARGS_BYTES,
+            budget: None,
         }
     }
 }
@@ -57,17 +84,33 @@ impl Default for SocketOptions {
 struct SocketState {
     app: App,
     options: Arc<SocketOptions>,
+    budget: InputBudget,
 }
 
 /// The tower layer that serves socket.io for `app`; add it to the router
 /// that serves REST so both share one port.
 pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
+    let max_packet = options.max_packet_bytes();
+    let budget = options
+        .budget
+        .clone()
+        .unwrap_or_else(|| InputBudget::for_body_limit(options.max_args_bytes));
     let state = SocketState {
         app,
         options: Arc::new(options),
+        budget,
     };
+    // One bound for every way a packet arrives: a polling request body, a
+    // WebSocket message and each of its frames, binary attachments.
     let (layer, io) = SocketIo::builder()
-        .max_payload(MAX_PACKET_BYTES)
+        .max_payload(u64::try_from(max_packet).unwrap_or(u64::MAX))
+        .ws_max_message_size(max_packet)
+        .ws_max_frame_size(max_packet)
+        .with_parser(
+            ParserConfig::common()
+                .max_incoming_binary_buf_size(max_packet)
+                .max_incoming_binaries(16),
+        )
         .with_state(state)
         .build_layer();
     io.ns("/", on_connect.with(handshake));
@@ -166,27 +209,79 @@ async fn on_message(
     State(state): State<SocketState>,
     Extension(connection): Extension<Connection>,
     Event(event): Event,
-    TryData(args): TryData<Args>,
     ack: AckSender,
+    packet: Packet,
 ) {
-    let outcome = match args {
-        Ok(Args(args)) => {
-            let addr = socket
-                .req_parts()
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip());
-            call(&state, &connection, addr, &event, args).await
+    let outcome = async move {
+        // The packet's JSON is `["<event>", ...args]`.
+        let args_bytes = packet.bytes.saturating_sub(event.len() + 2);
+        let max = state.options.max_args_bytes;
+        if args_bytes > max {
+            return Err(Error::payload_too_large(format!(
+                "The arguments are larger than {max} bytes"
+            )));
         }
-        Err(_) => Err(Error::bad_request(
-            "Invalid arguments: expected JSON values",
-        )),
-    };
+        check_value_count(packet.values, max)?;
+        // Held until the call has answered: its arguments live that long.
+        let _permit = state.budget.try_take(packet.bytes)?;
+        let args = (packet.parse)()
+            .ok_or_else(|| Error::bad_request("Invalid arguments: expected JSON values"))?;
+        let addr = socket
+            .req_parts()
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        call(&state, &connection, addr, &event, args.0).await
+    }
+    .await;
     // A call without an ack callback gets no answer, as in Feathers.
     let _ = match outcome {
         Ok(result) => ack.send(&(Value::Null, result)),
         Err(error) => ack.send(&(error.to_json(),)),
     };
+}
+
+/// An event's packet, not yet parsed: its size is checked and an
+/// allowance taken before its arguments become JSON values, which take
+/// several times the packet's bytes.
+struct Packet {
+    /// The packet's text and binary attachments, in bytes.
+    bytes: usize,
+    /// How many JSON values its text holds at most.
+    values: usize,
+    /// Parses the arguments.
+    parse: Box<dyn FnOnce() -> Option<Args> + Send + Sync>,
+}
+
+impl<A: Adapter> FromMessage<A> for Packet {
+    type Error = std::convert::Infallible;
+
+    fn from_message(
+        socket: Arc<Socket<A>>,
+        mut value: PacketValue,
+        ack_id: Option<i64>,
+    ) -> std::result::Result<Self, Self::Error> {
+        let bytes = match &value {
+            PacketValue::Str(text, binaries) => binaries
+                .iter()
+                .flatten()
+                .fold(text.len(), |sum, b| sum.saturating_add(b.len())),
+            PacketValue::Bytes(bytes) => bytes.len(),
+        };
+        let values = value
+            .as_str()
+            .map_or(0, |text| count_values(text.as_bytes()));
+        let parse = Box::new(move || {
+            Data::<Args>::from_message_parts(&socket, &mut value, &ack_id)
+                .ok()
+                .map(|Data(args)| args)
+        });
+        Ok(Self {
+            bytes,
+            values,
+            parse,
+        })
+    }
 }
 
 /// The arguments of an event, however many there are.
@@ -224,15 +319,6 @@ async fn call(
     event: &str,
     args: Vec<Value>,
 ) -> Result<Value> {
-    let size = serde_json::to_vec(&args)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
-    if size > state.options.max_args_bytes {
-        return Err(Error::payload_too_large(format!(
-            "The arguments are larger than {} bytes",
-            state.options.max_args_bytes
-        )));
-    }
     let mut args = args.into_iter();
     let path = match args.next() {
         Some(Value::String(path)) => path,

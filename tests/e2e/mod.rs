@@ -22,6 +22,7 @@ mod support;
 mod bad_bodies;
 mod hostile;
 mod identity;
+mod memory;
 mod queries;
 mod routes;
 mod throttle;

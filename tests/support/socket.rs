@@ -127,6 +127,49 @@ impl SocketClient {
         None
     }
 
+    /// Sends one text message of `head`, then `filler` repeated to about
+    /// `filler_len` bytes, then `tail`, in frames of about 1 MiB, so that a
+    /// message of many megabytes costs this side little memory; false when
+    /// the connection went away meanwhile.
+    pub(crate) async fn try_send_large(
+        &mut self,
+        head: &str,
+        filler: &str,
+        filler_len: usize,
+        tail: &str,
+    ) -> bool {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        const CHUNK: usize = 1024 * 1024;
+        let first = Frame::message(head.as_bytes().to_vec(), OpCode::Data(Data::Text), false);
+        if self.ws.send(Message::Frame(first)).await.is_err() {
+            return false;
+        }
+        let chunk = filler.repeat((CHUNK / filler.len().max(1)).max(1));
+        let mut left = filler_len;
+        while left > 0 {
+            left = left.saturating_sub(chunk.len());
+            let frame = Frame::message(
+                chunk.clone().into_bytes(),
+                OpCode::Data(Data::Continue),
+                false,
+            );
+            if self.ws.send(Message::Frame(frame)).await.is_err() {
+                return false;
+            }
+        }
+        let last = Frame::message(tail.as_bytes().to_vec(), OpCode::Data(Data::Continue), true);
+        self.ws.send(Message::Frame(last)).await.is_ok()
+    }
+
+    /// Reads until the server closes the connection; panics if it says
+    /// nothing for the longest wait instead.
+    pub(crate) async fn wait_closed(&mut self) {
+        while let Some(packet) = self.next_text().await {
+            self.keep(&packet);
+        }
+    }
+
     /// True once the server closed the connection or disconnected the
     /// socket.
     pub(crate) fn is_closed(&self) -> bool {
@@ -181,7 +224,10 @@ impl SocketClient {
                 Err(_) => panic!("nothing from the server for {WAIT:?}"),
             };
             match frame {
-                Message::Text(text) if text.as_str() == "2" => self.send_raw("3").await,
+                // A pong to a closing server may fail; the next read says so.
+                Message::Text(text) if text.as_str() == "2" => {
+                    let _ = self.ws.send(Message::text("3")).await;
+                }
                 Message::Text(text) => return Some(text.as_str().to_owned()),
                 Message::Close(_) => {
                     self.closed = true;

@@ -8,9 +8,9 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use super::table::{self, Record, fetch, find_rust, find_sql, insert, locate, matching, select};
+use super::table::{self, Record, fetch, find_sql, insert, locate, matching, select};
 use super::{SqliteStore, sql};
-use crate::query::{self, ParsedQuery, QueryOptions};
+use crate::query::{self, ParsedQuery, QueryLimits, QueryOptions};
 use crate::service::json_type;
 use crate::store::{data_object, effective_paginate, not_found, page};
 use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
@@ -35,6 +35,7 @@ pub(super) struct Config {
     pub(super) protected_fields: Arc<[String]>,
     pub(super) indexes: Vec<Index>,
     pub(super) start_id: i64,
+    pub(super) limits: QueryLimits,
 }
 
 /// A service over one table of a [`SqliteStore`]; see the
@@ -88,6 +89,7 @@ impl SqliteService {
                 protected_fields: Arc::from(Vec::new()),
                 indexes: Vec::new(),
                 start_id: 0,
+                limits: QueryLimits::default(),
             }),
             schema: Arc::new(OnceCell::new()),
         }
@@ -146,6 +148,13 @@ impl SqliteService {
     {
         let fields: Arc<[String]> = fields.into_iter().map(Into::into).collect();
         self.configure(|c| c.protected_fields = fields)
+    }
+
+    /// The bounds on a query's size (400 past them); the defaults are
+    /// [`QueryLimits::default`], the same as the memory store's.
+    #[must_use]
+    pub fn query_limits(self, limits: QueryLimits) -> Self {
+        self.configure(|c| c.limits = limits)
     }
 
     /// The first automatic id (0 by default), used when the table's counter
@@ -220,6 +229,7 @@ impl SqliteService {
             .paginate(paginate)
             .protected_fields(Arc::clone(&self.config.protected_fields))
             .external(params.is_external())
+            .limits(self.config.limits)
     }
 
     /// Parses the query of a call other than `find` (no pagination).
@@ -270,12 +280,8 @@ impl Service for SqliteService {
         let skip = query.filters.skip;
         let (total, records, query) = self
             .read(move |tx, config| {
-                let (total, records) = match &compiled {
-                    Some(compiled) => {
-                        find_sql(tx, &config.table, &query, compiled, paginate.is_some())?
-                    }
-                    None => find_rust(tx, &config.table, &query)?,
-                };
+                let (total, records) =
+                    find_sql(tx, &config.table, &query, &compiled, paginate.is_some())?;
                 Ok((total, records, query))
             })
             .await?;

@@ -14,18 +14,19 @@
 //! JSON type, with a missing field reading as `'null'` (missing is null),
 //! and `X` is `json_extract(data, '$.f')`: the value (`NULL` for null or
 //! missing, `1`/`0` for booleans, the JSON text for arrays and objects).
-//! `T` is never SQL `NULL` and every term tests `T` before it looks at
-//! `X`, so every condition is `0` or `1`, never `NULL`, and `NOT` (for
-//! `$ne` and `$nin`) is exact.
+//! `T` is never SQL `NULL` and every term that looks at `X` also tests `T`
+//! with a guard that is false whenever `X` is `NULL`, so every condition is
+//! `0` or `1`, never `NULL`, and `NOT` (for `$ne` and `$nin`) is exact.
 //!
 //! - Equality, `$in` (equality is `$in` with one value), per query value,
 //!   by the coercion rules, in Rust, before any SQL is written:
 //!   - `null`: `T = 'null'` (null or missing);
 //!   - a boolean, or the string `"true"`/`"false"`: `T = 'true'` / `T = 'false'`;
-//!   - a string: `T = 'text' AND X IN (?..)` (SQLite's `BINARY` collation
-//!     is byte order of UTF-8, the code point order of Rust's `str`);
+//!   - a string: `X IN (?..) AND T IN ('text')` (SQLite's `BINARY`
+//!     collation is byte order of UTF-8, the code point order of Rust's
+//!     `str`);
 //!   - a number, or a string that [`query::coerce_number`] reads as one:
-//!     `T IN ('integer','real') AND X IN (?..)`.
+//!     `X IN (?..) AND T IN ('integer','real')`.
 //!
 //!   Values of a JSON type other than the ones named never match, which is
 //!   "different types are never equal". `$ne` and `$nin` are `NOT (...)`.
@@ -45,9 +46,18 @@
 //!   wrote it), both `ASC` or `DESC`; finally `seq ASC`, the insertion
 //!   order, for stable ties in both directions.
 //!
-//! A query that needs more than [`MAX_PARAMS`] bound values (very long
-//! `$in` lists) is not compiled ([`condition`] returns `None`) and the
-//! store filters in Rust with [`crate::query::matches()`] instead.
+//! Each term tests `X` first and `T` after it (`X IN (...) AND T IN
+//! ('text')`), and the strings and numbers of one comparison share one
+//! `X IN (...)`: SQLite stops at the first false operand of `AND`, so a
+//! row that matches no value costs one JSON lookup per comparison. `X` is `NULL`
+//! only when `T` is `'null'`, which no guard admits, so the term is still
+//! `0` or `1`.
+//!
+//! Every condition the parser admits is compiled: a query never falls back
+//! to reading the table into Rust. The parser's
+//! [`QueryLimits`](crate::query::QueryLimits) keep the bound values far
+//! below [`MAX_PARAMS`]; a store configured past them gets 400 rather than
+//! a statement SQLite refuses.
 
 use std::fmt::Write as _;
 
@@ -73,16 +83,21 @@ pub(super) struct Compiled {
     pub(super) params: Vec<SqlValue>,
 }
 
-/// Compiles a condition tree; `None` when it needs more than
-/// [`MAX_PARAMS`] values. 400 for a field name that is not an identifier
-/// (the query parser has already refused those; this is a second lock).
-pub(super) fn condition(condition: &Condition) -> Result<Option<Compiled>> {
+/// Compiles a condition tree. 400 when it needs more than [`MAX_PARAMS`]
+/// values, or for a field name that is not an identifier (the query parser
+/// has already refused those; this is a second lock).
+pub(super) fn condition(condition: &Condition) -> Result<Compiled> {
     let mut out = Compiled {
         sql: String::new(),
         params: Vec::new(),
     };
     out.condition(condition)?;
-    Ok((out.params.len() <= MAX_PARAMS).then_some(out))
+    if out.params.len() > MAX_PARAMS {
+        return Err(Error::bad_request(format!(
+            "Query has too many values: at most {MAX_PARAMS} can be bound in one statement"
+        )));
+    }
+    Ok(out)
 }
 
 /// The `ORDER BY` list for `$sort` keys, always ending with `seq` (the
@@ -258,12 +273,26 @@ impl Compiled {
                 let _ = write!(self.sql, "{t} = '{name}'");
             }
         }
+        // Strings and numbers share one `X IN (...)`: a text `X` never
+        // equals a bound number nor a numeric `X` a bound string, so the
+        // type guard after it only has to keep out arrays and objects
+        // (whose `X` is JSON text) and booleans (whose `X` is 1 or 0).
+        let mut guard = Vec::new();
+        if !texts.is_empty() {
+            guard.push("'text'");
+        }
+        if !exact.is_empty() {
+            guard.extend(["'integer'", "'real'"]);
+        }
         let groups = [
-            (texts, "= 'text'", x.clone()),
-            (exact, "IN ('integer', 'real')", x.clone()),
+            (
+                texts.into_iter().chain(exact).collect::<Vec<_>>(),
+                guard.join(", "),
+                x.clone(),
+            ),
             (
                 reals,
-                "IN ('integer', 'real')",
+                "'integer', 'real'".to_owned(),
                 format!("CAST({x} AS REAL)"),
             ),
         ];
@@ -272,14 +301,14 @@ impl Compiled {
                 continue;
             }
             next(&mut self.sql);
-            let _ = write!(self.sql, "({t} {guard} AND {left} IN (");
+            let _ = write!(self.sql, "({left} IN (");
             for (i, value) in values.into_iter().enumerate() {
                 if i > 0 {
                     self.sql.push_str(", ");
                 }
                 self.bind(value);
             }
-            self.sql.push_str("))");
+            let _ = write!(self.sql, ") AND {t} IN ({guard}))");
         }
         if terms == 0 {
             self.sql.push('0');
@@ -327,9 +356,9 @@ impl Compiled {
             if i > 0 {
                 self.sql.push_str(" OR ");
             }
-            let _ = write!(self.sql, "({t} {guard} AND {left} {op} ");
+            let _ = write!(self.sql, "({left} {op} ");
             self.bind(bound);
-            self.sql.push(')');
+            let _ = write!(self.sql, " AND {t} {guard})");
         }
         self.sql.push(')');
         Ok(())
@@ -344,7 +373,7 @@ mod tests {
 
     fn compile(query: &Value) -> Compiled {
         let parsed = parse_query(query.as_object().unwrap(), &QueryOptions::default()).unwrap();
-        condition(&parsed.condition).unwrap().unwrap()
+        condition(&parsed.condition).unwrap()
     }
 
     #[test]
@@ -352,8 +381,8 @@ mod tests {
         let compiled = compile(&json!({"email": "a@x"}));
         assert_eq!(
             compiled.sql,
-            "(((coalesce(json_type(data, '$.email'), 'null') = 'text' AND \
-             json_extract(data, '$.email') IN (?1))))"
+            "(((json_extract(data, '$.email') IN (?1) AND \
+             coalesce(json_type(data, '$.email'), 'null') IN ('text'))))"
         );
         assert_eq!(compiled.params, [SqlValue::Text("a@x".to_owned())]);
     }
@@ -417,7 +446,7 @@ mod tests {
     }
 
     #[test]
-    fn too_many_values_are_left_to_rust() {
+    fn too_many_values_are_400_not_left_to_rust() {
         let many: Vec<Condition> = (0..61)
             .map(|i| Condition::Field {
                 field: format!("f{i}"),
@@ -425,7 +454,13 @@ mod tests {
                 value: Value::Array((0..500).map(|v| json!(v.to_string())).collect()),
             })
             .collect();
-        assert_eq!(condition(&Condition::And(many)).unwrap(), None);
+        let error = condition(&Condition::And(many)).unwrap_err();
+        assert_eq!(error.code(), 400);
+        assert!(
+            error.message().contains("too many values"),
+            "{}",
+            error.message()
+        );
     }
 
     #[test]

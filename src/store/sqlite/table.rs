@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::service::Config;
 use super::{db_error, sql};
-use crate::query::{self, ParsedQuery};
+use crate::query::ParsedQuery;
 use crate::store::not_found;
 use crate::{Error, Id, Result};
 
@@ -146,7 +146,8 @@ pub(super) fn fetch(tx: &Connection, table: &str, id: &Id) -> Result<Option<(i64
     Ok(load(tx, table, seq)?.map(|record| (seq, record)))
 }
 
-/// Every record matching the query's conditions, in insertion order.
+/// Every record matching the query's conditions, in insertion order,
+/// selected in SQL.
 pub(super) fn matching(
     tx: &Connection,
     table: &str,
@@ -154,28 +155,21 @@ pub(super) fn matching(
 ) -> Result<Vec<(i64, Record)>> {
     let t = quoted(table);
     let compiled = sql::condition(&query.condition)?;
-    let (where_sql, params) = match &compiled {
-        Some(c) => (c.sql.as_str(), c.params.as_slice()),
-        // Too many values to bind: filter in Rust below.
-        None => ("1", &[][..]),
-    };
     let mut stmt = tx
         .prepare_cached(&format!(
-            "SELECT seq, data FROM {t} WHERE {where_sql} ORDER BY seq"
+            "SELECT seq, data FROM {t} WHERE {} ORDER BY seq",
+            compiled.sql
         ))
         .map_err(db_error)?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(params), |row| {
+        .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
             Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
         })
         .map_err(db_error)?;
     let mut out = Vec::new();
     for row in rows {
         let (seq, text) = row.map_err(db_error)?;
-        let record = parse_record(&text)?;
-        if compiled.is_some() || query.matches(&record) {
-            out.push((seq, record));
-        }
+        out.push((seq, parse_record(&text)?));
     }
     Ok(out)
 }
@@ -320,26 +314,5 @@ pub(super) fn find_sql(
     for row in rows {
         data.push(parse_record(&row.map_err(db_error)?)?);
     }
-    Ok((total, data))
-}
-
-/// `find` in Rust, for a query too large to compile: the memory store's
-/// algorithm over every record.
-pub(super) fn find_rust(
-    tx: &Connection,
-    table: &str,
-    query: &ParsedQuery,
-) -> Result<(usize, Vec<Record>)> {
-    let mut hits: Vec<Record> = matching(tx, table, query)?
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
-    query::sort_records(&mut hits, &query.filters.sort);
-    let total = hits.len();
-    let data = hits
-        .into_iter()
-        .skip(query.filters.skip)
-        .take(query.filters.limit.unwrap_or(usize::MAX))
-        .collect();
     Ok((total, data))
 }

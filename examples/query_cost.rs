@@ -1,0 +1,91 @@
+//! Measures what one hostile query costs the SQLite store: `find` on a
+//! table of `--rows` messages (100,000 by default) with `--fields` fields
+//! each `$nin` (or `$in` with `--in`) a list of `--values` values, the shape of the largest query
+//! the default limits admit, and reports the best and median wall time.
+//!
+//! ```sh
+//! cargo run --release --example query_cost -- --rows 100000 --fields 10 --values 100
+//! ```
+//!
+//! It is a measurement, not a test: it never fails on numbers. The
+//! database is a private in-memory one.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::time::{Duration, Instant};
+
+use plume::store::SqliteStore;
+use plume::{Paginate, Params, Provider, Service};
+use serde_json::{Map, Value, json};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> plume::Result<()> {
+    let rows = arg("--rows", 100_000);
+    let fields = arg("--fields", 10);
+    let values = arg("--values", 100);
+    let runs = arg("--runs", 5);
+    let op = if std::env::args().any(|a| a == "--in") {
+        "$in"
+    } else {
+        "$nin"
+    };
+    let store = SqliteStore::open(":memory:").await?;
+    // Paginated, as the default app's services are: every find counts
+    // all matching rows, so a query that matches much scans the table.
+    let service = store.service("messages")?.multi(true).paginate(Paginate {
+        default: 10,
+        max: 50,
+    });
+    let started = Instant::now();
+    for chunk in 0..rows.div_ceil(1000) {
+        let batch: Vec<Value> = (0..1000.min(rows - chunk * 1000))
+            .map(|i| {
+                let n = chunk * 1000 + i;
+                json!({"text": format!("message {n}"), "userId": n % 97, "createdAt": n})
+            })
+            .collect();
+        service.create(&Value::Array(batch), &Params::new()).await?;
+    }
+    println!("{rows} rows inserted in {:?}", started.elapsed());
+
+    let mut query = Map::new();
+    for f in 0..fields {
+        let list: Vec<Value> = (0..values).map(|v| json!(format!("{v}"))).collect();
+        // Field names past the stored ones cost the same to test.
+        let name = match f {
+            0 => "text".to_owned(),
+            1 => "userId".to_owned(),
+            _ => format!("f{f}"),
+        };
+        query.insert(name, json!({ op: list }));
+    }
+    let mut params = Params::external(Provider::Rest);
+    params.query = query;
+    let mut times: Vec<Duration> = Vec::new();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        match service.find(&params).await {
+            Ok(_) => times.push(t.elapsed()),
+            Err(e) => {
+                println!("refused: {} {}", e.code(), e.message());
+                return Ok(());
+            }
+        }
+    }
+    times.sort();
+    println!(
+        "{fields} fields x {op} of {values} values over {rows} rows: best {:?}, median {:?}",
+        times[0],
+        times[times.len() / 2]
+    );
+    Ok(())
+}
