@@ -4,7 +4,8 @@
 //! default:
 //!
 //! - `users`: `create` is public (sign-up) and accepts `email` and
-//!   `password` only; a logged-in user finds, gets, updates, patches and
+//!   `password` only; emails are unique ignoring case (stored as given,
+//!   and login matches them the same way); a logged-in user finds, gets, updates, patches and
 //!   removes only their own record (anyone else's is 404); `role` and
 //!   `permissions` are never client-writable (`plume user add` and
 //!   `plume user grant` set them) and survive an `update`; the password is
@@ -58,15 +59,29 @@ pub async fn build(config: &Config) -> Result<App> {
     };
     let config = &config.with_secret("authentication", filename)?;
     let store = SqliteStore::open(filename).await?;
-    if let Some(ms) = config.get("sqlite.recordCacheMs") {
-        let ms = ms.as_u64().ok_or_else(|| {
-            Error::general(format!(
-                "sqlite.recordCacheMs must be a whole number of milliseconds, not {ms}"
-            ))
-        })?;
-        store.set_record_cache_ttl(std::time::Duration::from_millis(ms));
+    if let Some(ttl) = milliseconds(config, "sqlite.recordCacheMs")? {
+        store.set_record_cache_ttl(ttl);
+    }
+    if let Some(budget) = milliseconds(config, "sqlite.queryTimeoutMs")? {
+        store.set_query_timeout(budget);
     }
     build_with_store(config, &store)
+}
+
+/// A setting in whole milliseconds, if set.
+fn milliseconds(config: &Config, key: &str) -> Result<Option<std::time::Duration>> {
+    config
+        .get(key)
+        .map(|ms| {
+            ms.as_u64()
+                .map(std::time::Duration::from_millis)
+                .ok_or_else(|| {
+                    Error::general(format!(
+                        "{key} must be a whole number of milliseconds, not {ms}"
+                    ))
+                })
+        })
+        .transpose()
 }
 
 /// Builds the default app on an open store (tests pass `:memory:`).
@@ -78,7 +93,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
         "users",
         store
             .service("users")?
-            .unique(["email"])
+            .unique_ignoring_case(["email"])
             .paginate(PAGES)
             .protected_fields(["password"]),
     )?

@@ -122,6 +122,7 @@
 //!         field: "name".to_owned(),
 //!         op: Op::In,
 //!         value: json!(["a", "b"]),
+//!         fold_case: false,
 //!     }])
 //! );
 //! assert!(parsed.matches(json!({"name": "b"}).as_object().unwrap()));
@@ -182,6 +183,9 @@ pub struct QueryOptions {
     pub external: bool,
     /// The bounds on a query's size, for every caller.
     pub limits: QueryLimits,
+    /// Fields whose strings compare ignoring ASCII case in equality,
+    /// `$ne`, `$in` and `$nin` (a store's case-insensitive unique fields).
+    pub fold_case: Arc<[String]>,
 }
 
 /// The bounds that keep one query's cost bounded; a query over any of them
@@ -223,7 +227,15 @@ impl QueryOptions {
             protected_fields: Arc::from(Vec::new()),
             external: false,
             limits: QueryLimits::default(),
+            fold_case: Arc::from(Vec::new()),
         }
+    }
+
+    /// Sets the fields compared ignoring case.
+    #[must_use]
+    pub fn fold_case(mut self, fields: Arc<[String]>) -> Self {
+        self.fold_case = fields;
+        self
     }
 
     /// Sets the bounds on a query's size.
@@ -353,6 +365,10 @@ pub enum Condition {
         /// The query value: a string, number, boolean or `null`; for
         /// [`Op::In`] and [`Op::Nin`] always an array of those.
         value: Value,
+        /// Strings are compared ignoring ASCII case (equality, `$ne`,
+        /// `$in`, `$nin` on a field the store declared case-insensitive,
+        /// such as an email).
+        fold_case: bool,
     },
 }
 
@@ -537,6 +553,12 @@ impl Parser<'_> {
     }
 
     /// A condition on `field`, pushed onto `out` (one per operator).
+    /// True when `op` on `field` compares strings ignoring case.
+    fn folds(&self, field: &str, op: Op) -> bool {
+        matches!(op, Op::Eq | Op::Ne | Op::In | Op::Nin)
+            && self.options.fold_case.iter().any(|f| f == field)
+    }
+
     fn field(&mut self, field: &str, value: &Value, out: &mut Vec<Condition>) -> Result<()> {
         check_field_name(field)?;
         self.options.check_protected(field)?;
@@ -570,6 +592,7 @@ impl Parser<'_> {
                         field: field.to_owned(),
                         op,
                         value,
+                        fold_case: self.folds(field, op),
                     });
                 }
                 Ok(())
@@ -580,6 +603,7 @@ impl Parser<'_> {
                     field: field.to_owned(),
                     op: Op::Eq,
                     value: scalar.clone(),
+                    fold_case: self.folds(field, Op::Eq),
                 });
                 Ok(())
             }
@@ -725,9 +749,29 @@ pub fn matches(condition: &Condition, record: &Map<String, Value>) -> bool {
     match condition {
         Condition::And(conditions) => conditions.iter().all(|c| matches(c, record)),
         Condition::Or(conditions) => conditions.iter().any(|c| matches(c, record)),
-        Condition::Field { field, op, value } => {
-            compare_op(*op, record.get(field).unwrap_or(&Value::Null), value)
+        Condition::Field {
+            field,
+            op,
+            value,
+            fold_case,
+        } => {
+            let stored = record.get(field).unwrap_or(&Value::Null);
+            if *fold_case {
+                compare_op(*op, &folded(stored), &folded(value))
+            } else {
+                compare_op(*op, stored, value)
+            }
         }
+    }
+}
+
+/// A value with its strings (and those of a list) in ASCII lower case,
+/// as SQLite's `lower()` folds them.
+fn folded(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.to_ascii_lowercase()),
+        Value::Array(items) => Value::Array(items.iter().map(folded).collect()),
+        other => other.clone(),
     }
 }
 
@@ -922,7 +966,21 @@ mod tests {
             field: field.to_owned(),
             op,
             value,
+            fold_case: false,
         }
+    }
+
+    #[test]
+    fn declared_fields_compare_ignoring_case() {
+        let options = QueryOptions::default().fold_case(Arc::from(vec!["email".to_owned()]));
+        let query = |q: Value| parse_query(&obj(q), &options).unwrap();
+        let record = obj(json!({"email": "Ada@Example.com", "name": "Ada"}));
+        assert!(query(json!({"email": "ada@example.COM"})).matches(&record));
+        assert!(query(json!({"email": {"$in": ["x", "ADA@example.com"]}})).matches(&record));
+        assert!(!query(json!({"email": {"$ne": "ada@example.com"}})).matches(&record));
+        // Only the declared field, and only equality.
+        assert!(!query(json!({"name": "ada"})).matches(&record));
+        assert!(!query(json!({"email": {"$gte": "b"}})).matches(&record));
     }
 
     #[test]

@@ -146,13 +146,24 @@ impl LocalStrategy {
             Value::Object(page) => page.get("data").and_then(Value::as_array),
             _ => None,
         };
-        let exact = |entity: &&Value| {
+        let name = |entity: &Value| {
             entity
                 .get(&settings.entity_username_field)
                 .and_then(Value::as_str)
-                == Some(username)
+                .map(str::to_owned)
         };
-        Ok(list.and_then(|l| l.iter().find(exact)).cloned())
+        // The exact name first; else one that differs only in case, which
+        // a store returns only for a field it compares ignoring case (an
+        // email declared `unique_ignoring_case`), so it is the one account.
+        let found = list.and_then(|l| {
+            l.iter()
+                .find(|e| name(e).as_deref() == Some(username))
+                .or_else(|| {
+                    l.iter()
+                        .find(|e| name(e).is_some_and(|n| n.eq_ignore_ascii_case(username)))
+                })
+        });
+        Ok(found.cloned())
     }
 
     /// The entity to return (S-LOCAL-8): as found for internal calls, else

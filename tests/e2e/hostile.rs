@@ -580,3 +580,46 @@ async fn a_role_change_revokes_the_tokens_that_carry_the_old_claims() {
         json!("user")
     );
 }
+
+#[tokio::test]
+async fn emails_are_one_account_whatever_their_case() {
+    let server = server().await;
+    let first = sign_up(
+        &server,
+        &json!({"email": "Ada@Example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(first["email"], json!("Ada@Example.com"), "stored as given");
+    for other in ["ada@example.com", "ADA@EXAMPLE.COM"] {
+        let answer = server
+            .post(
+                "/users",
+                &json!({"email": other, "password": "another password"}),
+            )
+            .await;
+        assert_status_error(&answer, "Conflict", 409);
+    }
+    // Login matches ignoring case, and finds the one account.
+    for typed in ["ada@example.com", "ADA@example.COM", "Ada@Example.com"] {
+        let (status, auth) = login(&server, typed, PASSWORD).await;
+        assert_eq!(status, 201, "{typed}: {auth}");
+        assert_eq!(auth["user"]["id"], first["id"]);
+    }
+    assert_eq!(
+        login(&server, "ada@example.com", "another password")
+            .await
+            .0,
+        401
+    );
+    // An email change into someone else's address in another case: 409.
+    let eve = account(&server, "eve@example.com").await;
+    let answer = call(
+        &server,
+        Method::PATCH,
+        &user_path(&eve.id),
+        Some(&eve.token),
+        Some(&json!({"email": "ADA@example.com"})),
+    )
+    .await;
+    assert_status_error(&answer, "Conflict", 409);
+}

@@ -104,6 +104,7 @@
 //! # }).unwrap();
 //! ```
 
+mod budget;
 mod cache;
 mod pool;
 mod revocations;
@@ -112,6 +113,7 @@ mod sql;
 mod table;
 mod writer;
 
+pub use budget::DEFAULT_QUERY_BUDGET;
 pub use revocations::SqliteRevocations;
 pub use service::SqliteService;
 
@@ -159,6 +161,8 @@ struct Shared {
     /// `None` for `:memory:`, read on the writer's connection.
     readers: Option<Pool>,
     records: RecordCache,
+    /// The time budget of one read, in milliseconds (0: none).
+    read_budget_ms: std::sync::atomic::AtomicU64,
     /// Revoked token ids and their expiry, mirrored from the
     /// `plume_revoked_tokens` table (see [`SqliteRevocations`]).
     revoked: revocations::Cache,
@@ -204,6 +208,9 @@ impl SqliteStore {
                 writer,
                 readers,
                 records: RecordCache::default(),
+                read_budget_ms: std::sync::atomic::AtomicU64::new(
+                    u64::try_from(budget::DEFAULT_QUERY_BUDGET.as_millis()).unwrap_or(u64::MAX),
+                ),
                 revoked: revocations::Cache::default(),
             }),
         })
@@ -246,7 +253,13 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let budget = std::time::Duration::from_millis(
+            self.shared
+                .read_budget_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         let read = move |conn: &mut Connection| {
+            let _deadline = budget::Deadline::start(budget);
             let snapshot = ReadTransaction::begin(conn)?;
             work(snapshot.0)
         };
@@ -296,6 +309,16 @@ impl SqliteStore {
     pub fn set_record_cache_ttl(&self, ttl: std::time::Duration) {
         self.shared.records.set_ttl(ttl);
     }
+
+    /// Sets the time budget of one read (default 250 ms,
+    /// `sqlite.queryTimeoutMs`): a query still running after it is stopped
+    /// and answered 400 BadRequest. Zero turns the budget off.
+    pub fn set_query_timeout(&self, budget: std::time::Duration) {
+        let ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
+        self.shared
+            .read_budget_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Opens the writer and the readers (none for `:memory:`).
@@ -303,6 +326,7 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
     if path.as_os_str() == MEMORY {
         let writer = Connection::open_in_memory().map_err(db_error)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        budget::install(&writer)?;
         init_schema(&writer)?;
         return Ok((writer, Vec::new()));
     }
@@ -336,6 +360,7 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
             reader
                 .pragma_update(None, "query_only", true)
                 .map_err(db_error)?;
+            budget::install(&reader)?;
             Ok(reader)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -356,7 +381,13 @@ fn init_schema(conn: &Connection) -> Result<()> {
 /// A rusqlite error as a Plume error: a constraint violation is 409
 /// Conflict, anything else an internal error (logged, never sent).
 fn db_error(error: rusqlite::Error) -> Error {
-    if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
+    if error.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) {
+        // Only a read past its time budget is interrupted.
+        Error::bad_request(
+            "The query ran out of its time budget (sqlite.queryTimeoutMs): narrow it, or \
+             filter and sort on indexed fields",
+        )
+    } else if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) {
         conflict_message(&error.to_string())
     } else {
         Error::internal(error)
@@ -364,10 +395,12 @@ fn db_error(error: rusqlite::Error) -> Error {
 }
 
 /// 409 for a failed constraint; names the field when the failed index is a
-/// declared unique index (`<table>__unique__<field>`).
+/// declared unique index (`<table>__unique__<field>`, or
+/// `<table>__uniqueci__<field>` when it ignores case).
 fn conflict_message(detail: &str) -> Error {
     let field = detail
         .split_once("__unique__")
+        .or_else(|| detail.split_once("__uniqueci__"))
         .map(|(_, rest)| {
             rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .next()

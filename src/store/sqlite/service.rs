@@ -20,6 +20,8 @@ use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
 pub(super) struct Index {
     pub(super) field: String,
     pub(super) unique: bool,
+    /// Made on `lower(value)`: values differing only in ASCII case collide.
+    pub(super) ignore_case: bool,
 }
 
 /// A service's settings, shared with its blocking tasks.
@@ -36,6 +38,9 @@ pub(super) struct Config {
     pub(super) indexes: Vec<Index>,
     pub(super) start_id: i64,
     pub(super) limits: QueryLimits,
+    /// Fields whose equality ignores case (from the case-insensitive
+    /// unique indexes), shared with every call's query options.
+    pub(super) fold_case: Arc<[String]>,
 }
 
 /// A service over one table of a [`SqliteStore`]; see the
@@ -90,6 +95,7 @@ impl SqliteService {
                 indexes: Vec::new(),
                 start_id: 0,
                 limits: QueryLimits::default(),
+                fold_case: Arc::from(Vec::new()),
             }),
             schema: Arc::new(OnceCell::new()),
         }
@@ -188,6 +194,35 @@ impl SqliteService {
         self.declare(fields, true)
     }
 
+    /// Declares a unique index on each of these fields that ignores ASCII
+    /// case, for emails and login names: `ADA@x` conflicts with `ada@x`
+    /// (409), the value is stored as given, and equality, `$ne`, `$in` and
+    /// `$nin` on the field ignore case too, so a lookup finds the record
+    /// whatever case it is typed in (through the same index). Characters
+    /// outside ASCII are compared as they are (SQLite's `lower()`).
+    #[must_use]
+    pub fn unique_ignoring_case<I, S>(self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let fields: Vec<String> = fields.into_iter().map(Into::into).collect();
+        self.configure(|c| {
+            let mut folded: Vec<String> = c.fold_case.to_vec();
+            for field in &fields {
+                c.indexes.push(Index {
+                    field: field.clone(),
+                    unique: true,
+                    ignore_case: true,
+                });
+                if !folded.contains(field) {
+                    folded.push(field.clone());
+                }
+            }
+            c.fold_case = Arc::from(folded);
+        })
+    }
+
     fn declare<I, S>(self, fields: I, unique: bool) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -198,6 +233,7 @@ impl SqliteService {
             .map(|field| Index {
                 field: field.into(),
                 unique,
+                ignore_case: false,
             })
             .collect();
         self.configure(|c| c.indexes.extend(new))
@@ -230,6 +266,7 @@ impl SqliteService {
             .protected_fields(Arc::clone(&self.config.protected_fields))
             .external(params.is_external())
             .limits(self.config.limits)
+            .fold_case(Arc::clone(&self.config.fold_case))
     }
 
     /// Parses the query of a call other than `find` (no pagination).

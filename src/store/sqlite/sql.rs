@@ -183,16 +183,21 @@ impl Compiled {
         match condition {
             Condition::And(items) => self.join(items, " AND ", "1"),
             Condition::Or(items) => self.join(items, " OR ", "0"),
-            Condition::Field { field, op, value } => {
+            Condition::Field {
+                field,
+                op,
+                value,
+                fold_case,
+            } => {
                 let list = match value {
                     Value::Array(items) => items.as_slice(),
                     other => std::slice::from_ref(other),
                 };
                 match op {
-                    Op::Eq | Op::In => self.any_equal(field, list),
+                    Op::Eq | Op::In => self.any_equal(field, list, *fold_case),
                     Op::Ne | Op::Nin => {
                         self.sql.push_str("NOT ");
-                        self.any_equal(field, list)
+                        self.any_equal(field, list, *fold_case)
                     }
                     Op::Lt => self.ordered(field, "<", value),
                     Op::Lte => self.ordered(field, "<=", value),
@@ -220,8 +225,10 @@ impl Compiled {
     }
 
     /// True when the field equals any of `values`, with coercion: a
-    /// parenthesised OR of at most one term per JSON type.
-    fn any_equal(&mut self, field: &str, values: &[Value]) -> Result<()> {
+    /// parenthesised OR of at most one term per JSON type. With
+    /// `fold_case`, strings compare as `lower(X) IN (...)`, the expression a
+    /// case-insensitive unique index is made on, so such a lookup uses it.
+    fn any_equal(&mut self, field: &str, values: &[Value], fold_case: bool) -> Result<()> {
         let (t, x) = (type_expr(field)?, value_expr(field)?);
         let mut null = false;
         let mut bools = [false; 2];
@@ -284,7 +291,20 @@ impl Compiled {
         if !exact.is_empty() {
             guard.extend(["'integer'", "'real'"]);
         }
+        let folded_texts = if fold_case {
+            guard.retain(|g| *g != "'text'");
+            std::mem::take(&mut texts)
+                .into_iter()
+                .map(|text| match text {
+                    SqlValue::Text(s) => SqlValue::Text(s.to_ascii_lowercase()),
+                    other => other,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let groups = [
+            (folded_texts, "'text'".to_owned(), format!("lower({x})")),
             (
                 texts.into_iter().chain(exact).collect::<Vec<_>>(),
                 guard.join(", "),
@@ -436,6 +456,7 @@ mod tests {
     #[test]
     fn field_names_are_checked_again() {
         let bad = Condition::Field {
+            fold_case: false,
             field: "a') OR 1=1 --".to_owned(),
             op: Op::Eq,
             value: json!(1),
@@ -449,6 +470,7 @@ mod tests {
     fn too_many_values_are_400_not_left_to_rust() {
         let many: Vec<Condition> = (0..61)
             .map(|i| Condition::Field {
+                fold_case: false,
                 field: format!("f{i}"),
                 op: Op::In,
                 value: Value::Array((0..500).map(|v| json!(v.to_string())).collect()),

@@ -57,16 +57,41 @@ pub(super) fn create(tx: &Connection, config: &Config) -> Result<()> {
                 index.field
             ))
         })?;
-        let (kind, name) = if index.unique {
-            ("UNIQUE INDEX", format!("{table}__unique__{}", index.field))
-        } else {
-            ("INDEX", format!("{table}__index__{}", index.field))
+        let (kind, name, expr) = match (index.unique, index.ignore_case) {
+            (true, true) => (
+                "UNIQUE INDEX",
+                format!("{table}__uniqueci__{}", index.field),
+                format!("lower({expr})"),
+            ),
+            (true, false) => (
+                "UNIQUE INDEX",
+                format!("{table}__unique__{}", index.field),
+                expr,
+            ),
+            (false, _) => ("INDEX", format!("{table}__index__{}", index.field), expr),
         };
         tx.execute_batch(&format!(
             "CREATE {kind} IF NOT EXISTS {} ON {t} ({expr});",
             quoted(&name)
         ))
-        .map_err(db_error)?;
+        .map_err(|error| {
+            // Records written before the field was declared unique (or
+            // unique ignoring case) may already collide.
+            if error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+                Error::general(format!(
+                    "Cannot declare '{}' of '{table}' unique{}: records already share a value \
+                     ({error}); resolve the duplicates first",
+                    index.field,
+                    if index.ignore_case {
+                        " ignoring case"
+                    } else {
+                        ""
+                    }
+                ))
+            } else {
+                db_error(error)
+            }
+        })?;
     }
     tx.execute(
         "INSERT OR IGNORE INTO plume_sequences (name, next_id) VALUES (?1, ?2)",

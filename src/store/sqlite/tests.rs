@@ -259,6 +259,60 @@ async fn unique_fields_conflict_on_create_update_and_patch() {
 }
 
 #[tokio::test]
+async fn case_insensitive_unique_fields_conflict_ignoring_case_and_lookups_use_the_index() {
+    let store = memory().await;
+    let users = store
+        .service("users")
+        .unwrap()
+        .unique_ignoring_case(["email"]);
+    users
+        .create(&json!({"email": "Ada@X.org"}), &Params::new())
+        .await
+        .unwrap();
+    let err = users
+        .create(&json!({"email": "ada@x.ORG"}), &Params::new())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 409);
+    assert_eq!(err.message(), "A record with this 'email' already exists");
+    let found = users
+        .find(&Params::with_query(json!({"email": "ADA@x.org"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        json!([{"email": "Ada@X.org", "id": 0}]),
+        "stored as given"
+    );
+    let options = QueryOptions::default().fold_case(std::sync::Arc::from(vec!["email".to_owned()]));
+    let query =
+        query::parse_query(json!({"email": "ADA@x.org"}).as_object().unwrap(), &options).unwrap();
+    let compiled = sql::condition(&query.condition).unwrap();
+    let plan: Vec<String> = store
+        .read(move |tx| {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT data FROM users WHERE {}",
+                    compiled.sql
+                ))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
+                    row.get::<_, String>(3)
+                })
+                .map_err(db_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_error)
+        })
+        .await
+        .unwrap();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("users__uniqueci__email")),
+        "{plan:?}"
+    );
+}
+
+#[tokio::test]
 async fn declared_indexes_serve_equality_lookups() {
     let store = memory().await;
     let users = store
@@ -1033,4 +1087,45 @@ async fn a_logout_leaves_the_other_tables_cached() {
     assert_eq!(name_of(&items, &id).await, "x");
     drop((store, other));
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_read_past_its_time_budget_is_stopped_with_400_and_the_store_goes_on() {
+    for store in [
+        memory().await,
+        SqliteStore::open(
+            std::env::temp_dir()
+                .join(format!("plume-budget-{}", uuid::Uuid::new_v4()))
+                .join("db.sqlite"),
+        )
+        .await
+        .unwrap(),
+    ] {
+        store.set_query_timeout(std::time::Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        // Never ends on its own.
+        let error = store
+            .read(|tx| {
+                tx.query_row(
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                     SELECT count(*) FROM c",
+                    [],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map_err(db_error)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), 400, "{error}");
+        assert!(error.message().contains("queryTimeoutMs"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The connection serves the next read and writes are never cut.
+        let items = store.service("items").unwrap();
+        items
+            .create(&json!({"a": 1}), &Params::new())
+            .await
+            .unwrap();
+        let found = items.find(&Params::new()).await.unwrap();
+        assert_eq!(found, json!([{"a": 1, "id": 0}]));
+    }
 }
