@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::auth::hooks::{SetField, allow_fields, preserve_on_update, set_field};
+use crate::auth::token::subject_of;
 use crate::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
 use crate::channels::{ANONYMOUS, AUTHENTICATED};
 use crate::config::Config;
@@ -234,13 +235,11 @@ impl AuthenticationOverrides for ClaimsFromUser {
     ) -> Result<Map<String, Value>> {
         let mut options = service.base_get_token_options(auth_result, params).await?;
         if !options.contains_key("subject")
-            && let Some(id) = auth_result.get("user").and_then(|user| user.get("id"))
-            && !id.is_null()
+            && let Some(subject) = auth_result
+                .get("user")
+                .and_then(|user| user.get("id"))
+                .and_then(subject_of)
         {
-            let subject = match id {
-                Value::String(id) => id.clone(),
-                other => other.to_string(),
-            };
             options.insert("subject".to_owned(), Value::String(subject));
         }
         Ok(options)
@@ -271,11 +270,11 @@ async fn revoke_on_claim_change(ctx: &mut HookContext) -> Result<()> {
         Some(record) => vec![record],
         None => Vec::new(),
     };
-    for id in records.into_iter().filter_map(|r| r.get("id")) {
-        let subject = match id {
-            Value::String(id) => id.clone(),
-            other => other.to_string(),
-        };
+    for subject in records
+        .into_iter()
+        .filter_map(|r| r.get("id"))
+        .filter_map(subject_of)
+    {
         auth.revoke_subject(&subject).await?;
     }
     Ok(())

@@ -15,6 +15,7 @@ use super::fields::get_path;
 use super::hooks::protect_query;
 use super::local::PrehashedPassword;
 use super::service::AuthenticationService;
+use super::token::subject_of;
 use crate::{BoxFuture, Hook, HookContext, Hooks, Method, Result};
 
 /// Installs the lifecycle hooks on the entity service at `entity_path`.
@@ -75,11 +76,7 @@ impl RevokeTokens {
         records
             .into_iter()
             .filter_map(|record| record.get(id_field))
-            .filter(|id| !id.is_null())
-            .map(|id| match id {
-                Value::String(id) => id.clone(),
-                other => other.to_string(),
-            })
+            .filter_map(subject_of)
             .collect()
     }
 

@@ -638,15 +638,14 @@ impl AuthenticationService {
                     .unwrap_or("id")
                     .to_owned(),
             };
-            let subject = match entity.get(&id_field) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Number(n)) => n.to_string(),
-                _ => {
-                    return Err(Error::not_authenticated(format!(
+            let subject = entity
+                .get(&id_field)
+                .and_then(token::subject_of)
+                .ok_or_else(|| {
+                    Error::not_authenticated(format!(
                         "Can not set subject from {entity_name}.{id_field}"
-                    )));
-                }
-            };
+                    ))
+                })?;
             options.insert("subject".to_owned(), Value::String(subject));
         }
         Ok(options)

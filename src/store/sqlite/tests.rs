@@ -258,6 +258,27 @@ async fn unique_fields_conflict_on_create_update_and_patch() {
     );
 }
 
+/// SQLite's plan for reading `users` with `compiled` as the condition.
+async fn users_plan(store: &SqliteStore, compiled: sql::Compiled) -> Vec<String> {
+    store
+        .read(move |tx| {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT data FROM users WHERE {}",
+                    compiled.sql
+                ))
+                .map_err(db_error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
+                    row.get::<_, String>(3)
+                })
+                .map_err(db_error)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_error)
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn case_insensitive_unique_fields_conflict_ignoring_case_and_lookups_use_the_index() {
     let store = memory().await;
@@ -287,24 +308,7 @@ async fn case_insensitive_unique_fields_conflict_ignoring_case_and_lookups_use_t
     let options = QueryOptions::default().fold_case(std::sync::Arc::from(vec!["email".to_owned()]));
     let query =
         query::parse_query(json!({"email": "ADA@x.org"}).as_object().unwrap(), &options).unwrap();
-    let compiled = sql::condition(&query.condition).unwrap();
-    let plan: Vec<String> = store
-        .read(move |tx| {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT data FROM users WHERE {}",
-                    compiled.sql
-                ))
-                .map_err(db_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
-                    row.get::<_, String>(3)
-                })
-                .map_err(db_error)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_error)
-        })
-        .await
-        .unwrap();
+    let plan = users_plan(&store, sql::condition(&query.condition).unwrap()).await;
     assert!(
         plan.iter()
             .any(|line| line.contains("users__uniqueci__email")),
@@ -326,24 +330,7 @@ async fn declared_indexes_serve_equality_lookups() {
         &QueryOptions::default(),
     )
     .unwrap();
-    let compiled = sql::condition(&query.condition).unwrap();
-    let plan: Vec<String> = store
-        .read(move |tx| {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "EXPLAIN QUERY PLAN SELECT data FROM users WHERE {}",
-                    compiled.sql
-                ))
-                .map_err(db_error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
-                    row.get::<_, String>(3)
-                })
-                .map_err(db_error)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_error)
-        })
-        .await
-        .unwrap();
+    let plan = users_plan(&store, sql::condition(&query.condition).unwrap()).await;
     assert!(
         plan.iter()
             .any(|line| line.contains("users__unique__email")),
