@@ -1,12 +1,29 @@
 //! The attacks of the "secure by default" issue, run against the default
 //! app on 127.0.0.1 as a hostile logged-in stranger or an anonymous client
-//! would: taking over or deleting someone else's account, granting oneself
-//! a role, editing or re-owning someone else's messages, listing every
-//! user, storing junk at sign-up, keeping a token alive past a logout, a
-//! password change or a deletion, and forged credentials. Each of these
-//! worked on the app before the fix. (The throttle, memory, query cost and
-//! secret attacks have their own modules: see the README's Security
-//! section.)
+//! would. Each worked on the app before the fix. Where each attack of the
+//! issue is run:
+//!
+//! | attack | test |
+//! |---|---|
+//! | PATCH/PUT/DELETE someone else's user | here: `a_stranger_cannot_take_over_replace_or_delete_an_account` |
+//! | sign-up with `role`/`permissions`, a 300 kB blob | here: `sign_up_cannot_grant_a_role_or_store_anything_but_email_and_password` |
+//! | edit, replace, delete, create as or re-own someone's message | here: `messages_are_changed_only_by_their_author_who_comes_from_the_token` |
+//! | `GET /users` lists everyone, unpaginated | here: `users_find_only_themselves_in_pages` |
+//! | range queries on password hashes | here: `password_hashes_cannot_be_range_queried_even_when_the_store_forgot_to_protect_them` |
+//! | 200 concurrent wrong logins, the right one among them | `e2e::throttle::of_200_concurrent_logins_on_one_account_at_most_the_limit_are_evaluated` |
+//! | 300 logins with 1 MB names | `e2e::throttle::over_long_login_names_are_refused_before_the_throttle_and_take_no_memory` |
+//! | 4 × 14 MB socket.io packets | `e2e::memory::socket_packets_over_the_body_limit_close_the_connection_unparsed` |
+//! | events after a REST logout or deletion; a token from before a password change | here: `a_rest_logout_a_password_change_and_a_deletion_silence_the_users_sockets` |
+//! | `ADA@x` after `ada@x` | here: `emails_are_one_account_whatever_their_case` |
+//! | a login during 150 sign-ups | `e2e::throttle::sign_ups_from_one_address_are_limited_and_do_not_delay_a_login`, `..._from_many_addresses_...` |
+//! | 31 fields × `$nin` of 500 | `e2e::queries::thirty_one_fields_of_nin_500_is_400_naming_the_limit` |
+//! | `PLUME_ENV` unset trusts the committed secret | `cli::secret::a_first_start_stores_a_secret_that_later_starts_reuse` |
+//! | `iss` as an array; two `Authorization` headers | here: `forged_issuers_subjects_and_doubled_authorization_headers_are_401` |
+//! | an expired socket stays open | here: `an_expired_socket_is_told_and_closed` |
+//!
+//! More of the same class, found on the way and fixed: a user's own events
+//! reached every socket; a socket that logged in as someone else kept the
+//! first user's channel; a role change kept old claims alive.
 
 use std::time::Duration;
 
