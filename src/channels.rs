@@ -102,6 +102,12 @@ impl Connection {
         }
     }
 
+    /// A handle that does not keep the connection alive (for an app's own
+    /// registry of connections).
+    pub fn downgrade(&self) -> WeakConnection {
+        WeakConnection(Arc::downgrade(&self.inner))
+    }
+
     /// An identity for this connection, equal for all its handles.
     fn key(&self) -> usize {
         Arc::as_ptr(&self.inner) as usize
@@ -141,6 +147,24 @@ impl Connection {
     /// Sends an event to this client.
     pub fn send(&self, event: &str, data: &Value) {
         (self.inner.sender)(event, data);
+    }
+}
+
+/// A [`Connection`] that does not keep it alive; see
+/// [`Connection::downgrade`].
+#[derive(Clone)]
+pub struct WeakConnection(std::sync::Weak<ConnectionInner>);
+
+impl fmt::Debug for WeakConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WeakConnection").finish_non_exhaustive()
+    }
+}
+
+impl WeakConnection {
+    /// The connection, while anything else still holds it.
+    pub fn upgrade(&self) -> Option<Connection> {
+        self.0.upgrade().map(|inner| Connection { inner })
     }
 }
 

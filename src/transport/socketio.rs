@@ -187,6 +187,7 @@ async fn handshake(
             state.app.service(&path)?.create(credentials, params).await
         };
         if let Err(error) = login.await {
+            socket.extensions.remove::<Connection>();
             state.app.disconnected(&connection);
             return Err(error);
         }
@@ -198,9 +199,14 @@ async fn handshake(
 async fn on_connect() {}
 
 async fn on_disconnect(
+    socket: SocketRef,
     State(state): State<SocketState>,
     Extension(connection): Extension<Connection>,
 ) {
+    // The connection holds the socket (to send and to close) and the
+    // socket's extensions hold the connection: without this the pair
+    // would keep each other alive after every disconnect.
+    socket.extensions.remove::<Connection>();
     state.app.disconnected(&connection);
 }
 

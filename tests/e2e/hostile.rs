@@ -640,3 +640,32 @@ async fn emails_are_one_account_whatever_their_case() {
     .await;
     assert_status_error(&answer, "Conflict", 409);
 }
+
+#[tokio::test]
+async fn closed_logged_in_sockets_are_freed() {
+    let server = server().await;
+    let ada = account(&server, "ada@example.com").await;
+    let weak = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&weak);
+    server
+        .app
+        .on_connection(move |connection| seen.lock().unwrap().push(connection.downgrade()));
+    for _ in 0..5 {
+        logged_in_socket(&server, &ada.token).await.close().await;
+    }
+    let alive = || {
+        weak.lock()
+            .unwrap()
+            .iter()
+            .filter(|w: &&plume::WeakConnection| w.upgrade().is_some())
+            .count()
+    };
+    for _ in 0..150 {
+        if alive() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(weak.lock().unwrap().len(), 5);
+    assert_eq!(alive(), 0, "closed logged-in connections stay alive");
+}

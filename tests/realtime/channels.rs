@@ -120,3 +120,41 @@ async fn disconnected_connections_leave_their_channels() {
         "notes created"
     );
 }
+
+/// Waits, bounded, until none of `weak` is alive any more; how many are.
+async fn still_alive(weak: &std::sync::Mutex<Vec<plume::WeakConnection>>) -> usize {
+    let alive = || {
+        weak.lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.upgrade().is_some())
+            .count()
+    };
+    for _ in 0..150 {
+        if alive() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    alive()
+}
+
+#[tokio::test]
+async fn closed_sockets_are_freed() {
+    // Before, a socket and its connection held each other: every socket
+    // that ever connected stayed in memory, a leak any anonymous client
+    // could drive by connecting in a loop.
+    let app = app();
+    let weak = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&weak);
+    app.on_connection(move |connection| seen.lock().unwrap().push(connection.downgrade()));
+    let server = TestServer::start(app.clone()).await;
+    for _ in 0..10 {
+        let socket = SocketClient::connect(&server.base, None, &[])
+            .await
+            .unwrap();
+        socket.close().await;
+    }
+    assert_eq!(weak.lock().unwrap().len(), 10);
+    assert_eq!(still_alive(&weak).await, 0, "closed connections stay alive");
+}
