@@ -23,7 +23,8 @@
 //!
 //! More of the same class, found on the way and fixed: a user's own events
 //! reached every socket; a socket that logged in as someone else kept the
-//! first user's channel; a role change kept old claims alive.
+//! first user's channel; a role change kept old claims alive; a closed
+//! socket and its connection kept each other in memory for good.
 
 use std::time::Duration;
 
