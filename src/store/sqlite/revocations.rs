@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, params};
@@ -59,7 +60,9 @@ pub struct SqliteRevocations {
 pub(super) struct Cache {
     loaded: OnceCell<()>,
     /// When the mirror was last read from the table.
-    refreshed: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the mirror was last read, in [`clock_ms`] (0: never).
+    /// An atomic, not a lock: every authenticated request looks at it.
+    refreshed: std::sync::atomic::AtomicU64,
     entries: RwLock<HashMap<String, i64>>,
     /// Subject → the `iat` up to which its tokens are revoked.
     subjects: RwLock<HashMap<String, i64>>,
@@ -106,7 +109,7 @@ impl SqliteRevocations {
                     })
                     .await?;
                 let (rows, subjects) = rows;
-                *cache.refreshed.lock().map_err(|_| poisoned())? = Some(std::time::Instant::now());
+                cache.refreshed.store(clock_ms(), Ordering::Relaxed);
                 merge_max(&cache.entries, rows)?;
                 merge_max(&cache.subjects, subjects)
             })
@@ -118,18 +121,25 @@ impl SqliteRevocations {
     /// cache's time to live (every time when that cache is off), adding
     /// what other processes revoked; entries are only ever added here.
     async fn refresh_if_stale(&self) -> Result<()> {
-        let ttl = self.store.shared.records.ttl();
+        let ttl_ms = self
+            .store
+            .shared
+            .records
+            .ttl()
+            .map_or(0, |ttl| u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
+        let cache = self.cache();
+        let last = cache.refreshed.load(Ordering::Relaxed);
+        let now_ms = clock_ms();
+        if last != 0 && ttl_ms > 0 && now_ms.saturating_sub(last) < ttl_ms {
+            return Ok(());
+        }
+        // One caller reads; the others go on with the mirror as it is.
+        if cache
+            .refreshed
+            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
         {
-            let mut refreshed = self.cache().refreshed.lock().map_err(|_| poisoned())?;
-            let fresh = match (*refreshed, ttl) {
-                (Some(at), Some(ttl)) => at.elapsed() < ttl,
-                _ => false,
-            };
-            if fresh {
-                return Ok(());
-            }
-            // Concurrent callers skip while this one reads.
-            *refreshed = Some(std::time::Instant::now());
+            return Ok(());
         }
         let now = unix_now()?;
         let (rows, subjects) = self.store.read(move |tx| read_tables(tx, now)).await?;
@@ -252,6 +262,15 @@ fn merge_max(map: &RwLock<HashMap<String, i64>>, rows: Rows) -> Result<()> {
         *entry = (*entry).max(at);
     }
     Ok(())
+}
+
+/// Milliseconds on a monotonic clock, never 0.
+fn clock_ms() -> u64 {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let origin = ORIGIN.get_or_init(std::time::Instant::now);
+    u64::try_from(origin.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
 }
 
 fn poisoned() -> Error {
