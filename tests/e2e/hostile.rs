@@ -19,7 +19,7 @@
 //! | 31 fields × `$nin` of 500 | `e2e::queries::thirty_one_fields_of_nin_500_is_400_naming_the_limit` |
 //! | `PLUME_ENV` unset trusts the committed secret | `cli::secret::a_first_start_stores_a_secret_that_later_starts_reuse` |
 //! | `iss` as an array; two `Authorization` headers | here: `forged_issuers_subjects_and_doubled_authorization_headers_are_401` |
-//! | an expired socket stays open | here: `an_expired_socket_is_told_and_closed` |
+//! | an expired socket stays open | `realtime::auth::an_expired_token_is_announced_and_closes_the_connection` |
 //!
 //! More of the same class, found on the way and fixed: a user's own events
 //! reached every socket; a socket that logged in as someone else kept the
@@ -36,7 +36,7 @@ use super::support::{
     PASSWORD, account, assert_status_error, call, jwt_claims, login, message_path, post_message,
     server, sign_up,
 };
-use crate::support::SocketClient;
+use crate::support::{SocketClient, still_alive};
 
 fn user_path(id: &Value) -> String {
     format!("/users/{}", super::support::id_text(id))
@@ -512,28 +512,6 @@ async fn forged_issuers_subjects_and_doubled_authorization_headers_are_401() {
 }
 
 #[tokio::test]
-async fn an_expired_socket_is_told_and_closed() {
-    let server =
-        super::support::server_with(json!({"authentication": {"jwtOptions": {"expiresIn": "1s"}}}))
-            .await;
-    let ada = account(&server, "ada@example.com").await;
-    let mut socket = logged_in_socket(&server, &ada.token).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
-    let mut told = None;
-    while tokio::time::Instant::now() < deadline {
-        match socket.next_event(Duration::from_millis(200)).await {
-            Some((name, data)) if name == "authentication expired" => told = Some(data),
-            _ if socket.is_closed() => break,
-            _ => {}
-        }
-    }
-    let told = told.expect("the client is told why");
-    assert_eq!(told["name"], json!("NotAuthenticated"));
-    assert_eq!(told["message"], json!("jwt expired"));
-    assert!(socket.is_closed(), "the server closed the connection");
-}
-
-#[tokio::test]
 async fn a_socket_that_logs_in_as_someone_else_leaves_the_first_users_channel() {
     let server = server().await;
     let ada = account(&server, "ada@example.com").await;
@@ -654,19 +632,10 @@ async fn closed_logged_in_sockets_are_freed() {
     for _ in 0..5 {
         logged_in_socket(&server, &ada.token).await.close().await;
     }
-    let alive = || {
-        weak.lock()
-            .unwrap()
-            .iter()
-            .filter(|w: &&plume::WeakConnection| w.upgrade().is_some())
-            .count()
-    };
-    for _ in 0..150 {
-        if alive() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     assert_eq!(weak.lock().unwrap().len(), 5);
-    assert_eq!(alive(), 0, "closed logged-in connections stay alive");
+    assert_eq!(
+        still_alive(&weak).await,
+        0,
+        "closed logged-in connections stay alive"
+    );
 }

@@ -7,7 +7,7 @@ use plume::store::MemoryService;
 use plume::{App, HookContext, Hooks};
 use serde_json::{Value, json};
 
-use crate::support::{SocketClient, TestServer};
+use crate::support::{SocketClient, TestServer, still_alive};
 
 /// No event is expected: how long to listen before concluding so.
 const QUIET: Duration = Duration::from_millis(300);
@@ -119,24 +119,6 @@ async fn disconnected_connections_leave_their_channels() {
         other.next_event(Duration::from_secs(5)).await.unwrap().0,
         "notes created"
     );
-}
-
-/// Waits, bounded, until none of `weak` is alive any more; how many are.
-async fn still_alive(weak: &std::sync::Mutex<Vec<plume::WeakConnection>>) -> usize {
-    let alive = || {
-        weak.lock()
-            .unwrap()
-            .iter()
-            .filter(|w| w.upgrade().is_some())
-            .count()
-    };
-    for _ in 0..150 {
-        if alive() == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    alive()
 }
 
 #[tokio::test]

@@ -158,9 +158,8 @@ impl SqliteRevocations {
             // while the write is on its way to disk.
             let mut entries = self.cache().entries.write().map_err(|_| poisoned())?;
             entries.retain(|_, expiry| *expiry >= now);
-            let entry = entries.entry(jti.to_owned()).or_insert(expires_at);
-            *entry = (*entry).max(expires_at);
         }
+        merge_max(&self.cache().entries, vec![(jti.to_owned(), expires_at)])?;
         let jti = jti.to_owned();
         // Only the revocation table: a logout must not empty the record
         // cache of every table.
@@ -200,11 +199,7 @@ impl SqliteRevocations {
     /// reused by the stores' id counters).
     pub async fn revoke_subject(&self, sub: &str, at: i64) -> Result<()> {
         self.ensure_loaded().await?;
-        {
-            let mut subjects = self.cache().subjects.write().map_err(|_| poisoned())?;
-            let entry = subjects.entry(sub.to_owned()).or_insert(at);
-            *entry = (*entry).max(at);
-        }
+        merge_max(&self.cache().subjects, vec![(sub.to_owned(), at)])?;
         let sub = sub.to_owned();
         self.store
             .write_table(Some(TABLE.to_owned()), move |tx: &Connection| {
