@@ -38,8 +38,12 @@ pub struct PrehashedPassword;
 
 /// The local strategy. Register it as `"local"` and configure
 /// `authentication.local.usernameField` and `passwordField`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LocalStrategy;
+#[derive(Debug, Default, Clone)]
+pub struct LocalStrategy {
+    /// Hashes in progress per client address (`maxHashingPerAddress`),
+    /// shared by every `hash_password` hook that uses this strategy.
+    hashing: std::sync::Arc<password::HashingLimiter>,
+}
 
 /// S-LOCAL-1 settings.
 #[derive(Debug, Clone)]
@@ -57,7 +61,7 @@ struct Settings {
 impl LocalStrategy {
     /// The local strategy.
     pub fn new() -> Self {
-        Self
+        Self::default()
     }
 
     fn settings(ctx: &StrategyContext<'_>) -> Result<Settings> {
@@ -114,6 +118,21 @@ impl LocalStrategy {
         Self::settings(ctx).map_or(DEFAULT_MAX_HASHING_PER_ADDRESS, |s| {
             s.max_hashing_per_address
         })
+    }
+
+    /// Counts one more hash in progress for `address` until the returned
+    /// slot is dropped, or 429 TooManyRequests (with `retryAfter`) when
+    /// the address is at `maxHashingPerAddress`; `None` when there is no
+    /// limit.
+    pub fn enter_hashing(
+        &self,
+        ctx: &StrategyContext<'_>,
+        address: std::net::IpAddr,
+    ) -> Result<Option<password::HashingSlot>> {
+        match self.max_hashing_per_address(ctx) {
+            0 => Ok(None),
+            limit => self.hashing.enter(address, limit).map(Some),
+        }
     }
 
     /// Finds the entity by username with an internal `find`

@@ -344,3 +344,56 @@ mod tests {
         assert!(needs_rehash("$2b$10$abcdefghijklmnopqrstuv"));
     }
 }
+
+/// Hashes in progress per client address; an address leaves the map when
+/// its last hash ends, so the map is never larger than the number of
+/// calls in flight.
+#[derive(Debug, Default)]
+pub struct HashingLimiter(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One hashing call in progress for an address, counted until dropped
+/// (also when the caller goes away).
+#[derive(Debug)]
+pub struct HashingSlot {
+    limiter: Arc<HashingLimiter>,
+    address: std::net::IpAddr,
+}
+
+impl HashingLimiter {
+    pub(crate) fn enter(
+        self: &Arc<Self>,
+        address: std::net::IpAddr,
+        limit: usize,
+    ) -> Result<HashingSlot> {
+        let mut counts = self
+            .0
+            .lock()
+            .map_err(|_| Error::internal("the hashing limiter's lock was poisoned"))?;
+        let count = counts.entry(address).or_insert(0);
+        if *count >= limit {
+            return Err(Error::too_many_requests(
+                "Too many passwords are being hashed for this address, please try again later",
+            )
+            // A hash takes a fraction of a second: the slot frees soon.
+            .with_data(serde_json::json!({ "retryAfter": 1 })));
+        }
+        *count += 1;
+        Ok(HashingSlot {
+            limiter: Arc::clone(self),
+            address,
+        })
+    }
+}
+
+impl Drop for HashingSlot {
+    fn drop(&mut self) {
+        if let Ok(mut counts) = self.limiter.0.lock()
+            && let Some(count) = counts.get_mut(&self.address)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}

@@ -166,3 +166,33 @@ async fn the_hashing_limit_must_be_a_whole_number() {
         .unwrap_err();
     assert!(err.message().contains("maxHashingPerAddress"), "{err:?}");
 }
+
+// The limit is the local strategy's: hooks installed separately (here on
+// two services) share one count per address, not one count each.
+#[tokio::test]
+async fn separate_hash_password_hooks_share_the_limit_per_address() {
+    let app = super::support::local_app_with(json!({
+        "local": {"usernameField": "email", "passwordField": "password", "maxHashingPerAddress": 1}
+    }))
+    .await;
+    app.use_service("accounts", plume::store::MemoryService::new())
+        .unwrap()
+        .hooks(plume::Hooks::new().before("create", plume::hash_password("password")));
+    let users = app.service("users").unwrap();
+    let accounts = app.service("accounts").unwrap();
+    let (first, second) = tokio::join!(
+        users.create(
+            json!({"email": "a1@x", "password": "pw"}),
+            from_address([10, 0, 0, 1])
+        ),
+        accounts.create(
+            json!({"email": "a2@x", "password": "pw"}),
+            from_address([10, 0, 0, 1])
+        ),
+    );
+    let refused = [&first, &second]
+        .iter()
+        .filter(|r| r.as_ref().is_err_and(|e| e.code() == 429))
+        .count();
+    assert_eq!(refused, 1, "{first:?} {second:?}");
+}

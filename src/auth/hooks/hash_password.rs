@@ -7,11 +7,7 @@
 //! hashing queue with sign-ups. Logins do not wait behind sign-ups in any
 //! case (see [`crate::auth::password`]).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::auth::fields::{get_path, set_path};
 use crate::auth::{AuthenticationService, LocalStrategy, PrehashedPassword, StrategyContext};
@@ -20,61 +16,13 @@ use crate::{BoxFuture, ClientAddr, Error, Hook, HookContext, Result};
 /// Replaces the password at `field` (a dotted path) in `ctx.data` by its
 /// argon2id hash, for every item when the data is an array. Data without
 /// the field is left alone. Use it before `create`, `update` and `patch`.
-/// Clones share one count of hashes in progress per address.
+/// The count of hashes in progress per address belongs to the local
+/// strategy, so every `hash_password` hook of an app shares it.
 #[derive(Debug, Clone)]
 pub struct HashPassword {
     field: String,
     service: Option<String>,
     strategy: String,
-    in_progress: Arc<InProgress>,
-}
-
-/// Hashes in progress per client address; an address leaves the map when
-/// its last hash ends, so the map is never larger than the number of
-/// calls in flight.
-#[derive(Debug, Default)]
-struct InProgress(Mutex<HashMap<IpAddr, usize>>);
-
-/// One hashing call in progress for an address, counted until dropped
-/// (also when the caller goes away).
-struct Slot {
-    in_progress: Arc<InProgress>,
-    address: IpAddr,
-}
-
-impl InProgress {
-    fn enter(self: &Arc<Self>, address: IpAddr, limit: usize) -> Result<Slot> {
-        let mut counts = self
-            .0
-            .lock()
-            .map_err(|_| Error::internal("the hashing limiter's lock was poisoned"))?;
-        let count = counts.entry(address).or_insert(0);
-        if *count >= limit {
-            return Err(Error::too_many_requests(
-                "Too many passwords are being hashed for this address, please try again later",
-            )
-            // A hash takes a fraction of a second: the slot frees soon.
-            .with_data(json!({ "retryAfter": 1 })));
-        }
-        *count += 1;
-        Ok(Slot {
-            in_progress: Arc::clone(self),
-            address,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut counts) = self.in_progress.0.lock()
-            && let Some(count) = counts.get_mut(&self.address)
-        {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
-        }
-    }
 }
 
 /// `hash_password("password")`. An empty field name fails every call; use
@@ -84,7 +32,6 @@ pub fn hash_password(field: impl Into<String>) -> HashPassword {
         field: field.into(),
         service: None,
         strategy: "local".to_owned(),
-        in_progress: Arc::default(),
     }
 }
 
@@ -162,17 +109,21 @@ impl HashPassword {
         let Some(data) = ctx.data.as_mut() else {
             return Ok(());
         };
-        let has_password = match &*data {
+        // Only external calls from a known address, carrying a password,
+        // are limited; everything else skips reading the setting.
+        let address = ctx
+            .params
+            .extensions
+            .get::<ClientAddr>()
+            .map(|a| a.0)
+            .filter(|_| ctx.params.is_external());
+        let has_password = || match &*data {
             Value::Array(items) => items.iter().any(|i| get_path(i, &self.field).is_some()),
             item => get_path(item, &self.field).is_some(),
         };
-        let limit = local.max_hashing_per_address(&strategy_ctx);
-        let address = ctx.params.extensions.get::<ClientAddr>().map(|a| a.0);
         // Held while this call hashes.
         let _slot = match address {
-            Some(address) if has_password && limit > 0 && ctx.params.is_external() => {
-                Some(self.in_progress.enter(address, limit)?)
-            }
+            Some(address) if has_password() => local.enter_hashing(&strategy_ctx, address)?,
             _ => None,
         };
         match data {
