@@ -54,6 +54,11 @@ pub const MIN_VALUES: usize = 1024;
 /// request gets 503.
 const BUDGET_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a request body may take to arrive once it holds its share of
+/// the input budget ([`RestOptions::body_timeout`]): a 1 MiB body needs
+/// well under a second on any link a client of this server has.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// An allowance of input bytes that may be read, parsed and served at once,
 /// shared by the REST bodies and socket.io packets larger than
 /// [`SMALL_INPUT_BYTES`]. Parsed JSON takes several times its text, so
@@ -129,6 +134,10 @@ pub struct RestOptions {
     /// The allowance of large inputs in flight; `None` gives
     /// [`InputBudget::for_body_limit`] of [`body_limit`](Self::body_limit).
     pub budget: Option<InputBudget>,
+    /// How long a body may take to arrive once it holds its share of the
+    /// budget (default 10 s); a slower one gets 408 Timeout, so slow
+    /// senders cannot keep the budget from everyone else.
+    pub body_timeout: Duration,
     /// Cross-origin requests to allow; `None` allows none (browsers then
     /// only call from the same origin).
     pub cors: Option<CorsLayer>,
@@ -139,6 +148,7 @@ impl Default for RestOptions {
         Self {
             body_limit: DEFAULT_BODY_LIMIT,
             budget: None,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             cors: None,
         }
     }
@@ -318,10 +328,25 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     let mut _permit = None;
     if method.takes_data() {
         let limit = state.options.body_limit;
+        let declared = declared_length(&parts.headers);
+        // Refused before it may hold any of the shared budget.
+        if declared.is_some_and(|len| len > limit) {
+            return Err(too_large(limit));
+        }
         // Without a length the body may be as large as the limit.
-        let expected = declared_length(&parts.headers).map_or(limit, |len| len.min(limit));
+        let expected = declared.unwrap_or(limit);
         _permit = Some(state.budget.take(expected, BUDGET_WAIT).await?);
-        let bytes = read_body(&parts.headers, body, limit).await?;
+        // A slow sender would hold its share of the budget for as long as
+        // it liked, and a few of them would starve every other large input.
+        let wait = state.options.body_timeout;
+        let bytes = tokio::time::timeout(wait, read_body(body, limit))
+            .await
+            .map_err(|_| {
+                Error::timeout(format!(
+                    "The request body did not arrive within {} ms",
+                    wait.as_millis()
+                ))
+            })??;
         check_value_count(count_values(&bytes), limit)?;
         ctx.data = parse_body(&bytes, &method)?;
     }
@@ -461,15 +486,14 @@ fn headers_of(headers: &HeaderMap) -> std::collections::HashMap<String, String> 
         .collect()
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes> {
-    let too_large =
-        || Error::payload_too_large(format!("Request body is larger than {limit} bytes"));
-    if declared_length(headers).is_some_and(|len| len > limit) {
-        return Err(too_large());
-    }
+async fn read_body(body: Body, limit: usize) -> Result<Bytes> {
     axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| too_large())
+        .map_err(|_| too_large(limit))
+}
+
+fn too_large(limit: usize) -> Error {
+    Error::payload_too_large(format!("Request body is larger than {limit} bytes"))
 }
 
 /// How many JSON values `text` holds at most, counted before anything is

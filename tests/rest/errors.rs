@@ -201,3 +201,38 @@ async fn too_many_requests_carries_retry_after() {
     assert_eq!(response.status().as_u16(), 429);
     assert_eq!(response.headers()["retry-after"], "30");
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_frees_its_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(
+        notes_app(),
+        RestOptions {
+            body_timeout: std::time::Duration::from_millis(300),
+            ..RestOptions::default()
+        },
+    )
+    .await;
+    // Headers and one chunk, then nothing: a slow sender.
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /notes HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\n{{\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers a stalled body by itself")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""name":"Timeout""#), "{answer}");
+    // Its share of the budget is back: a whole-limit body goes through.
+    let big = json!({"text": "x".repeat(900_000)});
+    assert_eq!(server.post("/notes", &big).await.0, 201);
+}
