@@ -532,8 +532,8 @@ impl App {
     }
 
     /// A connection stops receiving events while it stays open (its login
-    /// expired or was revoked): it leaves every channel and the disconnect
-    /// listeners run, as Feathers does on expiry.
+    /// expired and `keepSocketOnExpiry` is set): it leaves every channel
+    /// and the disconnect listeners run, as Feathers does on expiry.
     pub(crate) fn detach(&self, connection: &Connection) {
         self.inner.channels.forget(connection);
         let listeners = self

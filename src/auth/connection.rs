@@ -14,7 +14,7 @@
 //! When a token is revoked (a logout over any transport, a password
 //! change, a deleted entity), every connection logged in with it leaves
 //! every channel at once and forgets its login, so no more events reach
-//! it. Calls are checked again on every call by the `authenticate` hook
+//! it; the app's disconnect listeners run only when it really closes. Calls are checked again on every call by the `authenticate` hook
 //! in any case.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -154,8 +154,13 @@ fn expire(app: &App, connection: &Connection, token: &str, keep_open: bool) {
         state.authentication = None;
         state.entities = Map::new();
     });
-    app.detach(connection);
-    if !keep_open {
+    if keep_open {
+        // Feathers' behaviour: the app hears a disconnect, the socket stays.
+        app.detach(connection);
+    } else {
+        // The transport reports the close, and the app's disconnect
+        // listeners run then, once.
+        app.forget_channels(connection);
         let error =
             Error::not_authenticated("jwt expired").with_data(json!({"name": "TokenExpiredError"}));
         connection.send(EXPIRED_EVENT, &error.to_json());
@@ -188,8 +193,10 @@ pub(crate) fn revoke(
                 connection = connection.id(),
                 "access token revoked; connection no longer authenticated"
             );
+            // The socket stays open: it leaves its channels, and the app's
+            // disconnect listeners run when it really closes.
             clear(&connection);
-            app.detach(&connection);
+            app.forget_channels(&connection);
         }
     }
 }

@@ -442,3 +442,20 @@ async fn stateless_tokens_identify_the_user_without_a_lookup() {
     let page = socket.call("find", vec![json!("messages")]).await.unwrap();
     assert_eq!(page["total"], json!(1));
 }
+
+/// The app hears an expired socket's disconnect once, when it closes (not
+/// once at expiry and again at the close).
+#[tokio::test]
+async fn an_expired_socket_is_reported_disconnected_once() {
+    let server = server(json!({"authentication": {"jwtOptions": {"expiresIn": "1s"}}})).await;
+    let heard = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&heard);
+    server.app.on_disconnect(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let token = sign_up(&server, "ada@example.com").await;
+    let (mut socket, _) = logged_in(&server, &token).await;
+    assert!(socket.closed_within(Duration::from_secs(6)).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

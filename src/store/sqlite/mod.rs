@@ -253,11 +253,32 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.read_within(std::time::Duration::ZERO, work).await
+    }
+
+    /// [`read`](Self::read) for a client's query: stopped, and answered
+    /// 400, once it has run for the query time budget
+    /// ([`set_query_timeout`](Self::set_query_timeout)). The store's own
+    /// reads (the revocation list) are never cut short.
+    pub(super) async fn read_client_query<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let budget = std::time::Duration::from_millis(
             self.shared
                 .read_budget_ms
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
+        self.read_within(budget, work).await
+    }
+
+    /// A read with a time budget (none when zero).
+    async fn read_within<T, F>(&self, budget: std::time::Duration, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let read = move |conn: &mut Connection| {
             let _deadline = budget::Deadline::start(budget);
             let snapshot = ReadTransaction::begin(conn)?;

@@ -59,7 +59,6 @@ pub struct SqliteRevocations {
 #[derive(Debug, Default)]
 pub(super) struct Cache {
     loaded: OnceCell<()>,
-    /// When the mirror was last read from the table.
     /// When the mirror was last read, in [`clock_ms`] (0: never).
     /// An atomic, not a lock: every authenticated request looks at it.
     refreshed: std::sync::atomic::AtomicU64,
@@ -142,9 +141,21 @@ impl SqliteRevocations {
             return Ok(());
         }
         let now = unix_now()?;
-        let (rows, subjects) = self.store.read(move |tx| read_tables(tx, now)).await?;
-        merge_max(&self.cache().entries, rows)?;
-        merge_max(&self.cache().subjects, subjects)
+        let (rows, subjects) = match self.store.read(move |tx| read_tables(tx, now)).await {
+            Ok(tables) => tables,
+            Err(error) => {
+                // Let the next caller try again rather than a whole TTL later.
+                cache.refreshed.store(last, Ordering::Relaxed);
+                return Err(error);
+            }
+        };
+        cache
+            .entries
+            .write()
+            .map_err(|_| poisoned())?
+            .retain(|_, expiry| *expiry >= now);
+        merge_max(&cache.entries, rows)?;
+        merge_max(&cache.subjects, subjects)
     }
 
     /// Revokes the token `jti` until `expires_at` (its `exp`, seconds since
@@ -216,9 +227,10 @@ impl SqliteRevocations {
     }
 
     /// The `iat` up to which the subject's tokens are revoked, if ever.
+    /// Reads the mirror as it is: the verification of a token asks
+    /// [`is_revoked`](Self::is_revoked) first, which refreshes it.
     pub async fn subject_revoked_at(&self, sub: &str) -> Result<Option<i64>> {
         self.ensure_loaded().await?;
-        self.refresh_if_stale().await?;
         let subjects = self.cache().subjects.read().map_err(|_| poisoned())?;
         Ok(subjects.get(sub).copied())
     }

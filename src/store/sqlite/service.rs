@@ -299,7 +299,9 @@ impl SqliteService {
     {
         self.ensure_schema().await?;
         let config = Arc::clone(&self.config);
-        self.store.read(move |tx| work(tx, &config)).await
+        self.store
+            .read_client_query(move |tx| work(tx, &config))
+            .await
     }
 }
 
