@@ -94,6 +94,12 @@ impl Connection {
         let _ = self.inner.closer.set(closer);
     }
 
+    /// True when the transport can close the connection
+    /// ([`set_closer`](Self::set_closer) was called).
+    pub fn can_close(&self) -> bool {
+        self.inner.closer.get().is_some()
+    }
+
     /// Closes the connection at the transport, when the transport can;
     /// the transport then reports it disconnected.
     pub fn close(&self) {

@@ -367,7 +367,7 @@ pub enum Condition {
         value: Value,
         /// Strings are compared ignoring ASCII case (equality, `$ne`,
         /// `$in`, `$nin` on a field the store declared case-insensitive,
-        /// such as an email).
+        /// such as an email); the parser then gives `value` in lower case.
         fold_case: bool,
     },
 }
@@ -552,13 +552,13 @@ impl Parser<'_> {
         })
     }
 
-    /// A condition on `field`, pushed onto `out` (one per operator).
     /// True when `op` on `field` compares strings ignoring case.
     fn folds(&self, field: &str, op: Op) -> bool {
         matches!(op, Op::Eq | Op::Ne | Op::In | Op::Nin)
             && self.options.fold_case.iter().any(|f| f == field)
     }
 
+    /// A condition on `field`, pushed onto `out` (one per operator).
     fn field(&mut self, field: &str, value: &Value, out: &mut Vec<Condition>) -> Result<()> {
         check_field_name(field)?;
         self.options.check_protected(field)?;
@@ -588,22 +588,28 @@ impl Parser<'_> {
                              boolean or null"
                         )));
                     };
+                    let fold_case = self.folds(field, op);
                     out.push(Condition::Field {
                         field: field.to_owned(),
                         op,
-                        value,
-                        fold_case: self.folds(field, op),
+                        value: if fold_case { folded(&value) } else { value },
+                        fold_case,
                     });
                 }
                 Ok(())
             }
             scalar => {
                 self.compare(1)?;
+                let fold_case = self.folds(field, Op::Eq);
                 out.push(Condition::Field {
                     field: field.to_owned(),
                     op: Op::Eq,
-                    value: scalar.clone(),
-                    fold_case: self.folds(field, Op::Eq),
+                    value: if fold_case {
+                        folded(scalar)
+                    } else {
+                        scalar.clone()
+                    },
+                    fold_case,
                 });
                 Ok(())
             }
@@ -756,10 +762,12 @@ pub fn matches(condition: &Condition, record: &Map<String, Value>) -> bool {
             fold_case,
         } => {
             let stored = record.get(field).unwrap_or(&Value::Null);
-            if *fold_case {
-                compare_op(*op, &folded(stored), &folded(value))
-            } else {
-                compare_op(*op, stored, value)
+            match stored {
+                // The parser lowered the query's strings already.
+                Value::String(text) if *fold_case => {
+                    compare_op(*op, &Value::String(text.to_ascii_lowercase()), value)
+                }
+                _ => compare_op(*op, stored, value),
             }
         }
     }

@@ -8,7 +8,7 @@ use tower_http::LatencyUnit;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::transport::rest::{self, InputBudget, RestOptions};
+use crate::transport::rest::{self, RestOptions};
 use crate::transport::socketio::{self, SocketOptions};
 use crate::{App, Result};
 
@@ -35,13 +35,12 @@ pub async fn serve(
         );
     // One body limit and one allowance of large inputs for both
     // transports.
-    let mut options = options;
-    let budget = options
-        .budget
-        .clone()
-        .unwrap_or_else(|| InputBudget::for_body_limit(options.body_limit));
-    options.budget = Some(budget.clone());
-    let socket = SocketOptions::for_body_limit(options.body_limit, budget);
+    let budget = options.input_budget();
+    let socket = SocketOptions::for_body_limit(options.body_limit, budget.clone());
+    let options = RestOptions {
+        budget: Some(budget),
+        ..options
+    };
     let router = rest::router_with(app.clone(), options)
         .layer(socketio::layer(app.clone(), socket))
         .layer(trace);

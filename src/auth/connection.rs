@@ -154,8 +154,9 @@ fn expire(app: &App, connection: &Connection, token: &str, keep_open: bool) {
         state.authentication = None;
         state.entities = Map::new();
     });
-    if keep_open {
-        // Feathers' behaviour: the app hears a disconnect, the socket stays.
+    if keep_open || !connection.can_close() {
+        // Feathers' behaviour (and all a transport that cannot close may
+        // get): the app hears a disconnect, the connection stays.
         app.detach(connection);
     } else {
         // The transport reports the close, and the app's disconnect

@@ -143,6 +143,16 @@ pub struct RestOptions {
     pub cors: Option<CorsLayer>,
 }
 
+impl RestOptions {
+    /// The allowance of large inputs: [`budget`](Self::budget), else one
+    /// for [`body_limit`](Self::body_limit).
+    pub fn input_budget(&self) -> InputBudget {
+        self.budget
+            .clone()
+            .unwrap_or_else(|| InputBudget::for_body_limit(self.body_limit))
+    }
+}
+
 impl Default for RestOptions {
     fn default() -> Self {
         Self {
@@ -235,10 +245,7 @@ pub fn router(app: App) -> Router {
 /// A router that serves every service of `app` over REST, with options.
 pub fn router_with(app: App, options: RestOptions) -> Router {
     let cors = options.cors.clone();
-    let budget = options
-        .budget
-        .clone()
-        .unwrap_or_else(|| InputBudget::for_body_limit(options.body_limit));
+    let budget = options.input_budget();
     let state = Arc::new(RestState {
         app,
         options,

@@ -65,6 +65,14 @@ impl SocketOptions {
         }
     }
 
+    /// The allowance of large inputs: [`budget`](Self::budget), else one
+    /// for [`max_args_bytes`](Self::max_args_bytes).
+    pub fn input_budget(&self) -> InputBudget {
+        self.budget
+            .clone()
+            .unwrap_or_else(|| InputBudget::for_body_limit(self.max_args_bytes))
+    }
+
     /// The largest engine.io packet read at all.
     fn max_packet_bytes(&self) -> usize {
         self.max_args_bytes.saturating_add(PACKET_OVERHEAD_BYTES)
@@ -91,10 +99,7 @@ struct SocketState {
 /// that serves REST so both share one port.
 pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
     let max_packet = options.max_packet_bytes();
-    let budget = options
-        .budget
-        .clone()
-        .unwrap_or_else(|| InputBudget::for_body_limit(options.max_args_bytes));
+    let budget = options.input_budget();
     let state = SocketState {
         app,
         options: Arc::new(options),

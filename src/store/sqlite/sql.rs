@@ -291,15 +291,10 @@ impl Compiled {
         if !exact.is_empty() {
             guard.extend(["'integer'", "'real'"]);
         }
+        // The parser gives a folded field's strings in lower case already.
         let folded_texts = if fold_case {
             guard.retain(|g| *g != "'text'");
             std::mem::take(&mut texts)
-                .into_iter()
-                .map(|text| match text {
-                    SqlValue::Text(s) => SqlValue::Text(s.to_ascii_lowercase()),
-                    other => other,
-                })
-                .collect()
         } else {
             Vec::new()
         };
