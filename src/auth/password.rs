@@ -43,6 +43,29 @@ pub(crate) enum Priority {
 struct Queues {
     login: VecDeque<Job>,
     storage: VecDeque<Job>,
+    /// Login jobs taken in a row while storage jobs waited.
+    logins_in_a_row: usize,
+}
+
+/// After this many logins taken ahead of waiting storage hashes, one
+/// storage hash goes: logins still come first, but a steady stream of them
+/// cannot hold sign-ups and password changes back for ever.
+const LOGINS_BEFORE_A_STORAGE_HASH: usize = 8;
+
+impl Queues {
+    /// The next job: a login first, unless logins have gone ahead of a
+    /// waiting storage hash [`LOGINS_BEFORE_A_STORAGE_HASH`] times.
+    fn next(&mut self) -> Option<Job> {
+        let storage_due = self.logins_in_a_row >= LOGINS_BEFORE_A_STORAGE_HASH;
+        if !storage_due && let Some(job) = self.login.pop_front() {
+            if !self.storage.is_empty() {
+                self.logins_in_a_row += 1;
+            }
+            return Some(job);
+        }
+        self.logins_in_a_row = 0;
+        self.storage.pop_front().or_else(|| self.login.pop_front())
+    }
 }
 
 struct Pool {
@@ -82,7 +105,8 @@ fn pool() -> &'static Arc<Pool> {
     })
 }
 
-/// A hashing thread's loop: logins first, then storage hashes.
+/// A hashing thread's loop: logins first, then storage hashes (see
+/// [`Queues::next`]).
 fn work(pool: &Pool) {
     loop {
         let job = {
@@ -90,11 +114,7 @@ fn work(pool: &Pool) {
                 return;
             };
             loop {
-                if let Some(job) = queues
-                    .login
-                    .pop_front()
-                    .or_else(|| queues.storage.pop_front())
-                {
+                if let Some(job) = queues.next() {
                     break job;
                 }
                 queues = match pool.ready.wait(queues) {
@@ -268,6 +288,26 @@ pub fn needs_rehash(hash: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logins_go_first_but_cannot_hold_storage_hashes_back_for_ever() {
+        let mut queues = Queues::default();
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let job = |name: &'static str| -> Job {
+            let taken = Arc::clone(&taken);
+            Box::new(move || taken.lock().unwrap().push(name))
+        };
+        queues.storage.push_back(job("storage"));
+        for _ in 0..20 {
+            queues.login.push_back(job("login"));
+        }
+        while let Some(next) = queues.next() {
+            next();
+        }
+        let taken = taken.lock().unwrap();
+        let position = taken.iter().position(|t| *t == "storage").unwrap();
+        assert_eq!(position, LOGINS_BEFORE_A_STORAGE_HASH, "{taken:?}");
+    }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
