@@ -150,14 +150,31 @@ struct Table {
 }
 
 impl Table {
-    fn recent(&self, key: &Key, window: Duration, now: Instant) -> Vec<Instant> {
-        self.entries.get(key).map_or_else(Vec::new, |times| {
+    /// How long until `key` is under `limit` again, when it is at it now.
+    /// The times are oldest first, so the live ones are a suffix.
+    fn wait_for(
+        &self,
+        key: &Key,
+        limit: usize,
+        window: Duration,
+        now: Instant,
+    ) -> Option<Duration> {
+        let times = self.entries.get(key)?;
+        let start = times
+            .iter()
+            .position(|t| now.saturating_duration_since(*t) < window)
+            .unwrap_or(times.len());
+        let live = times.len() - start;
+        if live < limit {
+            return None;
+        }
+        // The attempt that unlocks the key is when enough of the live
+        // attempts have left the window.
+        Some(
             times
-                .iter()
-                .filter(|t| now.saturating_duration_since(**t) < window)
-                .copied()
-                .collect()
-        })
+                .get(start + live - limit)
+                .map_or(window, |t| (*t + window).saturating_duration_since(now)),
+        )
     }
 
     fn next_random(&mut self) -> u64 {
@@ -420,15 +437,15 @@ impl Throttle {
         address: Option<IpAddr>,
         now: Instant,
     ) -> Result<Reservation<'_>> {
-        let (account, address) = self.keys(username, address);
         if !settings.enabled {
             return Ok(Reservation {
                 throttle: None,
-                account,
-                address,
+                account: None,
+                address: None,
                 at: now,
             });
         }
+        let (account, address) = self.keys(username, address);
         let mut table = self.lock()?;
         over_limit(&table, settings, account.as_ref(), address.as_ref(), now)?;
         // Room for new keys and for deques that double as they grow
@@ -463,13 +480,6 @@ impl Throttle {
         })
     }
 
-    /// Resets the account's count, as a successful login does.
-    pub fn record_success(&self, username: Option<&str>) {
-        if let (Some(key), Ok(mut table)) = (self.keys(username, None).0, self.lock()) {
-            table.remove_key(&key);
-        }
-    }
-
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Table>> {
         self.table
             .lock()
@@ -492,15 +502,7 @@ fn over_limit(
         .into_iter()
         .chain(address.map(|k| (k, settings.max_per_address)));
     for (key, limit) in limited {
-        let recent = table.recent(key, settings.window, now);
-        if recent.len() >= limit {
-            // The attempt that unlocks the key is when enough of the
-            // recent attempts have left the window.
-            let wait = recent
-                .get(recent.len() - limit)
-                .map_or(settings.window, |t| {
-                    (*t + settings.window).saturating_duration_since(now)
-                });
+        if let Some(wait) = table.wait_for(key, limit, settings.window, now) {
             retry_after = Some(retry_after.map_or(wait, |w| w.max(wait)));
         }
     }
