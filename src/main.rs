@@ -171,7 +171,7 @@ async fn serve(cli: &Cli) -> plume::Result<()> {
 /// sees the change within `sqlite.recordCacheMs`).
 async fn user(cli: &Cli, command: &UserCommand) -> plume::Result<()> {
     let config = Config::load(&cli.config)?;
-    config.check_secret("authentication")?;
+    // `build` checks the secret (or makes one), as for `serve`.
     let app = plume::default_app::build(&config).await?;
     let users = app.service("users")?;
     let shown = match command {
@@ -262,9 +262,10 @@ async fn user_id_by_email(users: &ServiceHandle, email: &str) -> plume::Result<I
             .map_or(&[][..], Vec::as_slice),
         _ => &[],
     };
+    let id_field = users.service().id_field().unwrap_or("id");
     match records {
         [user] => user
-            .get("id")
+            .get(id_field)
             .map(Id::from_value)
             .transpose()?
             .flatten()

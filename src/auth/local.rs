@@ -165,21 +165,19 @@ impl LocalStrategy {
             Value::Object(page) => page.get("data").and_then(Value::as_array),
             _ => None,
         };
-        let name = |entity: &Value| {
-            entity
-                .get(&settings.entity_username_field)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
+        fn name<'v>(entity: &'v Value, field: &str) -> Option<&'v str> {
+            entity.get(field).and_then(Value::as_str)
+        }
+        let field = settings.entity_username_field.as_str();
         // The exact name first; else one that differs only in case, which
         // a store returns only for a field it compares ignoring case (an
         // email declared `unique_ignoring_case`), so it is the one account.
         let found = list.and_then(|l| {
             l.iter()
-                .find(|e| name(e).as_deref() == Some(username))
+                .find(|e| name(e, field) == Some(username))
                 .or_else(|| {
                     l.iter()
-                        .find(|e| name(e).is_some_and(|n| n.eq_ignore_ascii_case(username)))
+                        .find(|e| name(e, field).is_some_and(|n| n.eq_ignore_ascii_case(username)))
                 })
         });
         Ok(found.cloned())

@@ -716,10 +716,11 @@ impl AuthenticationService {
         ];
         let problem = if PLACEHOLDERS.contains(&secret.to_ascii_lowercase().as_str()) {
             Some("is a placeholder".to_owned())
-        } else if secret.len() < 32 {
+        } else if secret.len() < crate::config::MIN_SECRET_LEN {
             Some(format!(
-                "is too short ({} bytes, at least 32 are needed)",
-                secret.len()
+                "is too short ({} bytes, at least {} are needed)",
+                secret.len(),
+                crate::config::MIN_SECRET_LEN
             ))
         } else {
             None
