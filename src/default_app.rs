@@ -37,7 +37,7 @@ use crate::auth::token::subject_of;
 use crate::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
 use crate::channels::{ANONYMOUS, AUTHENTICATED};
 use crate::config::Config;
-use crate::store::{SqliteRevocations, SqliteStore, sqlite};
+use crate::store::{SqliteRevocations, SqliteService, SqliteStore, sqlite};
 use crate::{
     App, Error, ErrorKind, HookContext, Hooks, JwtStrategy, LocalStrategy, Paginate, Params,
     Result, authenticate, hash_password, protect,
@@ -69,6 +69,46 @@ pub async fn build(config: &Config) -> Result<App> {
     build_with_store(config, &store)
 }
 
+/// The services whose indexes `sqlite.indexes` may add to.
+const INDEXED_SERVICES: [&str; 2] = ["users", "messages"];
+
+/// Checks `sqlite.indexes`: a map from the default app's service names;
+/// a key that names no service is an error, not a silently missing index.
+fn check_configured_indexes(config: &Config) -> Result<()> {
+    match config.get("sqlite.indexes") {
+        None => Ok(()),
+        Some(Value::Object(entries)) => match entries
+            .keys()
+            .find(|name| !INDEXED_SERVICES.contains(&name.as_str()))
+        {
+            Some(unknown) => Err(Error::general(format!(
+                "sqlite.indexes.{unknown} names no service of the default app (it has {})",
+                INDEXED_SERVICES.join(" and ")
+            ))),
+            None => Ok(()),
+        },
+        Some(other) => Err(Error::general(format!(
+            "sqlite.indexes must map service names to lists of indexes, not {other}"
+        ))),
+    }
+}
+
+/// `service` with the indexes `sqlite.indexes.<name>` declares on top of
+/// the default app's (see [`SqliteService::indexes_from_config`]).
+fn with_configured_indexes(
+    config: &Config,
+    name: &str,
+    service: SqliteService,
+) -> Result<SqliteService> {
+    match config
+        .get("sqlite.indexes")
+        .and_then(|entries| entries.get(name))
+    {
+        Some(listed) => service.indexes_from_config(listed),
+        None => Ok(service),
+    }
+}
+
 /// A setting in whole milliseconds, if set.
 fn milliseconds(config: &Config, key: &str) -> Result<Option<std::time::Duration>> {
     config
@@ -89,14 +129,19 @@ fn milliseconds(config: &Config, key: &str) -> Result<Option<std::time::Duration
 pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
     let app = App::new();
     config.apply_to(&app);
+    check_configured_indexes(config)?;
 
     app.use_service(
         "users",
-        store
-            .service("users")?
-            .unique_ignoring_case(["email"])
-            .paginate(PAGES)
-            .protected_fields(["password"]),
+        with_configured_indexes(
+            config,
+            "users",
+            store
+                .service("users")?
+                .unique_ignoring_case(["email"])
+                .paginate(PAGES)
+                .protected_fields(["password"]),
+        )?,
     )?
     .hooks(
         Hooks::new()
@@ -124,7 +169,17 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
 
     app.use_service(
         "messages",
-        store.service("messages")?.paginate(PAGES).index(["userId"]),
+        // Clients ask for the newest page (`$sort[createdAt]=-1`), all
+        // of it or one user's: both read `$limit` records.
+        with_configured_indexes(
+            config,
+            "messages",
+            store
+                .service("messages")?
+                .paginate(PAGES)
+                .index(["createdAt"])
+                .compound_index(["userId", "createdAt"]),
+        )?,
     )?
     .hooks(
         Hooks::new()

@@ -11,7 +11,7 @@
 //!     seq INTEGER PRIMARY KEY,  -- insertion order: find's order and sort ties
 //!     id NOT NULL UNIQUE,       -- the id as stored: an integer or a text
 //!     id_int INTEGER,           -- the integer the id is or reads as, for "7" = 7
-//!     data TEXT NOT NULL        -- the whole record, compact JSON, id included
+//!     data BLOB NOT NULL        -- the whole record, as SQLite's binary JSON
 //! );
 //! ```
 //!
@@ -20,14 +20,32 @@
 //! across JSON types exactly like the memory store. A document column keeps
 //! every record as it was given (key order, types, nesting) and lets one
 //! compiler (the private `sql` module) express the rules with `json_type`
-//! and `json_extract` for any field. Declared columns would need a schema per service, a
-//! migration for each new field, and would lose the distinction between
-//! JSON types (SQLite's affinities turn `"5"` into `5`). What declared
-//! columns give, fast lookups and uniqueness, comes from expression indexes
-//! on `json_extract(data, '$.field')`: [`SqliteService::index`] and
+//! and `json_extract` for any field. Declared columns would need a schema
+//! per service, a migration for each new field, and would lose the
+//! distinction between JSON types (SQLite's affinities turn `"5"` into
+//! `5`). The document is kept as JSONB, SQLite's binary JSON, so finding
+//! a field in a scanned row does not parse the row's text: about half the
+//! cost per row of JSON text (see BENCHMARKS.md).
+//!
+//! What declared columns give, fast lookups, sorts and uniqueness, comes
+//! from expression indexes: [`SqliteService::index`] (equality, ranges
+//! and `$sort` on a field), [`SqliteService::compound_index`] (equality on
+//! some fields, `$sort` on the last: one user's newest messages) and
 //! [`SqliteService::unique`] (a unique violation is 409 Conflict). The
-//! compiled query uses the same expression, so `{email: "a@x"}` is an index
-//! lookup.
+//! compiled query uses the same expressions, so `{email: "a@x"}` is an
+//! index lookup and `$sort: {createdAt: -1}` walks an index; the tests in
+//! the private `plan_tests` module check the plans SQLite chooses.
+//!
+//! Each table's row count is kept in `plume_counts` (by triggers, in the
+//! writing transaction), so an unfiltered `total` costs one lookup however
+//! large the table. A filtered `total` is a `count(*)`: from an index
+//! alone when one covers the filter, a scan otherwise; it is skipped when
+//! the page is shorter than `$limit`, since the page then tells it. What
+//! still reads every row: a filter or `$sort` on a field no index covers.
+//!
+//! Tables written by an older version are migrated when their service is
+//! set up (the private `schema` module); Plume's own tables are versioned
+//! with `rusqlite_migration`.
 //!
 //! Automatic ids come from a counter per table in `plume_sequences`, kept in
 //! the same transaction as the insert, so that ids are never reused after a
@@ -108,6 +126,7 @@ mod budget;
 mod cache;
 mod pool;
 mod revocations;
+mod schema;
 mod service;
 mod sql;
 mod table;
@@ -345,10 +364,10 @@ impl SqliteStore {
 /// Opens the writer and the readers (none for `:memory:`).
 fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Connection>)> {
     if path.as_os_str() == MEMORY {
-        let writer = Connection::open_in_memory().map_err(db_error)?;
+        let mut writer = Connection::open_in_memory().map_err(db_error)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         budget::install(&writer)?;
-        init_schema(&writer)?;
+        init_schema(&mut writer)?;
         return Ok((writer, Vec::new()));
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -357,7 +376,7 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let writer = Connection::open_with_flags(path, flags).map_err(db_error)?;
+    let mut writer = Connection::open_with_flags(path, flags).map_err(db_error)?;
     writer.busy_timeout(BUSY_TIMEOUT).map_err(db_error)?;
     writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = writer
@@ -372,7 +391,7 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
     writer
         .pragma_update(None, "synchronous", "FULL")
         .map_err(db_error)?;
-    init_schema(&writer)?;
+    init_schema(&mut writer)?;
     let readers = (0..readers.max(1))
         .map(|_| {
             let reader = Connection::open_with_flags(path, flags).map_err(db_error)?;
@@ -388,15 +407,54 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
     Ok((writer, readers))
 }
 
-/// What every database has: the id counters.
-fn init_schema(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
+/// Plume's own tables, in order: a database is brought to the last one
+/// on open (its `PRAGMA user_version` says how many ran). Databases
+/// written before this list existed have version 0 and some of these
+/// tables already, hence `IF NOT EXISTS` in the first two.
+const MIGRATIONS: &[rusqlite_migration::M<'static>] = &[
+    // The id counters.
+    rusqlite_migration::M::up(
         "CREATE TABLE IF NOT EXISTS plume_sequences (
              name TEXT PRIMARY KEY,
              next_id INTEGER NOT NULL
          );",
-    )
-    .map_err(db_error)
+    ),
+    // Logout and password-change revocations (SqliteRevocations).
+    rusqlite_migration::M::up(
+        "CREATE TABLE IF NOT EXISTS plume_revoked_tokens (
+             jti TEXT PRIMARY KEY,
+             expires_at INTEGER NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS plume_revoked_tokens__expires_at
+             ON plume_revoked_tokens (expires_at);
+         CREATE TABLE IF NOT EXISTS plume_revoked_subjects (
+             sub TEXT PRIMARY KEY,
+             revoked_at INTEGER NOT NULL
+         );",
+    ),
+    // Each service table's layout and kept row count (the schema module).
+    rusqlite_migration::M::up(
+        "CREATE TABLE plume_tables (
+             name TEXT PRIMARY KEY,
+             layout INTEGER NOT NULL
+         );
+         CREATE TABLE plume_counts (
+             name TEXT PRIMARY KEY,
+             rows INTEGER NOT NULL
+         );",
+    ),
+];
+
+/// Brings Plume's own tables to the latest migration.
+fn init_schema(conn: &mut Connection) -> Result<()> {
+    rusqlite_migration::Migrations::from_slice(MIGRATIONS)
+        .to_latest(conn)
+        .map_err(|error| match error {
+            rusqlite_migration::Error::RusqliteError { err, .. } => db_error(err),
+            other => Error::general(format!(
+                "Cannot bring the database's Plume tables up to date: {other}"
+            )),
+        })
 }
 
 /// A rusqlite error as a Plume error: a constraint violation is 409
@@ -434,6 +492,8 @@ fn conflict_message(detail: &str) -> Error {
     }
 }
 
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod tests;
 

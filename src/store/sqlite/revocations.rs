@@ -90,22 +90,7 @@ impl SqliteRevocations {
                 let now = unix_now()?;
                 let rows = self
                     .store
-                    .write_table(Some(TABLE.to_owned()), move |tx| {
-                        tx.execute_batch(
-                            "CREATE TABLE IF NOT EXISTS plume_revoked_tokens (
-                                 jti TEXT PRIMARY KEY,
-                                 expires_at INTEGER NOT NULL
-                             );
-                             CREATE INDEX IF NOT EXISTS plume_revoked_tokens__expires_at
-                                 ON plume_revoked_tokens (expires_at);
-                             CREATE TABLE IF NOT EXISTS plume_revoked_subjects (
-                                 sub TEXT PRIMARY KEY,
-                                 revoked_at INTEGER NOT NULL
-                             );",
-                        )
-                        .map_err(db_error)?;
-                        read_tables(tx, now)
-                    })
+                    .write_table(Some(TABLE.to_owned()), move |tx| read_tables(tx, now))
                     .await?;
                 let (rows, subjects) = rows;
                 cache.refreshed.store(clock_ms(), Ordering::Relaxed);

@@ -9,16 +9,17 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::table::{self, Record, fetch, find_sql, insert, locate, matching, select};
-use super::{SqliteStore, sql};
+use super::{SqliteStore, schema, sql};
 use crate::query::{self, ParsedQuery, QueryLimits, QueryOptions};
 use crate::service::json_type;
 use crate::store::{data_object, effective_paginate, not_found, page};
 use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
 
-/// A declared index on a field.
+/// A declared index: on one field, or (not unique) compound over several,
+/// equality on all but the last and `$sort` on the last.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Index {
-    pub(super) field: String,
+    pub(super) fields: Vec<String>,
     pub(super) unique: bool,
     /// Made on `lower(value)`: values differing only in ASCII case collide.
     pub(super) ignore_case: bool,
@@ -170,9 +171,16 @@ impl SqliteService {
         self.configure(|c| c.start_id = first)
     }
 
-    /// Declares an index on each of these fields (an expression index on
-    /// `json_extract(data, '$.field')`), for fast equality lookups. Field
-    /// names are identifiers; a bad one fails the table's creation.
+    /// Declares an index on each of these fields, for fast equality,
+    /// `$in` and range lookups and `$sort` on the field: two expression
+    /// indexes, on `json_extract(data, '$.field')` with the value's JSON
+    /// type (a filtered `total` is counted from the index alone) and on
+    /// the field's sort key. Field names are identifiers; a bad one fails
+    /// the table's creation.
+    ///
+    /// An index no longer declared is dropped when the service is set up:
+    /// the declarations of the last service set up over a table decide its
+    /// indexes.
     #[must_use]
     pub fn index<I, S>(self, fields: I) -> Self
     where
@@ -180,6 +188,94 @@ impl SqliteService {
         S: Into<String>,
     {
         self.declare(fields, false)
+    }
+
+    /// Declares one index over these fields together: equality (`field:
+    /// value`) on every field but the last, and `$sort` on the last. For a
+    /// page of one user's messages, newest first (`{userId: 7, $sort:
+    /// {createdAt: -1}}`), `compound_index(["userId", "createdAt"])` reads
+    /// `$limit` records, however many the user has.
+    ///
+    /// ```
+    /// # use plume::store::SqliteStore;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = SqliteStore::open(":memory:").await?;
+    /// let messages = store.service("messages")?.compound_index(["userId", "createdAt"]);
+    /// messages.ensure_schema().await?;
+    /// # Ok::<(), plume::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn compound_index<I, S>(self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let index = Index {
+            fields: fields.into_iter().map(Into::into).collect(),
+            unique: false,
+            ignore_case: false,
+        };
+        self.configure(|c| c.indexes.push(index))
+    }
+
+    /// Declares the indexes a configuration lists for this service (as
+    /// `sqlite.indexes.<service>` in the default app's config), on top of
+    /// those declared in code. Each entry is a field name (as
+    /// [`index`](Self::index)), an array of field names (as
+    /// [`compound_index`](Self::compound_index)), or
+    /// `{"unique": "field"}`, optionally with `"ignoreCase": true` (as
+    /// [`unique`](Self::unique) and
+    /// [`unique_ignoring_case`](Self::unique_ignoring_case)):
+    ///
+    /// ```json
+    /// ["createdAt", ["userId", "createdAt"], {"unique": "email", "ignoreCase": true}]
+    /// ```
+    ///
+    /// Anything else is a GeneralError naming the entry.
+    pub fn indexes_from_config(self, entries: &Value) -> Result<Self> {
+        let table = self.config.table.clone();
+        let bad = |entry: &Value| {
+            Error::general(format!(
+                "Invalid index {entry} for '{table}': use a field name, an array of field names, \
+                 or {{\"unique\": \"field\", \"ignoreCase\": true}}"
+            ))
+        };
+        let Value::Array(entries) = entries else {
+            return Err(bad(entries));
+        };
+        let mut service = self;
+        for entry in entries {
+            service = match entry {
+                Value::String(field) => service.index([field.as_str()]),
+                Value::Array(fields) if !fields.is_empty() => {
+                    let fields = fields
+                        .iter()
+                        .map(|f| f.as_str().map(str::to_owned).ok_or_else(|| bad(entry)))
+                        .collect::<Result<Vec<_>>>()?;
+                    if fields.len() == 1 {
+                        service.index(fields)
+                    } else {
+                        service.compound_index(fields)
+                    }
+                }
+                Value::Object(object) => {
+                    let field = object.get("unique").and_then(Value::as_str);
+                    let ignore_case = match object.get("ignoreCase") {
+                        None => Some(false),
+                        Some(flag) => flag.as_bool(),
+                    };
+                    let known = object.keys().all(|k| k == "unique" || k == "ignoreCase");
+                    match (field, ignore_case, known) {
+                        (Some(field), Some(true), true) => service.unique_ignoring_case([field]),
+                        (Some(field), Some(false), true) => service.unique([field]),
+                        _ => return Err(bad(entry)),
+                    }
+                }
+                _ => return Err(bad(entry)),
+            };
+        }
+        Ok(service)
     }
 
     /// Declares a unique index on each of these fields: a create, update or
@@ -211,7 +307,7 @@ impl SqliteService {
             let mut folded: Vec<String> = c.fold_case.to_vec();
             for field in &fields {
                 c.indexes.push(Index {
-                    field: field.clone(),
+                    fields: vec![field.clone()],
                     unique: true,
                     ignore_case: true,
                 });
@@ -231,7 +327,7 @@ impl SqliteService {
         let new: Vec<Index> = fields
             .into_iter()
             .map(|field| Index {
-                field: field.into(),
+                fields: vec![field.into()],
                 unique,
                 ignore_case: false,
             })
@@ -250,7 +346,7 @@ impl SqliteService {
         self.schema
             .get_or_try_init(|| {
                 let config = Arc::clone(&self.config);
-                self.store.write(move |tx| table::create(tx, &config))
+                self.store.write(move |tx| schema::ensure(tx, &config))
             })
             .await
             .map(|_| ())
@@ -319,8 +415,7 @@ impl Service for SqliteService {
         let skip = query.filters.skip;
         let (total, records, query) = self
             .read(move |tx, config| {
-                let (total, records) =
-                    find_sql(tx, &config.table, &query, &compiled, paginate.is_some())?;
+                let (total, records) = find_sql(tx, config, &query, &compiled, paginate.is_some())?;
                 Ok((total, records, query))
             })
             .await?;

@@ -101,25 +101,47 @@ pub(super) fn condition(condition: &Condition) -> Result<Compiled> {
 }
 
 /// The `ORDER BY` list for `$sort` keys, always ending with `seq` (the
-/// insertion order) so that ties keep their order.
+/// insertion order) so that ties keep their order. Each key is the pair
+/// [`rank_expr`], [`key_expr`], the expressions a sort index is made on,
+/// so a declared index serves the sort (descending keys read the index
+/// backwards; SQLite then sorts only the rows of one key, for the `seq`
+/// tie-break).
 pub(super) fn order_by(sort: &[(String, SortOrder)]) -> Result<String> {
     let mut sql = String::new();
     for (field, order) in sort {
-        let (t, x) = (type_expr(field)?, value_expr(field)?);
         let dir = match order {
             SortOrder::Asc => "ASC",
             SortOrder::Desc => "DESC",
         };
         let _ = write!(
             sql,
-            "CASE {t} WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 1 \
-             WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 \
-             WHEN 'array' THEN 4 ELSE 5 END {dir}, \
-             CASE WHEN {t} IN ('integer', 'real') THEN CAST({x} AS REAL) ELSE {x} END {dir}, "
+            "{} {dir}, {} {dir}, ",
+            rank_expr(field)?,
+            key_expr(field)?
         );
     }
     sql.push_str("seq ASC");
     Ok(sql)
+}
+
+/// The sort rank of a field's JSON type: `null` (or missing) 0, booleans
+/// 1, numbers 2, strings 3, arrays 4, objects 5.
+pub(super) fn rank_expr(field: &str) -> Result<String> {
+    let t = type_expr(field)?;
+    Ok(format!(
+        "CASE {t} WHEN 'null' THEN 0 WHEN 'true' THEN 1 WHEN 'false' THEN 1 \
+         WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 \
+         WHEN 'array' THEN 4 ELSE 5 END"
+    ))
+}
+
+/// The value a field sorts by within its rank: numbers as reals (the
+/// memory store compares `f64`s), anything else as extracted.
+pub(super) fn key_expr(field: &str) -> Result<String> {
+    let (t, x) = (type_expr(field)?, value_expr(field)?);
+    Ok(format!(
+        "CASE WHEN {t} IN ('integer', 'real') THEN CAST({x} AS REAL) ELSE {x} END"
+    ))
 }
 
 /// `json_extract(data, '$.field')`: the expression that declared indexes
@@ -129,7 +151,7 @@ pub(super) fn value_expr(field: &str) -> Result<String> {
 }
 
 /// The JSON type of a field, `'null'` when it is missing; never `NULL`.
-fn type_expr(field: &str) -> Result<String> {
+pub(super) fn type_expr(field: &str) -> Result<String> {
     checked(field).map(|field| format!("coalesce(json_type(data, '$.{field}'), 'null')"))
 }
 
@@ -173,6 +195,12 @@ impl Num {
 }
 
 impl Compiled {
+    /// True when the condition holds for every row (a query without
+    /// conditions): such a count is the table's kept row count.
+    pub(super) fn is_unconditional(&self) -> bool {
+        self.sql == "1"
+    }
+
     /// Appends `?N` for a new parameter.
     fn bind(&mut self, value: SqlValue) {
         self.params.push(value);
@@ -485,5 +513,6 @@ mod tests {
         assert_eq!(order_by(&[]).unwrap(), "seq ASC");
         let sql = order_by(&[("a".to_owned(), SortOrder::Desc)]).unwrap();
         assert!(sql.ends_with("END DESC, seq ASC"), "{sql}");
+        assert!(sql.starts_with(&rank_expr("a").unwrap()), "{sql}");
     }
 }

@@ -6,6 +6,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
+use super::schema::{self, quoted};
 use super::service::Config;
 use super::{db_error, sql};
 use crate::query::ParsedQuery;
@@ -14,92 +15,6 @@ use crate::{Error, Id, Result};
 
 /// A record: a JSON object.
 pub(super) type Record = Map<String, Value>;
-
-/// `"name"`: a table or index name, already checked to be an identifier.
-fn quoted(name: &str) -> String {
-    format!("\"{name}\"")
-}
-
-/// Creates the table, its indexes and its id counter when missing, and
-/// checks that an existing table has the layout this store expects.
-pub(super) fn create(tx: &Connection, config: &Config) -> Result<()> {
-    let table = &config.table;
-    let t = quoted(table);
-    tx.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {t} (
-             seq INTEGER PRIMARY KEY,
-             id NOT NULL UNIQUE,
-             id_int INTEGER,
-             data TEXT NOT NULL
-         );"
-    ))
-    .map_err(db_error)?;
-    // A table of the same name made by something else would fail every
-    // call later with an internal error; say what is wrong now instead.
-    if tx
-        .prepare(&format!("SELECT seq, id, id_int, data FROM {t} LIMIT 0"))
-        .is_err()
-    {
-        return Err(Error::general(format!(
-            "The SQLite table '{table}' exists but was not made by Plume's SQLite store \
-             (it needs the columns seq, id, id_int and data)"
-        )));
-    }
-    tx.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS {} ON {t} (id_int);",
-        quoted(&format!("{table}__id_int"))
-    ))
-    .map_err(db_error)?;
-    for index in &config.indexes {
-        let expr = sql::value_expr(&index.field).map_err(|_| {
-            Error::general(format!(
-                "Invalid field name '{}' declared as an index of '{table}'",
-                index.field
-            ))
-        })?;
-        let (kind, name, expr) = match (index.unique, index.ignore_case) {
-            (true, true) => (
-                "UNIQUE INDEX",
-                format!("{table}__uniqueci__{}", index.field),
-                format!("lower({expr})"),
-            ),
-            (true, false) => (
-                "UNIQUE INDEX",
-                format!("{table}__unique__{}", index.field),
-                expr,
-            ),
-            (false, _) => ("INDEX", format!("{table}__index__{}", index.field), expr),
-        };
-        tx.execute_batch(&format!(
-            "CREATE {kind} IF NOT EXISTS {} ON {t} ({expr});",
-            quoted(&name)
-        ))
-        .map_err(|error| {
-            // Records written before the field was declared unique (or
-            // unique ignoring case) may already collide.
-            if error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
-                Error::general(format!(
-                    "Cannot declare '{}' of '{table}' unique{}: records already share a value \
-                     ({error}); resolve the duplicates first",
-                    index.field,
-                    if index.ignore_case {
-                        " ignoring case"
-                    } else {
-                        ""
-                    }
-                ))
-            } else {
-                db_error(error)
-            }
-        })?;
-    }
-    tx.execute(
-        "INSERT OR IGNORE INTO plume_sequences (name, next_id) VALUES (?1, ?2)",
-        params![table, config.start_id],
-    )
-    .map_err(db_error)?;
-    Ok(())
-}
 
 fn parse_record(text: &str) -> Result<Record> {
     serde_json::from_str(text).map_err(Error::internal)
@@ -142,7 +57,7 @@ fn position(tx: &Connection, table: &str, id: &Id) -> Result<Option<i64>> {
 fn load(tx: &Connection, table: &str, seq: i64) -> Result<Option<Record>> {
     let text: Option<String> = tx
         .prepare_cached(&format!(
-            "SELECT data FROM {} WHERE seq = ?1",
+            "SELECT json(data) FROM {} WHERE seq = ?1",
             quoted(table)
         ))
         .and_then(|mut stmt| stmt.query_row([seq], |row| row.get(0)).optional())
@@ -182,7 +97,7 @@ pub(super) fn matching(
     let compiled = sql::condition(&query.condition)?;
     let mut stmt = tx
         .prepare_cached(&format!(
-            "SELECT seq, data FROM {t} WHERE {} ORDER BY seq",
+            "SELECT seq, json(data) FROM {t} WHERE {} ORDER BY seq",
             compiled.sql
         ))
         .map_err(db_error)?;
@@ -235,7 +150,7 @@ pub(super) fn insert(tx: &Connection, config: &Config, mut record: Record) -> Re
     };
     let text = to_text(&record)?;
     tx.prepare_cached(&format!(
-        "INSERT INTO {} (id, id_int, data) VALUES (?1, ?2, ?3)",
+        "INSERT INTO {} (id, id_int, data) VALUES (?1, ?2, jsonb(?3))",
         quoted(&config.table)
     ))
     .and_then(|mut stmt| stmt.execute(params![id_value, id_int(&id), text]))
@@ -273,7 +188,7 @@ fn allocate(tx: &Connection, config: &Config) -> Result<i64> {
 pub(super) fn store(tx: &Connection, table: &str, seq: i64, record: &Record) -> Result<()> {
     let text = to_text(record)?;
     tx.prepare_cached(&format!(
-        "UPDATE {} SET data = ?1 WHERE seq = ?2",
+        "UPDATE {} SET data = jsonb(?1) WHERE seq = ?2",
         quoted(table)
     ))
     .and_then(|mut stmt| stmt.execute(params![text, seq]))
@@ -293,51 +208,88 @@ fn sql_count(count: Option<usize>) -> i64 {
     count.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// `find` in SQL: the total (when paginated) and the page.
+/// The statement that reads a page of `find`.
+pub(super) fn page_statement(
+    table: &str,
+    query: &ParsedQuery,
+    compiled: &sql::Compiled,
+) -> Result<String> {
+    // LIMIT and OFFSET are written into the statement (they are integers
+    // of our own), not bound: SQLite's planner looks at a bound LIMIT, so
+    // a cached statement was prepared again on every call.
+    Ok(format!(
+        "SELECT json(data) FROM {} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+        quoted(table),
+        compiled.sql,
+        sql::order_by(&query.filters.sort)?,
+        sql_count(query.filters.limit),
+        sql_count(Some(query.filters.skip)),
+    ))
+}
+
+/// The statement that counts the records matching a condition.
+pub(super) fn count_statement(table: &str, compiled: &sql::Compiled) -> String {
+    format!(
+        "SELECT count(*) FROM {} WHERE {}",
+        quoted(table),
+        compiled.sql
+    )
+}
+
+/// `find` in SQL: the total (when `count`) and the page.
+///
+/// The total costs nothing without conditions (the table's kept count,
+/// see [`schema`]); with conditions it is a `count(*)`, read from an
+/// index when one covers them, and skipped when the page already tells
+/// it: a page shorter than `$limit` that is not empty, or starts at the
+/// first record, ends the results.
 pub(super) fn find_sql(
     tx: &Connection,
-    table: &str,
+    config: &Config,
     query: &ParsedQuery,
     compiled: &sql::Compiled,
     count: bool,
 ) -> Result<(usize, Vec<Record>)> {
-    let t = quoted(table);
     let filters = &query.filters;
-    let total = if count {
-        let n: i64 = tx
-            .prepare_cached(&format!("SELECT count(*) FROM {t} WHERE {}", compiled.sql))
+    let data = if filters.limit == Some(0) {
+        Vec::new()
+    } else {
+        let sql = page_statement(&config.table, query, compiled)?;
+        let mut stmt = tx.prepare_cached(&sql).map_err(db_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
+                row.get::<_, String>(0)
+            })
+            .map_err(db_error)?;
+        let mut data = Vec::new();
+        for row in rows {
+            data.push(parse_record(&row.map_err(db_error)?)?);
+        }
+        data
+    };
+    if !count {
+        return Ok((0, data));
+    }
+    let short_page = filters.limit.is_some_and(|limit| data.len() < limit)
+        && (!data.is_empty() || filters.skip == 0);
+    if short_page {
+        return Ok((filters.skip + data.len(), data));
+    }
+    let kept = if compiled.is_unconditional() {
+        schema::kept_count(tx, &config.cache_key)?
+    } else {
+        None
+    };
+    let total = match kept {
+        Some(n) => n,
+        None => tx
+            .prepare_cached(&count_statement(&config.table, compiled))
             .and_then(|mut stmt| {
                 stmt.query_row(rusqlite::params_from_iter(&compiled.params), |row| {
                     row.get(0)
                 })
             })
-            .map_err(db_error)?;
-        usize::try_from(n).map_err(Error::internal)?
-    } else {
-        0
+            .map_err(db_error)?,
     };
-    if filters.limit == Some(0) {
-        return Ok((total, Vec::new()));
-    }
-    // LIMIT and OFFSET are written into the statement (they are integers
-    // of our own), not bound: SQLite's planner looks at a bound LIMIT, so
-    // a cached statement was prepared again on every call.
-    let sql = format!(
-        "SELECT data FROM {t} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
-        compiled.sql,
-        sql::order_by(&filters.sort)?,
-        sql_count(filters.limit),
-        sql_count(Some(filters.skip)),
-    );
-    let mut stmt = tx.prepare_cached(&sql).map_err(db_error)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
-            row.get::<_, String>(0)
-        })
-        .map_err(db_error)?;
-    let mut data = Vec::new();
-    for row in rows {
-        data.push(parse_record(&row.map_err(db_error)?)?);
-    }
-    Ok((total, data))
+    Ok((usize::try_from(total).map_err(Error::internal)?, data))
 }
