@@ -1,3 +1,4 @@
-//! Store tests that need a process of their own.
+//! Store tests over database files: a crash, and a migration.
 
 mod durability;
+mod migration;
