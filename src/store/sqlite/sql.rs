@@ -21,7 +21,8 @@
 //! - Equality, `$in` (equality is `$in` with one value), per query value,
 //!   by the coercion rules, in Rust, before any SQL is written:
 //!   - `null`: `T = 'null'` (null or missing);
-//!   - a boolean, or the string `"true"`/`"false"`: `T = 'true'` / `T = 'false'`;
+//!   - a boolean, or the string `"true"`/`"false"`: `X = 1 AND T = 'true'` /
+//!     `X = 0 AND T = 'false'` (`X` first: one lookup rejects other rows);
 //!   - a string: `X IN (?..) AND T IN ('text')` (SQLite's `BINARY`
 //!     collation is byte order of UTF-8, the code point order of Rust's
 //!     `str`);
@@ -222,10 +223,10 @@ impl Compiled {
                     other => std::slice::from_ref(other),
                 };
                 match op {
-                    Op::Eq | Op::In => self.any_equal(field, list, *fold_case),
+                    Op::Eq | Op::In => self.any_equal(field, list, *fold_case, false),
                     Op::Ne | Op::Nin => {
                         self.sql.push_str("NOT ");
-                        self.any_equal(field, list, *fold_case)
+                        self.any_equal(field, list, *fold_case, true)
                     }
                     Op::Lt => self.ordered(field, "<", value),
                     Op::Lte => self.ordered(field, "<=", value),
@@ -256,7 +257,19 @@ impl Compiled {
     /// parenthesised OR of at most one term per JSON type. With
     /// `fold_case`, strings compare as `lower(X) IN (...)`, the expression a
     /// case-insensitive unique index is made on, so such a lookup uses it.
-    fn any_equal(&mut self, field: &str, values: &[Value], fold_case: bool) -> Result<()> {
+    ///
+    /// `negated` (for `$ne` and `$nin`, which no index serves) writes each
+    /// `X IN (...)` as `(X IN (...)) IS TRUE`: for a missing field `X IN`
+    /// is `NULL`, and `NULL AND ...` would look the field up a second time
+    /// for the type; `IS TRUE` makes it false at once. A positive term
+    /// keeps the plain form, which an index can serve.
+    fn any_equal(
+        &mut self,
+        field: &str,
+        values: &[Value],
+        fold_case: bool,
+        negated: bool,
+    ) -> Result<()> {
         let (t, x) = (type_expr(field)?, value_expr(field)?);
         let mut null = false;
         let mut bools = [false; 2];
@@ -302,10 +315,12 @@ impl Compiled {
             next(&mut self.sql);
             let _ = write!(self.sql, "{t} = 'null'");
         }
-        for (flag, name) in bools.iter().zip(["false", "true"]) {
+        // `X` of a boolean is 1 or 0: testing it first rejects every
+        // other row with one lookup instead of two.
+        for ((flag, name), int) in bools.iter().zip(["false", "true"]).zip([0, 1]) {
             if *flag {
                 next(&mut self.sql);
-                let _ = write!(self.sql, "{t} = '{name}'");
+                let _ = write!(self.sql, "({x} = {int} AND {t} = '{name}')");
             }
         }
         // Strings and numbers share one `X IN (...)`: a text `X` never
@@ -344,14 +359,15 @@ impl Compiled {
                 continue;
             }
             next(&mut self.sql);
-            let _ = write!(self.sql, "({left} IN (");
+            let _ = write!(self.sql, "({}{left} IN (", if negated { "(" } else { "" });
             for (i, value) in values.into_iter().enumerate() {
                 if i > 0 {
                     self.sql.push_str(", ");
                 }
                 self.bind(value);
             }
-            let _ = write!(self.sql, ") AND {t} IN ({guard}))");
+            let is_true = if negated { ") IS TRUE" } else { "" };
+            let _ = write!(self.sql, "){is_true} AND {t} IN ({guard}))");
         }
         if terms == 0 {
             self.sql.push('0');
@@ -442,6 +458,7 @@ mod tests {
             ]
         );
         assert!(compiled.sql.contains("= 'null'"));
+        assert!(compiled.sql.contains("= 1 AND coalesce("));
         assert!(compiled.sql.contains("= 'true'"));
         assert!(!compiled.sql.contains("= 'false'"));
     }
@@ -453,6 +470,15 @@ mod tests {
         assert_eq!(compile(&json!({"a": {"$lt": null}})).sql, "(0)");
         assert_eq!(compile(&json!({"a": {"$in": []}})).sql, "((0))");
         assert_eq!(compile(&json!({"a": {"$nin": []}})).sql, "(NOT (0))");
+    }
+
+    #[test]
+    fn a_negated_term_looks_a_missing_field_up_once() {
+        assert_eq!(
+            compile(&json!({"a": {"$ne": "x"}})).sql,
+            "(NOT (((json_extract(data, '$.a') IN (?1)) IS TRUE AND \
+             coalesce(json_type(data, '$.a'), 'null') IN ('text'))))"
+        );
     }
 
     #[test]
