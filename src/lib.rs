@@ -29,6 +29,8 @@
 //! - [`config`]: configuration files and environment variables.
 //! - [`server`]: serving an app on a listener; [`default_app`]: the app
 //!   the `plume` binary serves.
+//! - [`logging`]: the access log and the log writer, off the request
+//!   path.
 //!
 //! # Example
 //!
@@ -64,6 +66,7 @@ pub mod context;
 pub mod default_app;
 pub mod error;
 mod events;
+pub mod logging;
 pub mod query;
 pub mod server;
 pub mod service;

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use plume::config::{self, Config};
+use plume::logging::{self, LogOptions};
 use plume::transport::rest::RestOptions;
 use plume::{Id, Method, Params, ServiceHandle};
 use serde_json::{Map, Value, json};
-use tracing_subscriber::EnvFilter;
 
 // A server's allocation pattern (many small JSON values freed across
 // threads, argon2's 19 MiB blocks) spends far less time in mimalloc than
@@ -87,22 +87,36 @@ enum UserCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
-    let outcome = match cli.command {
-        None | Some(Command::Serve) => serve(&cli).await,
-        Some(Command::Secret) => config::generate_secret().map(|secret| {
-            #[allow(clippy::print_stdout)]
+    // The configuration says how to log, so it is read first; `plume
+    // secret` needs none (it runs anywhere). Errors found before logging
+    // starts are logged once it has, in the default format if need be.
+    let config = match cli.command {
+        Some(Command::Secret) => None,
+        _ => Some(Config::load(&cli.config)),
+    };
+    let log_options = match &config {
+        Some(Ok(config)) => LogOptions::from_config(config),
+        _ => Ok(LogOptions::default()),
+    };
+    let (log_options, log_error) = match log_options {
+        Ok(options) => (options, None),
+        Err(error) => (LogOptions::default(), Some(error)),
+    };
+    // Kept to the end of `main`: dropping it writes the queued lines.
+    let _log_guard = match logging::init(&log_options) {
+        Ok(guard) => guard,
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
             {
-                println!("{secret}");
+                eprintln!("{}", error.message());
             }
-        }),
-        Some(Command::User(ref command)) => user(&cli, command).await,
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match log_error {
+        Some(error) => Err(error),
+        None => run(&cli, config).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,8 +127,25 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(cli: &Cli) -> plume::Result<()> {
-    let config = Config::load(&cli.config)?;
+/// Runs the command, with the configuration `main` loaded (`None` for
+/// `plume secret`).
+async fn run(cli: &Cli, config: Option<plume::Result<Config>>) -> plume::Result<()> {
+    if let Some(Command::Secret) = cli.command {
+        let secret = config::generate_secret()?;
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{secret}");
+        }
+        return Ok(());
+    }
+    let config = config.unwrap_or_else(|| Config::load(&cli.config))?;
+    match cli.command {
+        Some(Command::User(ref command)) => user(&config, command).await,
+        _ => serve(cli, &config).await,
+    }
+}
+
+async fn serve(cli: &Cli, config: &Config) -> plume::Result<()> {
     config.check_secret("authentication")?;
     let host = match &cli.host {
         Some(host) => host.clone(),
@@ -155,7 +186,7 @@ async fn serve(cli: &Cli) -> plume::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| plume::Error::general(format!("cannot listen on {addr}: {e}")))?;
-    let app = plume::default_app::build(&config).await?;
+    let app = plume::default_app::build(config).await?;
     // Before the start-up line, so a signal right after it is handled.
     let shutdown = plume::server::shutdown_signal();
     tracing::info!(
@@ -169,10 +200,9 @@ async fn serve(cli: &Cli) -> plume::Result<()> {
 /// `plume user add` and `plume user grant` against the configured database
 /// (SQLite in WAL mode lets them run beside the server; a running server
 /// sees the change within `sqlite.recordCacheMs`).
-async fn user(cli: &Cli, command: &UserCommand) -> plume::Result<()> {
-    let config = Config::load(&cli.config)?;
+async fn user(config: &Config, command: &UserCommand) -> plume::Result<()> {
     // `build` checks the secret (or makes one), as for `serve`.
-    let app = plume::default_app::build(&config).await?;
+    let app = plume::default_app::build(config).await?;
     let users = app.service("users")?;
     let shown = match command {
         UserCommand::Add {

@@ -4,10 +4,8 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
-use tower_http::LatencyUnit;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
+use crate::logging::AccessLogLayer;
 use crate::transport::rest::{self, RestOptions};
 use crate::transport::socketio::{self, SocketOptions};
 use crate::{App, Result};
@@ -24,15 +22,6 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     app.setup().await?;
-    // One INFO line per request: method and path (the span), status and
-    // latency (the response event).
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-        .on_response(
-            DefaultOnResponse::new()
-                .level(Level::INFO)
-                .latency_unit(LatencyUnit::Micros),
-        );
     // One body limit and one allowance of large inputs for both
     // transports.
     let budget = options.input_budget();
@@ -43,7 +32,9 @@ pub async fn serve(
     };
     let router = rest::router_with(app.clone(), options)
         .layer(socketio::layer(app.clone(), socket))
-        .layer(trace);
+        // Outermost, so socket.io requests and refusals are logged too: one
+        // INFO event per request, no span (see `logging`).
+        .layer(AccessLogLayer);
     // Connection info gives the REST transport each client's address.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod logging;
 mod secret;
 mod user;
 
@@ -196,18 +197,26 @@ pub(crate) struct Server {
     pub(crate) url: String,
     /// The log lines written before the server listened.
     pub(crate) startup_log: Vec<String>,
+    /// The log lines after the start-up line, as they are written.
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
     /// Starts `plume serve --port 0` with `SQLITE_FILE=database` and
     /// `PLUME_ENV` unset (development, as a newcomer starts it).
     pub(crate) fn start(database: &Path) -> Self {
+        Self::start_with(database, &[])
+    }
+
+    /// [`start`](Self::start) with more environment variables.
+    pub(crate) fn start_with(database: &Path, env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
         use std::process::Stdio;
         let mut child = plume()
             .args(["serve", "--port", "0"])
             .env("SQLITE_FILE", database)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -233,8 +242,9 @@ impl Server {
                 .unwrap_or_else(|_| panic!("the server did not start: {startup_log:?}"));
             if let Some(at) = line.find("listening on http://") {
                 let rest = &line[at + "listening on ".len()..];
+                // The URL ends at a space, a colour code or a JSON quote.
                 let end = rest
-                    .find(|c: char| c.is_whitespace() || c == '\u{1b}')
+                    .find(|c: char| c.is_whitespace() || c == '\u{1b}' || c == '"')
                     .unwrap_or(rest.len());
                 break rest[..end].to_owned();
             }
@@ -244,12 +254,20 @@ impl Server {
             child,
             url,
             startup_log,
+            log: lines_rx,
         }
     }
 
-    /// Stops the server with SIGTERM and waits for its exit.
-    pub(crate) fn stop(mut self) {
+    /// Stops the server with SIGTERM, waits for its exit and returns the
+    /// log lines written after the start-up line.
+    pub(crate) fn stop(mut self) -> Vec<String> {
         self.terminate();
+        // The reader ends at the end of stderr, which follows the exit.
+        let mut log = Vec::new();
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(10)) {
+            log.push(line);
+        }
+        log
     }
 
     fn terminate(&mut self) {

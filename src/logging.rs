@@ -1,0 +1,635 @@
+//! Logging off the request path: an access log line per request, written
+//! by a background thread, as text or as JSON.
+//!
+//! [`init`] installs the process's log subscriber. Events are formatted
+//! where they happen, then handed to a bounded queue that one thread
+//! drains into stderr (buffered, so a burst costs a few large writes
+//! instead of a write per line). A request therefore never waits for the
+//! terminal, the pipe or the log shipper behind stderr.
+//!
+//! When lines come faster than the writer takes them and the queue
+//! ([`LogOptions::buffered_lines`]) is full, new lines are **dropped and
+//! counted**, never waited for: memory stays bounded and requests keep
+//! their pace. Every [`LogOptions::drop_report_interval`] in which the
+//! count grew, and once more at shutdown, a `warn` line from the target
+//! `plume::logging` says how many lines were lost (that line may itself
+//! be dropped under the same pressure, and is counted then).
+//! [`LogGuard::dropped_lines`] reads the total.
+//!
+//! [`AccessLogLayer`] writes the access log: one `info` event per request
+//! with the target [`ACCESS_TARGET`] and the fields `method`, `path` (the
+//! query string is left out: its values may hold tokens or personal data),
+//! `status` and `latency_us` (microseconds to the response head). It opens
+//! no span, so a request costs one event.
+//!
+//! # Configuration
+//!
+//! - `logging.format` (`PLUME_LOG_FORMAT`): `text` (default), one
+//!   human-readable line per event; or `json`, one JSON object per line
+//!   with the event's fields at the top level (`timestamp`, `level`,
+//!   `target`, `message` and the fields), for log shippers. Anything else
+//!   stops the start with a message.
+//! - `RUST_LOG`, or `logging.level` when `RUST_LOG` is not set: the
+//!   filter, in [`EnvFilter`]'s syntax (`info` by default;
+//!   `warn` turns the access log off, `info,plume::access=off` too).
+//!
+//! Lines are written when the [`LogGuard`] is dropped at the latest: keep
+//! it alive until the program ends.
+//!
+//! # Example
+//!
+//! ```
+//! use plume::logging::{self, LogFormat, LogOptions};
+//!
+//! let options = LogOptions { format: LogFormat::Json, ..LogOptions::default() };
+//! // Into `sink()` here; `logging::init(&options)` would log to stderr
+//! // for the whole process.
+//! let (dispatch, guard) = logging::dispatch(&options, std::io::sink())?;
+//! tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+//! drop(guard); // writes what is queued
+//! # Ok::<(), plume::Error>(())
+//! ```
+
+use std::future::Future;
+use std::io::{IsTerminal as _, Write};
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tracing::{Dispatch, Level};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use crate::config::Config;
+use crate::{Error, Result};
+
+/// The target of the access log events (one per request).
+pub const ACCESS_TARGET: &str = "plume::access";
+
+/// The target of the "log lines dropped" reports.
+pub const DROPS_TARGET: &str = "plume::logging";
+
+/// How many formatted lines may wait for the writer by default. At a few
+/// hundred bytes a line this bounds the queue to a few MiB; at one core's
+/// request rate (15k to 40k requests a second measured) it rides out a
+/// reader of stderr that stalls for about half a second.
+pub const DEFAULT_BUFFERED_LINES: usize = 16_384;
+
+/// How often dropped lines are reported by default (only when some were).
+pub const DEFAULT_DROP_REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The filter used when neither `RUST_LOG` nor `logging.level` is set.
+pub const DEFAULT_FILTER: &str = "info";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One human-readable line per event (tracing-subscriber's `fmt`).
+    #[default]
+    Text,
+    /// One JSON object per line, the event's fields at the top level.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(Error::general(format!(
+                "logging.format (PLUME_LOG_FORMAT) must be \"text\" or \"json\", not \"{other}\""
+            ))),
+        }
+    }
+}
+
+/// What [`init`] and [`dispatch`] set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Text or JSON lines.
+    pub format: LogFormat,
+    /// Which events are written, in [`EnvFilter`]'s syntax (`info`,
+    /// `warn,plume=debug`, ...).
+    pub filter: String,
+    /// How many lines may wait for the writer; past that, lines are
+    /// dropped and counted (at least 1).
+    pub buffered_lines: usize,
+    /// How often a count of dropped lines is logged, when it grew.
+    pub drop_report_interval: Duration,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: DEFAULT_FILTER.to_owned(),
+            buffered_lines: DEFAULT_BUFFERED_LINES,
+            drop_report_interval: DEFAULT_DROP_REPORT_INTERVAL,
+        }
+    }
+}
+
+impl LogOptions {
+    /// The options of a configuration: `logging.format` and
+    /// `logging.level`, with `RUST_LOG` (when set and not empty) taking
+    /// the level's place, as it always did. An unknown format, a filter
+    /// that does not parse or a `logging` that is not an object is an
+    /// error that names the key.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        Self::from_config_and_rust_log(config, std::env::var("RUST_LOG").ok().as_deref())
+    }
+
+    /// [`from_config`](Self::from_config) with `RUST_LOG`'s value passed in
+    /// (tests do not touch the process environment).
+    pub fn from_config_and_rust_log(config: &Config, rust_log: Option<&str>) -> Result<Self> {
+        let mut options = Self::default();
+        let logging = match config.get("logging") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(logging)) => Some(logging),
+            Some(other) => {
+                return Err(Error::general(format!(
+                    "logging must be an object such as {{\"format\": \"json\"}}, not {other}"
+                )));
+            }
+        };
+        let string = |key: &str| match logging.and_then(|l| l.get(key)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.as_str())),
+            Some(other) => Err(Error::general(format!(
+                "logging.{key} must be a string, not {other}"
+            ))),
+        };
+        if let Some(format) = string("format")? {
+            options.format = format.parse()?;
+        }
+        let level = string("level")?;
+        match rust_log.filter(|filter| !filter.trim().is_empty()) {
+            Some(filter) => {
+                parse_filter(filter)
+                    .map_err(|e| Error::general(format!("RUST_LOG='{filter}' {e}")))?;
+                filter.clone_into(&mut options.filter);
+            }
+            None => {
+                if let Some(level) = level {
+                    parse_filter(level)
+                        .map_err(|e| Error::general(format!("logging.level '{level}' {e}")))?;
+                    level.clone_into(&mut options.filter);
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Parses a filter, saying what is wrong without the value (the caller
+/// names it).
+fn parse_filter(filter: &str) -> std::result::Result<EnvFilter, String> {
+    EnvFilter::builder()
+        .parse(filter)
+        .map_err(|e| format!("is not a log filter such as 'info' or 'warn,plume=debug': {e}"))
+}
+
+/// Installs the log subscriber of the process: `options` formatted onto
+/// stderr through the background writer, with colours when stderr is a
+/// terminal and `NO_COLOR` is not set. Records of the `log` crate are
+/// forwarded too.
+///
+/// Keep the guard until the end: dropping it reports the last dropped
+/// lines and writes what is queued (waiting a second at most).
+pub fn init(options: &LogOptions) -> Result<LogGuard> {
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    // Buffered: the writer thread flushes whenever its queue is empty, so
+    // a burst becomes a few large writes and a lone line is not delayed.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (dispatch, guard) = build(options, stderr, ansi)?;
+    dispatch
+        .try_init()
+        .map_err(|e| Error::general(format!("cannot install the log subscriber: {e}")))?;
+    Ok(guard)
+}
+
+/// A subscriber for `options` that writes to `writer` on a background
+/// thread (without colours), for a scope
+/// ([`tracing::dispatcher::with_default`]) or to install as the global
+/// default. [`init`] is this with stderr, installed.
+pub fn dispatch<W: Write + Send + 'static>(
+    options: &LogOptions,
+    writer: W,
+) -> Result<(Dispatch, LogGuard)> {
+    build(options, writer, false)
+}
+
+fn build<W: Write + Send + 'static>(
+    options: &LogOptions,
+    writer: W,
+    ansi: bool,
+) -> Result<(Dispatch, LogGuard)> {
+    let filter = parse_filter(&options.filter)
+        .map_err(|e| Error::general(format!("the log filter '{}' {e}", options.filter)))?;
+    let (writer, worker) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(options.buffered_lines.max(1))
+        .thread_name("plume-log-writer")
+        .finish(writer);
+    let dropped = writer.error_counter();
+    let builder = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_env_filter(filter);
+    let dispatch = match options.format {
+        LogFormat::Text => Dispatch::new(builder.with_ansi(ansi).finish()),
+        LogFormat::Json => Dispatch::new(builder.json().flatten_event(true).finish()),
+    };
+    let guard = LogGuard::start(
+        dispatch.clone(),
+        dropped,
+        worker,
+        options.drop_report_interval,
+    )?;
+    Ok((dispatch, guard))
+}
+
+/// Keeps the log writer alive and reports dropped lines; see the
+/// [module documentation](self).
+///
+/// Dropping it stops the reports (logging one last count if lines were
+/// dropped since the previous one) and writes the queued lines.
+#[derive(Debug)]
+pub struct LogGuard {
+    dispatch: Dispatch,
+    dropped: ErrorCounter,
+    reported: Arc<AtomicUsize>,
+    // Dropping the sender wakes the reporter and ends it.
+    stop: Option<mpsc::Sender<()>>,
+    reporter: Option<JoinHandle<()>>,
+    worker: Option<WorkerGuard>,
+}
+
+impl LogGuard {
+    fn start(
+        dispatch: Dispatch,
+        dropped: ErrorCounter,
+        worker: WorkerGuard,
+        interval: Duration,
+    ) -> Result<Self> {
+        let reported = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = mpsc::channel::<()>();
+        let reporter = {
+            let dispatch = dispatch.clone();
+            let dropped = dropped.clone();
+            let reported = Arc::clone(&reported);
+            // A thread, not a task: logging starts before (and may outlive)
+            // any runtime, and this thread sleeps almost always.
+            std::thread::Builder::new()
+                .name("plume-log-drops".to_owned())
+                .spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        while let Err(mpsc::RecvTimeoutError::Timeout) =
+                            stopped.recv_timeout(interval)
+                        {
+                            report_drops(&dropped, &reported);
+                        }
+                    });
+                })
+                .map_err(|e| Error::general(format!("cannot start the log reporter: {e}")))?
+        };
+        Ok(Self {
+            dispatch,
+            dropped,
+            reported,
+            stop: Some(stop),
+            reporter: Some(reporter),
+            worker: Some(worker),
+        })
+    }
+
+    /// How many log lines were dropped so far because the writer could not
+    /// keep up (the queue was full).
+    pub fn dropped_lines(&self) -> usize {
+        self.dropped.dropped_lines()
+    }
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(reporter) = self.reporter.take() {
+            let _ = reporter.join();
+        }
+        tracing::dispatcher::with_default(&self.dispatch, || {
+            report_drops(&self.dropped, &self.reported);
+        });
+        // Last: the worker writes everything queued before it stops.
+        drop(self.worker.take());
+    }
+}
+
+/// Logs how many lines were dropped since the last report, if any. The
+/// report counts as reported before it is written, so if it is dropped
+/// itself the next report includes it.
+fn report_drops(dropped: &ErrorCounter, reported: &AtomicUsize) {
+    let total = dropped.dropped_lines();
+    let before = reported.swap(total, Ordering::Relaxed);
+    if total > before {
+        let lost = total - before;
+        let lines = if lost == 1 { "line" } else { "lines" };
+        tracing::warn!(
+            target: DROPS_TARGET,
+            dropped = lost,
+            total,
+            "{lost} log {lines} dropped: the log writer could not keep up"
+        );
+    }
+}
+
+/// A tower layer that logs one `info` event per request with the target
+/// [`ACCESS_TARGET`]: `method`, `path` (no query string), `status` and
+/// `latency_us`, when the response head is ready. No span is opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AccessLogLayer;
+
+impl<S> tower::Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> AccessLog<S> {
+        AccessLog { inner }
+    }
+}
+
+/// The service of [`AccessLogLayer`].
+#[derive(Debug, Clone)]
+pub struct AccessLog<S> {
+    inner: S,
+}
+
+impl<S, B, R> tower::Service<axum::http::Request<B>> for AccessLog<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = axum::http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    // Boxed: the router boxes every route's future anyway, and a hand-made
+    // future would need pin projection (unsafe, or another dependency).
+    type Future =
+        Pin<Box<dyn Future<Output = std::result::Result<S::Response, S::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        // With the access log filtered out, not even the clock is read.
+        if !tracing::enabled!(target: ACCESS_TARGET, Level::INFO) {
+            return Box::pin(self.inner.call(request));
+        }
+        // Both clones are cheap: a standard method is a tag, a URI shares
+        // its bytes.
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await;
+            if let Ok(response) = &response {
+                let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                tracing::info!(
+                    target: ACCESS_TARGET,
+                    method = %method,
+                    path = %uri.path(),
+                    status = response.status().as_u16(),
+                    latency_us,
+                );
+            }
+            response
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// A writer that blocks in `write` until its gate is opened (the
+    /// sender dropped), then keeps what it is given.
+    struct GatedWriter {
+        gate: mpsc::Receiver<()>,
+        written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for GatedWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // Returns once the sender is gone: the gate is open for good.
+            while self.gate.recv().is_ok() {}
+            self.written.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn gated() -> (GatedWriter, mpsc::Sender<()>, Arc<Mutex<Vec<u8>>>) {
+        let (open, gate) = mpsc::channel();
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let writer = GatedWriter {
+            gate,
+            written: Arc::clone(&written),
+        };
+        (writer, open, written)
+    }
+
+    fn text(written: &Mutex<Vec<u8>>) -> String {
+        String::from_utf8(written.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_stuck_writer_blocks_no_caller_and_lost_lines_are_counted() {
+        const QUEUE: usize = 8;
+        const EVENTS: usize = 1_000;
+        let (writer, open, written) = gated();
+        let options = LogOptions {
+            format: LogFormat::Json,
+            buffered_lines: QUEUE,
+            drop_report_interval: Duration::from_millis(20),
+            ..LogOptions::default()
+        };
+        let (dispatch, guard) = dispatch(&options, writer).unwrap();
+        // On a thread, so that a logging call that blocks fails the test
+        // instead of hanging it.
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                for n in 0..EVENTS {
+                    tracing::info!(target: ACCESS_TARGET, n, "request");
+                }
+            });
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("logging blocked on a stuck writer");
+        // The writer thread holds one line in `write`, the queue at most
+        // QUEUE; every other line was dropped and counted (the reporter's
+        // own lines may add to both while the writer is stuck).
+        let dropped = guard.dropped_lines();
+        assert!(dropped >= EVENTS - QUEUE - 1, "{dropped}");
+        assert!(text(&written).is_empty());
+
+        drop(open);
+        // Once the writer moves, the reporter says how many were lost.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !text(&written).contains("log lines dropped") {
+            assert!(Instant::now() < deadline, "no report: {}", text(&written));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let guard_dropped_at_end = guard.dropped_lines();
+        drop(guard);
+        let out = text(&written);
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let kept = lines
+            .iter()
+            .filter(|line| line["target"] == ACCESS_TARGET)
+            .count();
+        assert!((1..=QUEUE + 1).contains(&kept), "{kept} kept: {out}");
+        // Each request line was either written or counted as dropped.
+        assert!(
+            kept + guard_dropped_at_end >= EVENTS,
+            "{kept} + {guard_dropped_at_end}"
+        );
+        let report = lines
+            .iter()
+            .find(|line| line["target"] == DROPS_TARGET)
+            .unwrap();
+        assert_eq!(report["level"], "WARN");
+        assert!(report["dropped"].as_u64().unwrap() >= (EVENTS - QUEUE - 1) as u64);
+    }
+
+    #[test]
+    fn drops_are_reported_at_shutdown_and_nothing_queued_is_lost() {
+        let (writer, open, written) = gated();
+        let options = LogOptions {
+            buffered_lines: 2,
+            // Never during the test: only the report at shutdown.
+            drop_report_interval: Duration::from_secs(3600),
+            ..LogOptions::default()
+        };
+        let (dispatch, guard) = dispatch(&options, writer).unwrap();
+        tracing::dispatcher::with_default(&dispatch, || {
+            for n in 0..50 {
+                tracing::info!(n, "burst");
+            }
+        });
+        assert!(guard.dropped_lines() >= 47, "{}", guard.dropped_lines());
+        drop(open);
+        // Give the queue a moment to drain so the final report fits.
+        std::thread::sleep(Duration::from_millis(100));
+        drop(guard);
+        let out = text(&written);
+        assert!(out.contains("log lines dropped"), "{out}");
+        assert!(out.lines().all(|line| !line.contains('\u{1b}')), "{out}");
+    }
+
+    #[test]
+    fn the_text_format_writes_one_line_per_event() {
+        let (writer, open, written) = gated();
+        drop(open);
+        let (dispatch, guard) = dispatch(&LogOptions::default(), writer).unwrap();
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info!(
+                target: ACCESS_TARGET,
+                method = %"GET",
+                path = %"/messages",
+                status = 401_u16,
+                latency_us = 12_u64,
+            );
+            tracing::debug!("filtered out at info");
+        });
+        drop(guard);
+        let out = text(&written);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        for part in [
+            "INFO",
+            "plume::access",
+            "method=GET",
+            "path=/messages",
+            "status=401",
+            "latency_us=12",
+        ] {
+            assert!(lines[0].contains(part), "{part} in {out}");
+        }
+    }
+
+    fn config(values: Value) -> Config {
+        let Value::Object(values) = values else {
+            panic!("not an object: {values}")
+        };
+        Config::from_value("test", values)
+    }
+
+    #[test]
+    fn options_come_from_the_configuration_and_rust_log() {
+        let options = LogOptions::from_config_and_rust_log(&config(json!({})), None).unwrap();
+        assert_eq!(options, LogOptions::default());
+        assert_eq!(options.format, LogFormat::Text);
+        assert_eq!(options.filter, "info");
+
+        let configured = config(json!({"logging": {"format": "json", "level": "warn"}}));
+        let options = LogOptions::from_config_and_rust_log(&configured, None).unwrap();
+        assert_eq!(options.format, LogFormat::Json);
+        assert_eq!(options.filter, "warn");
+        let options =
+            LogOptions::from_config_and_rust_log(&configured, Some("debug,hyper=off")).unwrap();
+        assert_eq!(options.filter, "debug,hyper=off", "RUST_LOG wins");
+        let options = LogOptions::from_config_and_rust_log(&configured, Some(" ")).unwrap();
+        assert_eq!(options.filter, "warn", "an empty RUST_LOG is unset");
+    }
+
+    #[test]
+    fn bad_logging_settings_say_what_to_fix() {
+        let err = LogOptions::from_config_and_rust_log(
+            &config(json!({"logging": {"format": "xml"}})),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.message().contains("logging.format"), "{err}");
+        assert!(err.message().contains("PLUME_LOG_FORMAT"), "{err}");
+        assert!(err.message().contains("\"xml\""), "{err}");
+
+        for (values, key) in [
+            (json!({"logging": "json"}), "logging must be an object"),
+            (
+                json!({"logging": {"format": 1}}),
+                "logging.format must be a string",
+            ),
+            (
+                json!({"logging": {"level": "info=="}}),
+                "logging.level 'info=='",
+            ),
+        ] {
+            let err = LogOptions::from_config_and_rust_log(&config(values), None).unwrap_err();
+            assert!(err.message().contains(key), "{err}");
+        }
+        let err = LogOptions::from_config_and_rust_log(&config(json!({})), Some("plume=loud"))
+            .unwrap_err();
+        assert!(err.message().contains("RUST_LOG='plume=loud'"), "{err}");
+    }
+}

@@ -1,0 +1,111 @@
+//! Issue 11, point 4: the access log of the `plume` binary, one line per
+//! request in either format, flushed at exit; a bad format stops the start.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Server, TempDir, output_within, plume};
+
+/// Makes two requests, one with a query string holding a would-be token;
+/// returns the server's log after a graceful stop.
+async fn two_requests_then_stop(server: Server) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(format!(
+            "{}/messages?$limit=1&access_token=hunter2",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let missing = client
+        .get(format!("{}/nowhere", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    server.stop()
+}
+
+#[tokio::test]
+async fn the_json_access_log_has_one_parseable_line_per_request() {
+    let dir = TempDir::new("log-json");
+    let server = Server::start_with(
+        &dir.path().join("db.sqlite"),
+        &[("PLUME_LOG_FORMAT", "json")],
+    );
+    for line in &server.startup_log {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    let log = two_requests_then_stop(server).await;
+    let lines: Vec<Value> = log
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["target"] == "plume::access")
+        .collect();
+    assert_eq!(access.len(), 2, "{log:#?}");
+    for (line, path, status) in [(access[0], "/messages", 401), (access[1], "/nowhere", 404)] {
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["method"], "GET", "{line}");
+        assert_eq!(line["path"], path, "{line}");
+        assert_eq!(line["status"], status, "{line}");
+        assert!(line["latency_us"].is_u64(), "{line}");
+        assert!(line["timestamp"].is_string(), "{line}");
+    }
+    assert!(
+        log.iter().all(|line| !line.contains("hunter2")),
+        "the query string is not logged: {log:#?}"
+    );
+    // Written at exit: the writer's queue is flushed before the process ends.
+    assert!(
+        lines.iter().any(|line| line["message"] == "shutting down"),
+        "{log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_text_access_log_is_the_default_with_one_line_per_request() {
+    let dir = TempDir::new("log-text");
+    let server = Server::start(&dir.path().join("db.sqlite"));
+    let log = two_requests_then_stop(server).await;
+    let access: Vec<&String> = log
+        .iter()
+        .filter(|line| line.contains("plume::access"))
+        .collect();
+    assert_eq!(access.len(), 2, "{log:#?}");
+    for (line, path, status) in [(access[0], "/messages", 401), (access[1], "/nowhere", 404)] {
+        assert!(line.contains("INFO"), "{line}");
+        assert!(line.contains("method=GET"), "{line}");
+        assert!(line.contains(&format!("path={path} ")), "{line}");
+        assert!(line.contains(&format!("status={status}")), "{line}");
+        assert!(line.contains("latency_us="), "{line}");
+        assert!(!line.starts_with('{'), "{line}");
+    }
+    assert!(log.iter().all(|line| !line.contains("hunter2")), "{log:#?}");
+    assert!(
+        log.iter().any(|line| line.contains("shutting down")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_refuses_to_start() {
+    let dir = TempDir::new("log-bad");
+    let mut command = plume();
+    command
+        .args(["--port", "0"])
+        .env("PLUME_LOG_FORMAT", "xml")
+        .env("SQLITE_FILE", dir.path().join("db.sqlite"));
+    let output = output_within(command, Duration::from_secs(20));
+    assert!(!output.status.success());
+    let log = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(log.contains("logging.format"), "{log}");
+    assert!(log.contains("PLUME_LOG_FORMAT"), "{log}");
+    assert!(log.contains("\"xml\""), "{log}");
+    assert!(!log.contains("listening"), "{log}");
+}
