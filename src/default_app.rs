@@ -458,4 +458,51 @@ mod tests {
         let off = config(&json!({"filename": ":memory:", "recordCacheMs": 0}));
         build(&off).await.unwrap();
     }
+
+    #[tokio::test]
+    async fn configured_indexes_are_added_and_mistakes_stop_the_start() {
+        let store = SqliteStore::open(":memory:").await.unwrap();
+        let app = build_with_store(
+            &config(&json!({"indexes": {"messages": ["text", ["userId", "text"]]}})),
+            &store,
+        )
+        .unwrap();
+        app.setup().await.unwrap();
+        let names = store
+            .read(|tx| {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT name FROM sqlite_master WHERE type = 'index' \
+                         AND tbl_name = 'messages' ORDER BY name",
+                    )
+                    .map_err(Error::internal)?;
+                let rows = stmt
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(Error::internal)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(Error::internal)
+            })
+            .await
+            .unwrap();
+        for name in [
+            "messages__index__createdAt",
+            "messages__index__userId,createdAt",
+            "messages__index__text",
+            "messages__sort__text",
+            "messages__index__userId,text",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
+        for (indexes, says) in [
+            (json!({"posts": ["a"]}), "sqlite.indexes.posts"),
+            (json!(["a"]), "sqlite.indexes must map"),
+            (json!({"messages": [7]}), "Invalid index 7"),
+        ] {
+            let store = SqliteStore::open(":memory:").await.unwrap();
+            let error = build_with_store(&config(&json!({"indexes": indexes})), &store)
+                .err()
+                .unwrap();
+            assert!(error.message().contains(says), "{says}: {error}");
+        }
+    }
 }
