@@ -298,15 +298,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiting = budget::Waiting(Arc::clone(&abandoned));
         let read = move |conn: &mut Connection| {
-            let _deadline = budget::Deadline::start(budget);
+            // A read that waited in the queue longer than its caller did
+            // is not started at all.
+            if abandoned.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(Error::internal("the caller stopped waiting for this read"));
+            }
+            let _deadline = budget::Deadline::start(budget, abandoned);
             let snapshot = ReadTransaction::begin(conn)?;
             work(snapshot.0)
         };
-        match &self.shared.readers {
+        let result = match &self.shared.readers {
             Some(readers) => readers.run(read).await,
             None => self.shared.writer.alone(read).await,
-        }
+        };
+        drop(waiting);
+        result
     }
 
     /// Runs `work` in a write transaction on the writer connection (its
@@ -350,7 +359,7 @@ impl SqliteStore {
         self.shared.records.set_ttl(ttl);
     }
 
-    /// Sets the time budget of one read (default 250 ms,
+    /// Sets the time budget of one read (default 1 s,
     /// `sqlite.queryTimeoutMs`): a query still running after it is stopped
     /// and answered 400 BadRequest. Zero turns the budget off.
     pub fn set_query_timeout(&self, budget: std::time::Duration) {

@@ -1077,6 +1077,46 @@ async fn a_logout_leaves_the_other_tables_cached() {
 }
 
 #[tokio::test]
+async fn a_read_whose_caller_stops_waiting_is_stopped_and_frees_its_connection() {
+    for store in [
+        memory().await,
+        SqliteStore::open_with_readers(
+            std::env::temp_dir()
+                .join(format!("plume-abandoned-{}", uuid::Uuid::new_v4()))
+                .join("db.sqlite"),
+            1,
+        )
+        .await
+        .unwrap(),
+    ] {
+        // No time budget: only the caller's giving up can stop it.
+        store.set_query_timeout(std::time::Duration::ZERO);
+        let endless = store.read_client_query(|tx| {
+            tx.query_row(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                 SELECT count(*) FROM c",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(db_error)
+        });
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), endless).await;
+        assert!(gave_up.is_err(), "the endless read cannot have finished");
+        // The only connection that reads is free again: without the stop,
+        // this would wait for ever (bounded here, so the test fails).
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            store.read(|tx| {
+                tx.query_row("SELECT 7", [], |row| row.get::<_, i64>(0))
+                    .map_err(db_error)
+            }),
+        )
+        .await;
+        assert_eq!(next.expect("the connection was freed").unwrap(), 7);
+    }
+}
+
+#[tokio::test]
 async fn a_read_past_its_time_budget_is_stopped_with_400_and_the_store_goes_on() {
     for store in [
         memory().await,
