@@ -2,18 +2,18 @@
 //! by a background thread, as text or as JSON.
 //!
 //! [`init`] installs the process's log subscriber. Events are formatted
-//! where they happen, then handed to a bounded queue that one thread
-//! drains into stderr (buffered, so a burst costs a few large writes
-//! instead of a write per line). A request therefore never waits for the
-//! terminal, the pipe or the log shipper behind stderr.
+//! where they happen and appended to a bounded buffer that one thread
+//! writes to stderr every 100 ms, or as soon as it holds 64 KiB, in one
+//! write: a request never waits for the terminal, the pipe or the log
+//! shipper behind stderr, and does not wake a thread either.
 //!
 //! When lines come faster than the writer takes them and the queue
 //! ([`LogOptions::buffered_lines`]) is full, new lines are **dropped and
 //! counted**, never waited for: memory stays bounded and requests keep
 //! their pace. Every [`LogOptions::drop_report_interval`] in which the
 //! count grew, and once more at shutdown, a `warn` line from the target
-//! `plume::logging` says how many lines were lost (that line may itself
-//! be dropped under the same pressure, and is counted then).
+//! `plume::logging` says how many lines were lost (that line is kept even
+//! when the buffer is full, so no count is lost).
 //! [`LogGuard::dropped_lines`] reads the total.
 //!
 //! [`AccessLogLayer`] writes the access log: one `info` event per request
@@ -63,12 +63,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tracing::{Dispatch, Level};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::Config;
 use crate::{Error, Result};
+
+mod batch;
+
+use batch::DroppedCount;
 
 /// The target of the access log events (one per request).
 pub const ACCESS_TARGET: &str = "plume::access";
@@ -77,7 +80,7 @@ pub const ACCESS_TARGET: &str = "plume::access";
 pub const DROPS_TARGET: &str = "plume::logging";
 
 /// How many formatted lines may wait for the writer by default. At a few
-/// hundred bytes a line this bounds the queue to a few MiB; at one core's
+/// hundred bytes a line this bounds the buffer to a few MiB; at one core's
 /// request rate (15k to 40k requests a second measured) it rides out a
 /// reader of stderr that stalls for about half a second.
 pub const DEFAULT_BUFFERED_LINES: usize = 16_384;
@@ -208,10 +211,7 @@ fn parse_filter(filter: &str) -> std::result::Result<EnvFilter, String> {
 pub fn init(options: &LogOptions) -> Result<LogGuard> {
     let ansi = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    // Buffered: the writer thread flushes whenever its queue is empty, so
-    // a burst becomes a few large writes and a lone line is not delayed.
-    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let (dispatch, guard) = build(options, stderr, ansi)?;
+    let (dispatch, guard) = build(options, std::io::stderr(), ansi)?;
     dispatch
         .try_init()
         .map_err(|e| Error::general(format!("cannot install the log subscriber: {e}")))?;
@@ -236,12 +236,9 @@ fn build<W: Write + Send + 'static>(
 ) -> Result<(Dispatch, LogGuard)> {
     let filter = parse_filter(&options.filter)
         .map_err(|e| Error::general(format!("the log filter '{}' {e}", options.filter)))?;
-    let (writer, worker) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(options.buffered_lines.max(1))
-        .thread_name("plume-log-writer")
-        .finish(writer);
-    let dropped = writer.error_counter();
+    let (writer, worker) = batch::start(writer, options.buffered_lines)
+        .map_err(|e| Error::general(format!("cannot start the log writer: {e}")))?;
+    let dropped = writer.dropped();
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(filter);
@@ -266,19 +263,19 @@ fn build<W: Write + Send + 'static>(
 #[derive(Debug)]
 pub struct LogGuard {
     dispatch: Dispatch,
-    dropped: ErrorCounter,
+    dropped: DroppedCount,
     reported: Arc<AtomicUsize>,
     // Dropping the sender wakes the reporter and ends it.
     stop: Option<mpsc::Sender<()>>,
     reporter: Option<JoinHandle<()>>,
-    worker: Option<WorkerGuard>,
+    worker: Option<batch::Worker>,
 }
 
 impl LogGuard {
     fn start(
         dispatch: Dispatch,
-        dropped: ErrorCounter,
-        worker: WorkerGuard,
+        dropped: DroppedCount,
+        worker: batch::Worker,
         interval: Duration,
     ) -> Result<Self> {
         let reported = Arc::new(AtomicUsize::new(0));
@@ -315,7 +312,7 @@ impl LogGuard {
     /// How many log lines were dropped so far because the writer could not
     /// keep up (the queue was full).
     pub fn dropped_lines(&self) -> usize {
-        self.dropped.dropped_lines()
+        self.dropped.get()
     }
 }
 
@@ -334,20 +331,22 @@ impl Drop for LogGuard {
 }
 
 /// Logs how many lines were dropped since the last report, if any. The
-/// report counts as reported before it is written, so if it is dropped
-/// itself the next report includes it.
-fn report_drops(dropped: &ErrorCounter, reported: &AtomicUsize) {
-    let total = dropped.dropped_lines();
+/// report itself is never dropped (see `batch::beyond_limit`), so every
+/// count reaches the log.
+fn report_drops(dropped: &DroppedCount, reported: &AtomicUsize) {
+    let total = dropped.get();
     let before = reported.swap(total, Ordering::Relaxed);
     if total > before {
         let lost = total - before;
         let lines = if lost == 1 { "line" } else { "lines" };
-        tracing::warn!(
-            target: DROPS_TARGET,
-            dropped = lost,
-            total,
-            "{lost} log {lines} dropped: the log writer could not keep up"
-        );
+        batch::beyond_limit(|| {
+            tracing::warn!(
+                target: DROPS_TARGET,
+                dropped = lost,
+                total,
+                "{lost} log {lines} dropped: the log writer could not keep up"
+            );
+        });
     }
 }
 
@@ -483,9 +482,9 @@ mod tests {
         finished
             .recv_timeout(Duration::from_secs(10))
             .expect("logging blocked on a stuck writer");
-        // The writer thread holds one line in `write`, the queue at most
-        // QUEUE; every other line was dropped and counted (the reporter's
-        // own lines may add to both while the writer is stuck).
+        // At most QUEUE lines wait (the writer takes its first batch after
+        // the burst); every other line was dropped and counted (the
+        // reporter's own lines may add to both while the writer is stuck).
         let dropped = guard.dropped_lines();
         assert!(dropped >= EVENTS - QUEUE - 1, "{dropped}");
         assert!(text(&written).is_empty());

@@ -304,7 +304,8 @@ impl SqliteStore {
             // A read that waited in the queue longer than its caller did
             // is not started at all.
             if abandoned.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(Error::internal("the caller stopped waiting for this read"));
+                // Nobody receives this; an internal error would be logged.
+                return Err(Error::general("the caller stopped waiting for this read"));
             }
             let _deadline = budget::Deadline::start(budget, abandoned);
             let snapshot = ReadTransaction::begin(conn)?;
