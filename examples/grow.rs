@@ -34,7 +34,7 @@
 use std::time::Instant;
 
 use plume::store::{SqliteService, SqliteStore};
-use plume::{Error, Id, Method, Paginate, Params, Result, Service};
+use plume::{Error, Id, Method, Params, Result, Service};
 use serde_json::{Value, json};
 
 /// `createdAt` of the first grown record (2023-11-14T22:13:20Z).
@@ -49,24 +49,17 @@ const OWNERS: i64 = 1000;
 /// How many messages the probe user owns.
 const PROBE_MESSAGES: i64 = 10;
 
-/// The `messages` service as `plume::default_app::build_with_store`
-/// declares it. The default app exposes no item for it, so this mirrors
-/// it: keep the two in step (same pagination, same indexes). It matters:
-/// setting a service up drops the indexes it does not declare, so a
-/// different declaration would rebuild the table's indexes here and again
-/// when the server starts. Indexes added through `sqlite.indexes` in a
-/// configuration are not seen here. `multi_methods` does not touch the
-/// schema; the server's service refuses calls on many records as before.
+/// The `messages` service exactly as the default app declares it
+/// (`plume::default_app::messages_service`: setting a service up drops
+/// the indexes it does not declare, so a copy could differ). Indexes added
+/// through `sqlite.indexes` in a configuration are not seen here.
+/// `multi_methods` does not touch the schema; the server's service
+/// refuses calls on many records as before.
 fn messages(store: &SqliteStore) -> Result<SqliteService> {
-    Ok(store
-        .service("messages")?
-        .paginate(Paginate {
-            default: 10,
-            max: 50,
-        })
-        .index(["createdAt"])
-        .compound_index(["userId", "createdAt"])
-        .multi_methods([Method::Create, Method::Remove]))
+    Ok(
+        plume::default_app::messages_service(store)?
+            .multi_methods([Method::Create, Method::Remove]),
+    )
 }
 
 struct Options {

@@ -69,6 +69,21 @@ pub async fn build(config: &Config) -> Result<App> {
     build_with_store(config, &store)
 }
 
+/// The default app's `messages` store service, before hooks and before
+/// the indexes of `sqlite.indexes`: paginated, indexed for the queries
+/// its clients send (the newest page, `$sort[createdAt]=-1`, of all
+/// messages or of one user's; both read `$limit` records). Public so that
+/// tools writing the same table (the scale benchmark's `grow` example)
+/// declare exactly the same indexes: setting a service up drops the
+/// indexes it does not declare.
+pub fn messages_service(store: &SqliteStore) -> Result<SqliteService> {
+    Ok(store
+        .service("messages")?
+        .paginate(PAGES)
+        .index(["createdAt"])
+        .compound_index(["userId", "createdAt"]))
+}
+
 /// The services whose indexes `sqlite.indexes` may add to.
 const INDEXED_SERVICES: [&str; 2] = ["users", "messages"];
 
@@ -169,17 +184,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
 
     app.use_service(
         "messages",
-        // Clients ask for the newest page (`$sort[createdAt]=-1`), all
-        // of it or one user's: both read `$limit` records.
-        with_configured_indexes(
-            config,
-            "messages",
-            store
-                .service("messages")?
-                .paginate(PAGES)
-                .index(["createdAt"])
-                .compound_index(["userId", "createdAt"]),
-        )?,
+        with_configured_indexes(config, "messages", messages_service(store)?)?,
     )?
     .hooks(
         Hooks::new()
