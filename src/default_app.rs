@@ -87,38 +87,37 @@ pub fn messages_service(store: &SqliteStore) -> Result<SqliteService> {
 /// The services whose indexes `sqlite.indexes` may add to.
 const INDEXED_SERVICES: [&str; 2] = ["users", "messages"];
 
-/// Checks `sqlite.indexes`: a map from the default app's service names;
-/// a key that names no service is an error, not a silently missing index.
-fn check_configured_indexes(config: &Config) -> Result<()> {
+/// `sqlite.indexes`: a map from the default app's service names to the
+/// indexes to add (see [`SqliteService::indexes_from_config`]); a key that
+/// names no service is an error, not a silently missing index.
+fn configured_indexes(config: &Config) -> Result<Option<&Map<String, Value>>> {
     match config.get("sqlite.indexes") {
-        None => Ok(()),
-        Some(Value::Object(entries)) => match entries
-            .keys()
-            .find(|name| !INDEXED_SERVICES.contains(&name.as_str()))
-        {
-            Some(unknown) => Err(Error::general(format!(
-                "sqlite.indexes.{unknown} names no service of the default app (it has {})",
-                INDEXED_SERVICES.join(" and ")
-            ))),
-            None => Ok(()),
-        },
+        None => Ok(None),
+        Some(Value::Object(entries)) => {
+            match entries
+                .keys()
+                .find(|name| !INDEXED_SERVICES.contains(&name.as_str()))
+            {
+                Some(unknown) => Err(Error::general(format!(
+                    "sqlite.indexes.{unknown} names no service of the default app (it has {})",
+                    INDEXED_SERVICES.join(" and ")
+                ))),
+                None => Ok(Some(entries)),
+            }
+        }
         Some(other) => Err(Error::general(format!(
             "sqlite.indexes must map service names to lists of indexes, not {other}"
         ))),
     }
 }
 
-/// `service` with the indexes `sqlite.indexes.<name>` declares on top of
-/// the default app's (see [`SqliteService::indexes_from_config`]).
-fn with_configured_indexes(
-    config: &Config,
+/// `service` with the indexes `sqlite.indexes` lists for `name`.
+fn with_indexes(
+    configured: Option<&Map<String, Value>>,
     name: &str,
     service: SqliteService,
 ) -> Result<SqliteService> {
-    match config
-        .get("sqlite.indexes")
-        .and_then(|entries| entries.get(name))
-    {
+    match configured.and_then(|entries| entries.get(name)) {
         Some(listed) => service.indexes_from_config(listed),
         None => Ok(service),
     }
@@ -144,12 +143,12 @@ fn milliseconds(config: &Config, key: &str) -> Result<Option<std::time::Duration
 pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
     let app = App::new();
     config.apply_to(&app);
-    check_configured_indexes(config)?;
+    let indexes = configured_indexes(config)?;
 
     app.use_service(
         "users",
-        with_configured_indexes(
-            config,
+        with_indexes(
+            indexes,
             "users",
             store
                 .service("users")?
@@ -184,7 +183,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
 
     app.use_service(
         "messages",
-        with_configured_indexes(config, "messages", messages_service(store)?)?,
+        with_indexes(indexes, "messages", messages_service(store)?)?,
     )?
     .hooks(
         Hooks::new()

@@ -299,7 +299,8 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let abandoned = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let waiting = budget::Waiting(Arc::clone(&abandoned));
+        // Dropped with this future, answered or not.
+        let _waiting = budget::Waiting(Arc::clone(&abandoned));
         let read = move |conn: &mut Connection| {
             // A read that waited in the queue longer than its caller did
             // is not started at all.
@@ -311,12 +312,10 @@ impl SqliteStore {
             let snapshot = ReadTransaction::begin(conn)?;
             work(snapshot.0)
         };
-        let result = match &self.shared.readers {
+        match &self.shared.readers {
             Some(readers) => readers.run(read).await,
             None => self.shared.writer.alone(read).await,
-        };
-        drop(waiting);
-        result
+        }
     }
 
     /// Runs `work` in a write transaction on the writer connection (its

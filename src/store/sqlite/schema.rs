@@ -139,8 +139,9 @@ fn set_layout(tx: &Connection, key: &str) -> Result<()> {
     .map(|_| ())
 }
 
-/// Layout 1 to 2: records to JSONB, the count kept, plain indexes made
-/// again with the type column ([`sync_indexes`] makes them).
+/// Layout 1 to 2: records to JSONB, the count kept. The old plain
+/// indexes (without the type column) differ from today's statements, so
+/// [`sync_indexes`] drops and makes them again.
 fn migrate_from_text(tx: &Connection, table: &str, key: &str) -> Result<()> {
     let t = quoted(table);
     let converted = tx
@@ -149,12 +150,6 @@ fn migrate_from_text(tx: &Connection, table: &str, key: &str) -> Result<()> {
             [],
         )
         .map_err(db_error)?;
-    for name in plume_indexes(tx, table)? {
-        if name.to_ascii_lowercase().contains("__index__") {
-            tx.execute_batch(&format!("DROP INDEX {}", quoted(&name)))
-                .map_err(db_error)?;
-        }
-    }
     keep_count(tx, table, key)?;
     set_layout(tx, key)?;
     tracing::info!(
@@ -197,22 +192,24 @@ pub(super) fn kept_count(tx: &Connection, key: &str) -> Result<Option<i64>> {
         .map_err(db_error)
 }
 
-/// The names of the indexes Plume made on `table` (not the id indexes).
-fn plume_indexes(tx: &Connection, table: &str) -> Result<Vec<String>> {
+/// The indexes Plume made on `table` (not the id indexes): their names
+/// and the statements that made them, as SQLite keeps them.
+fn plume_indexes(tx: &Connection, table: &str) -> Result<Vec<(String, Option<String>)>> {
     let prefix = format!("{table}__").to_ascii_lowercase();
     let mut stmt = tx
         .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE",
+            "SELECT name, sql FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE",
         )
         .map_err(db_error)?;
-    let names = stmt
-        .query_map([table], |row| row.get::<_, String>(0))
+    let indexes = stmt
+        .query_map([table], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))
         .map_err(db_error)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(db_error)?;
-    Ok(names
+    Ok(indexes
         .into_iter()
-        .filter(|name| {
+        .filter(|(name, _)| {
             let lower = name.to_ascii_lowercase();
             lower.strip_prefix(&prefix).is_some_and(|rest| {
                 ["index__", "sort__", "unique__", "uniqueci__"]
@@ -316,18 +313,25 @@ fn sync_indexes(tx: &Connection, config: &Config) -> Result<()> {
             }
         }
     }
-    for name in plume_indexes(tx, table)? {
-        let keep = wanted.iter().any(|w| {
-            w.name.eq_ignore_ascii_case(&name)
-                && stored_sql(tx, &name).ok().flatten().as_deref() == Some(w.create.as_str())
-        });
-        if !keep {
+    // What exists and is still wanted, as it is, stays; anything else of
+    // Plume's goes, and what is missing is made.
+    let mut kept: Vec<String> = Vec::new();
+    for (name, sql) in plume_indexes(tx, table)? {
+        let wanted_as_is = wanted
+            .iter()
+            .any(|w| w.name.eq_ignore_ascii_case(&name) && sql.as_deref() == Some(&w.create));
+        if wanted_as_is {
+            kept.push(name);
+        } else {
             tx.execute_batch(&format!("DROP INDEX {}", quoted(&name)))
                 .map_err(db_error)?;
         }
     }
     for planned in &wanted {
-        if stored_sql(tx, &planned.name)?.is_some() {
+        if kept
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&planned.name))
+        {
             continue;
         }
         tx.execute_batch(&planned.create).map_err(|error| {
@@ -347,15 +351,4 @@ fn sync_indexes(tx: &Connection, config: &Config) -> Result<()> {
         })?;
     }
     Ok(())
-}
-
-/// The statement an index was made with, as SQLite keeps it.
-fn stored_sql(tx: &Connection, name: &str) -> Result<Option<String>> {
-    tx.query_row(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1 COLLATE NOCASE",
-        [name],
-        |row| row.get(0),
-    )
-    .optional()
-    .map_err(db_error)
 }
