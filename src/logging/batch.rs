@@ -10,9 +10,9 @@
 //! request pays for a copy of its line, and a second of lines at 20k
 //! requests a second costs ten writes.
 //!
-//! Bounded: when `limit` lines wait (the writer is stuck, say stderr is
-//! a full pipe nobody reads), new lines are dropped and counted, never
-//! waited for.
+//! Bounded: when `limit` lines or [`MAX_PENDING_BYTES`] wait (the writer
+//! is stuck, say stderr is a full pipe nobody reads), new lines are
+//! dropped and counted, never waited for.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +27,11 @@ pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 /// A buffer this large is written at once, without waiting.
 pub(super) const FLUSH_BYTES: usize = 64 * 1024;
+
+/// The most bytes that wait, whatever the line limit: a client chooses its
+/// path's length, so a count of lines alone would not bound memory while
+/// the writer is stuck.
+pub(super) const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
 thread_local! {
     /// Set while this thread logs a report of dropped lines: that line
@@ -170,7 +175,9 @@ impl Write for BatchWriter {
     /// One call per event: the subscriber formats the whole line first.
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut pending = self.shared.lock();
-        if pending.lines >= self.shared.limit && !BYPASS.with(std::cell::Cell::get) {
+        let over = pending.lines >= self.shared.limit
+            || pending.bytes.len() + line.len() > MAX_PENDING_BYTES;
+        if over && !BYPASS.with(std::cell::Cell::get) {
             drop(pending);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             // Reported as written: the caller must not retry or fail.
@@ -214,5 +221,42 @@ impl Drop for Worker {
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that never returns until the test ends.
+    struct Stuck(mpsc::Receiver<()>);
+
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn long_lines_are_bounded_by_bytes_not_only_by_lines() {
+        let (release, stuck) = mpsc::channel();
+        let (mut writer, worker) = start(Stuck(stuck), usize::MAX).unwrap();
+        let line = vec![b'x'; 64 * 1024];
+        // 64 MiB of lines offered while the writer is stuck in its first
+        // write (or before it): at most the cap (plus that one batch)
+        // is kept.
+        for _ in 0..1024 {
+            writer.write_all(&line).unwrap();
+        }
+        let pending = writer.shared.lock().bytes.len();
+        assert!(pending <= MAX_PENDING_BYTES, "{pending}");
+        assert!(writer.dropped().get() >= 1024 - 2 * MAX_PENDING_BYTES / line.len());
+        drop(release);
+        drop(worker);
     }
 }
