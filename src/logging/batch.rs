@@ -171,25 +171,35 @@ impl std::fmt::Debug for DroppedCount {
     }
 }
 
-impl Write for BatchWriter {
-    /// One call per event: the subscriber formats the whole line first.
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+impl BatchWriter {
+    /// Appends one line that `format` writes straight into the buffer, of
+    /// at most `most` bytes; or drops and counts it, like
+    /// [`write`](Write::write), when the buffer is full.
+    pub(super) fn append(&self, most: usize, format: impl FnOnce(&mut Vec<u8>)) {
         let mut pending = self.shared.lock();
-        let over = pending.lines >= self.shared.limit
-            || pending.bytes.len() + line.len() > MAX_PENDING_BYTES;
+        let over =
+            pending.lines >= self.shared.limit || pending.bytes.len() + most > MAX_PENDING_BYTES;
         if over && !BYPASS.with(std::cell::Cell::get) {
             drop(pending);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            // Reported as written: the caller must not retry or fail.
-            return Ok(line.len());
+            return;
         }
-        pending.bytes.extend_from_slice(line);
+        format(&mut pending.bytes);
         pending.lines += 1;
         let full = pending.bytes.len() >= FLUSH_BYTES;
         drop(pending);
         if full {
             self.shared.wake.notify_one();
         }
+    }
+}
+
+impl Write for BatchWriter {
+    /// One call per event: the subscriber formats the whole line first.
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.append(line.len(), |bytes| bytes.extend_from_slice(line));
+        // Reported as written even when dropped: the caller must not
+        // retry or fail.
         Ok(line.len())
     }
 

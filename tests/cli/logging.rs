@@ -93,6 +93,31 @@ async fn the_text_access_log_is_the_default_with_one_line_per_request() {
     );
 }
 
+/// The access lines are written by hand (not through `fmt`), but the
+/// filter still decides whether they are written.
+#[tokio::test]
+async fn the_filter_turns_the_access_log_off_and_keeps_the_rest() {
+    let dir = TempDir::new("log-filter");
+    for format in ["text", "json"] {
+        let server = Server::start_with(
+            &dir.path().join(format!("{format}.sqlite")),
+            &[
+                ("PLUME_LOG_FORMAT", format),
+                ("RUST_LOG", "info,plume::access=off"),
+            ],
+        );
+        let log = two_requests_then_stop(server).await;
+        assert!(
+            log.iter().all(|line| !line.contains("plume::access")),
+            "{format}: {log:#?}"
+        );
+        assert!(
+            log.iter().any(|line| line.contains("shutting down")),
+            "{format}: {log:#?}"
+        );
+    }
+}
+
 #[test]
 fn an_unknown_log_format_refuses_to_start() {
     let dir = TempDir::new("log-bad");
