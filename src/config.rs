@@ -17,6 +17,10 @@ use serde_json::{Map, Value};
 
 use crate::{App, Error, Result};
 
+mod knex;
+
+pub use knex::{postgres_url, sqlite_filename};
+
 /// The environment used when `PLUME_ENV` is not set.
 pub const DEFAULT_ENV: &str = "development";
 

@@ -37,29 +37,26 @@ use crate::auth::token::subject_of;
 use crate::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
 use crate::channels::{ANONYMOUS, AUTHENTICATED};
 use crate::config::Config;
-use crate::store::{SqliteRevocations, SqliteService, SqliteStore, sqlite};
+use crate::store::{SqliteRevocations, SqliteService, SqliteStore};
+
+mod settings;
+
 use crate::{
     App, Error, ErrorKind, HookContext, Hooks, JwtStrategy, LocalStrategy, Paginate, Params,
     Result, authenticate, hash_password, protect,
 };
+pub use settings::{Unused, unused};
 
 /// Builds the default app from the configuration, opening the SQLite
-/// database named by `sqlite.filename`; `sqlite.recordCacheMs` sets the
+/// database named by `sqlite.filename` (or knex's `sqlite.connection`, see
+/// [`sqlite_filename`](crate::config::sqlite_filename)); `sqlite.recordCacheMs` sets the
 /// store's record cache time to live (0 turns it off). Without an
 /// `authentication.secret` the one kept beside the database is used, made
 /// on the first start ([`Config::with_secret`]).
 pub async fn build(config: &Config) -> Result<App> {
-    let filename = match config.get("sqlite.filename") {
-        None => sqlite::DEFAULT_FILENAME,
-        Some(Value::String(name)) => name.as_str(),
-        Some(other) => {
-            return Err(Error::general(format!(
-                "sqlite.filename must be a file name or \":memory:\", not {other}"
-            )));
-        }
-    };
-    let config = &config.with_secret("authentication", filename)?;
-    let store = SqliteStore::open(filename).await?;
+    let filename = crate::config::sqlite_filename(config)?;
+    let config = &config.with_secret("authentication", &filename)?;
+    let store = SqliteStore::open(&filename).await?;
     if let Some(ttl) = milliseconds(config, "sqlite.recordCacheMs")? {
         store.set_record_cache_ttl(ttl);
     }

@@ -1,13 +1,12 @@
 //! The `plume` binary: serves the default app, and small helpers.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use plume::config::{self, Config};
 use plume::logging::{self, LogOptions};
-use plume::transport::rest::RestOptions;
+use plume::transport::rest::{self, RestOptions};
 use plume::{Id, Method, Params, ServiceHandle};
 use serde_json::{Map, Value, json};
 
@@ -177,24 +176,48 @@ async fn serve(cli: &Cli, config: &Config) -> plume::Result<()> {
                 plume::Error::general(format!("bodyLimit must be a number of bytes, not {limit}"))
             })?;
     }
-    if let Some(cors) = config.get("cors") {
-        options.cors = Some(plume::transport::rest::cors_from_config(cors)?);
+    options.cors = rest::cors_of(config.get("cors"), config.get("origins"))?;
+    options.public = public_folder(config)?;
+    for warning in plume::default_app::unused(config).warnings() {
+        tracing::warn!("{warning}");
     }
-    let addr: SocketAddr = format!("{host}:{port}")
-        .parse()
-        .map_err(|e| plume::Error::general(format!("cannot listen on '{host}:{port}': {e}")))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| plume::Error::general(format!("cannot listen on {addr}: {e}")))?;
+    let listeners = plume::server::bind(&host, port).await?;
     let app = plume::default_app::build(config).await?;
     // Before the start-up line, so a signal right after it is handled.
     let shutdown = plume::server::shutdown_signal();
-    tracing::info!(
-        env = config.env(),
-        "Plume listening on http://{}",
-        listener.local_addr()?
-    );
-    plume::server::serve(app, listener, options, shutdown).await
+    let addresses = listeners.local_addrs()?;
+    for (index, address) in addresses.iter().enumerate() {
+        if index == 0 {
+            tracing::info!(env = config.env(), "Plume listening on http://{address}");
+        } else {
+            tracing::info!("Plume also listening on http://{address}");
+        }
+    }
+    plume::server::serve_on(app, listeners, options, shutdown).await
+}
+
+/// `public`: the folder served as static files after the services, when
+/// it exists (a generated Feathers app has one; Plume's own configuration
+/// names none). A folder that is named but missing is said once.
+fn public_folder(config: &Config) -> plume::Result<Option<PathBuf>> {
+    match config.get("public") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(folder)) => {
+            let folder = PathBuf::from(folder);
+            if folder.is_dir() {
+                Ok(Some(folder))
+            } else {
+                tracing::warn!(
+                    "public: the folder '{}' does not exist, so no static files are served",
+                    folder.display()
+                );
+                Ok(None)
+            }
+        }
+        Some(other) => Err(plume::Error::general(format!(
+            "public must be the path of a folder, not {other}"
+        ))),
+    }
 }
 
 /// `plume user add` and `plume user grant` against the configured database

@@ -2,13 +2,18 @@
 //! integration tests share.
 
 use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::task::Poll;
+use std::time::Duration;
 
-use tokio::net::TcpListener;
+use axum::serve::ListenerExt as _;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::logging::AccessLogLayer;
 use crate::transport::rest::{self, RestOptions};
 use crate::transport::socketio::{self, SocketOptions};
-use crate::{App, Result};
+use crate::{App, Error, Result};
 
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the
 /// requests in flight and tears the app down.
@@ -18,6 +23,17 @@ use crate::{App, Result};
 pub async fn serve(
     app: App,
     listener: TcpListener,
+    options: RestOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    serve_on(app, Listeners(vec![listener]), options, shutdown).await
+}
+
+/// [`serve`] on several listeners at once (those [`bind`] returns for a
+/// host name with several addresses), one app behind them all.
+pub async fn serve_on(
+    app: App,
+    listeners: Listeners,
     options: RestOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -37,10 +53,132 @@ pub async fn serve(
         .layer(AccessLogLayer);
     // Connection info gives the REST transport each client's address.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
+    // `tap_io` (doing nothing) is how axum gives a listener of its own
+    // the clients' addresses.
+    axum::serve(listeners.tap_io(|_| {}), service)
         .with_graceful_shutdown(shutdown)
         .await?;
     app.teardown().await
+}
+
+/// Listening sockets served as one: a connection accepted on any of them
+/// goes to the same app.
+#[derive(Debug)]
+pub struct Listeners(Vec<TcpListener>);
+
+impl Listeners {
+    /// The addresses listened on, in the order of [`bind`].
+    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+        self.0.iter().map(TcpListener::local_addr).collect()
+    }
+}
+
+impl From<TcpListener> for Listeners {
+    fn from(listener: TcpListener) -> Self {
+        Self(vec![listener])
+    }
+}
+
+impl axum::serve::Listener for Listeners {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            let accepted = std::future::poll_fn(|cx| {
+                for listener in &self.0 {
+                    if let Poll::Ready(result) = listener.poll_accept(cx) {
+                        return Poll::Ready(result);
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            match accepted {
+                Ok(connection) => return connection,
+                // The client gave up before it was accepted: next.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::ConnectionRefused
+                    ) => {}
+                // Out of file descriptors, say: connections will close and
+                // free some, so wait rather than spin (as axum does).
+                Err(e) => {
+                    tracing::error!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0
+            .first()
+            .ok_or_else(|| io::Error::other("no listener"))?
+            .local_addr()
+    }
+}
+
+/// Listens on `host` at `port`: an IP literal (v4, or v6 with or without
+/// brackets) or a name, which may resolve to several addresses
+/// (`localhost` to `127.0.0.1` and `::1`, say), each listened on, as Node
+/// does. With port 0 the first address gets a free port and the others the
+/// same one. An address of the name that cannot be bound (`::1` where IPv6
+/// is off) is skipped with a warning as long as one could; a name that
+/// does not resolve is an error that names it.
+pub async fn bind(host: &str, port: u16) -> Result<Listeners> {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let addresses: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => {
+            let resolved = tokio::net::lookup_host((host, port)).await.map_err(|e| {
+                Error::general(format!(
+                    "cannot listen on '{host}': the name does not resolve ({e})"
+                ))
+            })?;
+            let mut unique = Vec::new();
+            for address in resolved {
+                if !unique.contains(&address) {
+                    unique.push(address);
+                }
+            }
+            unique
+        }
+    };
+    bind_all(host, &addresses).await
+}
+
+/// Binds each of `addresses` (of `host`, for messages); see [`bind`].
+pub async fn bind_all(host: &str, addresses: &[SocketAddr]) -> Result<Listeners> {
+    let mut listeners: Vec<TcpListener> = Vec::new();
+    let mut first_error = None;
+    for &address in addresses {
+        let mut address = address;
+        if let Some(first) = listeners.first() {
+            address.set_port(first.local_addr()?.port());
+        }
+        match TcpListener::bind(address).await {
+            Ok(listener) => listeners.push(listener),
+            // Only one address, or none bound yet: stop with its reason.
+            Err(e) if addresses.len() == 1 => {
+                return Err(Error::general(format!("cannot listen on {address}: {e}")));
+            }
+            Err(e) => {
+                tracing::warn!("'{host}' resolves to {address}, which cannot be listened on: {e}");
+                first_error.get_or_insert(format!("{address}: {e}"));
+            }
+        }
+    }
+    if listeners.is_empty() {
+        return Err(Error::general(format!(
+            "cannot listen on '{host}': {}",
+            first_error.unwrap_or_else(|| "it resolves to no address".to_owned())
+        )));
+    }
+    Ok(Listeners(listeners))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

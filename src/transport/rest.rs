@@ -8,6 +8,7 @@
 //! The router is an ordinary axum [`Router`], so tower layers
 //! (`tower-http` tracing, CORS, ...) compose with it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +21,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, Statu
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::CorsLayer;
+use tower_http::services::ServeDir;
 
+pub use super::cors::{cors_from_config, cors_of};
 use crate::auth::AuthenticationService;
 use crate::{
     App, ClientAddr, Error, HookContext, Id, Method, Params, Provider, Result, ServiceHandle,
@@ -139,8 +142,12 @@ pub struct RestOptions {
     /// senders cannot keep the budget from everyone else.
     pub body_timeout: Duration,
     /// Cross-origin requests to allow; `None` allows none (browsers then
-    /// only call from the same origin).
+    /// only call from the same origin). See [`cors_of`].
     pub cors: Option<CorsLayer>,
+    /// A folder served as static files under `/` to `GET` and `HEAD`
+    /// requests that no service takes (Feathers' `public`): `index.html`
+    /// for a folder, no listings, nothing outside the folder.
+    pub public: Option<PathBuf>,
 }
 
 impl RestOptions {
@@ -160,62 +167,9 @@ impl Default for RestOptions {
             budget: None,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             cors: None,
+            public: None,
         }
     }
-}
-
-/// Builds CORS from the configuration's `cors` object:
-/// `{"origins": "*"}` or `{"origins": ["https://app.example"]}`, with
-/// optional `"credentials": true` (not allowed together with `"*"`).
-/// Methods and headers are those Feathers clients send.
-pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
-    let bad = |what: &str| Error::general(format!("cors: {what}"));
-    let credentials = match config.get("credentials") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("credentials must be true or false")),
-    };
-    let origins = match config.get("origins") {
-        Some(Value::String(s)) if s == "*" => {
-            if credentials {
-                return Err(bad("credentials cannot be combined with origins \"*\""));
-            }
-            AllowOrigin::any()
-        }
-        Some(Value::Array(list)) => {
-            let mut values = Vec::with_capacity(list.len());
-            for origin in list {
-                let origin = origin
-                    .as_str()
-                    .and_then(|o| HeaderValue::from_str(o).ok())
-                    .ok_or_else(|| bad("origins must be \"*\" or a list of origins like \"https://app.example\""))?;
-                values.push(origin);
-            }
-            AllowOrigin::list(values)
-        }
-        _ => {
-            return Err(bad(
-                "origins must be \"*\" or a list of origins like \"https://app.example\"",
-            ));
-        }
-    };
-    Ok(CorsLayer::new()
-        .allow_origin(origins)
-        .allow_credentials(credentials)
-        .allow_methods([
-            HttpMethod::GET,
-            HttpMethod::HEAD,
-            HttpMethod::POST,
-            HttpMethod::PUT,
-            HttpMethod::PATCH,
-            HttpMethod::DELETE,
-        ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            HeaderName::from_static("x-service-method"),
-        ]))
 }
 
 struct RestState {
@@ -225,6 +179,8 @@ struct RestState {
     /// The app's authentication service, looked up on the first request
     /// that finds one rather than on every request.
     authentication: std::sync::OnceLock<Arc<AuthenticationService>>,
+    /// `options.public`, ready to serve.
+    public: Option<ServeDir>,
 }
 
 impl RestState {
@@ -246,15 +202,17 @@ pub fn router(app: App) -> Router {
 pub fn router_with(app: App, options: RestOptions) -> Router {
     let cors = options.cors.clone();
     let budget = options.input_budget();
+    let public = options.public.as_ref().map(ServeDir::new);
     let state = Arc::new(RestState {
         app,
         options,
         budget,
         authentication: std::sync::OnceLock::new(),
+        public,
     });
     let router = Router::new().fallback(handle).with_state(state);
     match cors {
-        Some(cors) => router.layer(cors),
+        Some(cors) => super::cors::apply(router, cors),
         None => router,
     }
 }
@@ -300,9 +258,9 @@ async fn handle(State(state): State<Arc<RestState>>, request: Request) -> Respon
 async fn serve(state: &RestState, request: Request) -> Result<Response> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let Target { service, route, id } = resolve(&state.app, &path).ok_or_else(|| {
-        Error::not_found("Page not found").with_data(serde_json::json!({"url": path}))
-    })?;
+    let Some(Target { service, route, id }) = resolve(&state.app, &path) else {
+        return static_file(state, Request::from_parts(parts, body)).await;
+    };
     let method = service_method(&parts.method, &parts.headers, id.is_some())?;
     if !service.allows_external(&method) {
         return Err(crate::method_not_allowed(method.as_str()));
@@ -359,6 +317,37 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     }
     service.run(&mut ctx).await?;
     Ok(respond(&ctx))
+}
+
+/// A file of the `public` folder for a request no service takes, or the
+/// Feathers 404. Paths with a segment that starts with a dot are refused
+/// (like `serve-static`'s default), so `.env` or `.git` left in the folder
+/// stay private.
+async fn static_file(state: &RestState, request: Request) -> Result<Response> {
+    use tower::ServiceExt as _;
+    let path = request.uri().path().to_owned();
+    let not_found =
+        || Error::not_found("Page not found").with_data(serde_json::json!({"url": path}));
+    let Some(public) = &state.public else {
+        return Err(not_found());
+    };
+    let readable = matches!(*request.method(), HttpMethod::GET | HttpMethod::HEAD);
+    // Decoded first: ServeDir decodes `%2e` too.
+    if !readable
+        || path
+            .split('/')
+            .any(|segment| decode(segment).starts_with('.'))
+    {
+        return Err(not_found());
+    }
+    let response = match public.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(not_found());
+    }
+    Ok(response.map(Body::new))
 }
 
 /// Where a request goes: a service, the route captures and the id segment.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod feathers_config;
 mod logging;
 mod secret;
 mod user;
@@ -210,13 +211,21 @@ impl Server {
 
     /// [`start`](Self::start) with more environment variables.
     pub(crate) fn start_with(database: &Path, env: &[(&str, &str)]) -> Self {
-        use std::io::{BufRead, BufReader};
-        use std::process::Stdio;
-        let mut child = plume()
+        let mut command = plume();
+        command
             .args(["serve", "--port", "0"])
             .env("SQLITE_FILE", database)
             .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Runs `command` (a `plume` that serves) and waits for its start-up
+    /// line.
+    pub(crate) fn spawn(mut command: Command) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

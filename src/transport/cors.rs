@@ -1,0 +1,128 @@
+//! Cross-origin requests, from Plume's `cors` object or Feathers'
+//! `origins` list.
+//!
+//! A response that does not allow the request's origin carries no CORS
+//! header at all: tower-http's layer still adds `allow-credentials`,
+//! `allow-methods` and `allow-headers` when the origin is not allowed,
+//! which tells a stranger's page more than it needs and reads as if the
+//! origin were half allowed.
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method as HttpMethod, header};
+use axum::response::Response;
+use serde_json::Value;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{Error, Result};
+
+/// The CORS of a configuration: its `cors` object when there is one
+/// ([`cors_from_config`]), else Feathers' `origins` list (those origins,
+/// credentials allowed), else none. With both, `cors` decides and a
+/// warning says that `origins` is not used for CORS.
+pub fn cors_of(cors: Option<&Value>, origins: Option<&Value>) -> Result<Option<CorsLayer>> {
+    match (cors, origins) {
+        (Some(cors), origins) => {
+            if origins.is_some() {
+                tracing::warn!("cors is set, so origins is not used for CORS");
+            }
+            cors_from_config(cors).map(Some)
+        }
+        (None, Some(origins)) => {
+            if !origins.is_array() {
+                return Err(Error::general(format!(
+                    "origins must be a list of origins like [\"https://app.example\"], not {origins}"
+                )));
+            }
+            cors_from_config(&serde_json::json!({"origins": origins, "credentials": true}))
+                .map_err(|_| {
+                    Error::general(format!(
+                        "origins must be a list of origins like [\"https://app.example\"], not {origins}"
+                    ))
+                })
+                .map(Some)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Builds CORS from the configuration's `cors` object:
+/// `{"origins": "*"}` or `{"origins": ["https://app.example"]}`, with
+/// optional `"credentials": true` (not allowed together with `"*"`).
+/// Methods and headers are those Feathers clients send.
+pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
+    let bad = |what: &str| Error::general(format!("cors: {what}"));
+    let credentials = match config.get("credentials") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("credentials must be true or false")),
+    };
+    let origins = match config.get("origins") {
+        Some(Value::String(s)) if s == "*" => {
+            if credentials {
+                return Err(bad("credentials cannot be combined with origins \"*\""));
+            }
+            AllowOrigin::any()
+        }
+        Some(Value::Array(list)) => {
+            let mut values = Vec::with_capacity(list.len());
+            for origin in list {
+                let origin = origin
+                    .as_str()
+                    .and_then(|o| HeaderValue::from_str(o).ok())
+                    .ok_or_else(|| {
+                        bad("origins must be \"*\" or a list of origins like \"https://app.example\"")
+                    })?;
+                values.push(origin);
+            }
+            AllowOrigin::list(values)
+        }
+        _ => {
+            return Err(bad(
+                "origins must be \"*\" or a list of origins like \"https://app.example\"",
+            ));
+        }
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(origins)
+        .allow_credentials(credentials)
+        .allow_methods([
+            HttpMethod::GET,
+            HttpMethod::HEAD,
+            HttpMethod::POST,
+            HttpMethod::PUT,
+            HttpMethod::PATCH,
+            HttpMethod::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-service-method"),
+        ]))
+}
+
+/// `router` behind `cors`, with the CORS headers of responses that do not
+/// allow the origin removed (see the [module documentation](self)).
+pub(super) fn apply<S>(router: Router<S>, cors: CorsLayer) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router
+        .layer(cors)
+        .layer(axum::middleware::map_response(only_for_allowed_origins))
+}
+
+async fn only_for_allowed_origins(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in names {
+            headers.remove(name);
+        }
+    }
+    response
+}
