@@ -22,8 +22,8 @@
 //! `status` and `latency_us` (microseconds to the response head). It opens
 //! no span. Under the subscriber [`init`] installs (without colours) the
 //! line is formatted by hand straight into the writer's buffer, the same
-//! line `fmt` would write, at a fraction of the cost; the filter still
-//! decides whether it is written. Under any other subscriber it is an
+//! line `fmt` would write, at a fraction of the cost; the filter's level
+//! and target still decide whether it is written. Under any other subscriber it is an
 //! ordinary event.
 //!
 //! # Configuration

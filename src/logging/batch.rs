@@ -53,6 +53,12 @@ struct Pending {
     bytes: Vec<u8>,
     lines: usize,
     stopping: bool,
+    /// The writer was told that `bytes` is full and has not taken it yet:
+    /// callers do not tell it again. Every `notify_one` is a system call,
+    /// and the writer, on the same core as a busy server, may take a while
+    /// to run: telling it on every line past the mark cost more than the
+    /// lines themselves.
+    told: bool,
 }
 
 struct Shared {
@@ -120,6 +126,7 @@ pub(super) fn start<W: Write + Send + 'static>(
                         // buffer (last round's, so its memory is reused).
                         std::mem::swap(&mut pending.bytes, &mut spare);
                         pending.lines = 0;
+                        pending.told = false;
                         pending.stopping
                     };
                     if !spare.is_empty() {
@@ -186,9 +193,10 @@ impl BatchWriter {
         }
         format(&mut pending.bytes);
         pending.lines += 1;
-        let full = pending.bytes.len() >= FLUSH_BYTES;
+        let tell = !pending.told && pending.bytes.len() >= FLUSH_BYTES;
+        pending.told |= tell;
         drop(pending);
-        if full {
+        if tell {
             self.shared.wake.notify_one();
         }
     }
