@@ -141,6 +141,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
     let app = App::new();
     config.apply_to(&app);
     let indexes = configured_indexes(config)?;
+    let pages = pages(config)?;
 
     app.use_service(
         "users",
@@ -150,7 +151,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
             store
                 .service("users")?
                 .unique_ignoring_case(["email"])
-                .paginate(PAGES)
+                .paginate(pages)
                 .protected_fields(["password"]),
         )?,
     )?
@@ -180,7 +181,11 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
 
     app.use_service(
         "messages",
-        with_indexes(indexes, "messages", messages_service(store)?)?,
+        with_indexes(
+            indexes,
+            "messages",
+            messages_service(store)?.paginate(pages),
+        )?,
     )?
     .hooks(
         Hooks::new()
@@ -244,11 +249,53 @@ fn user_channel(user: &Value) -> Option<String> {
     }
 }
 
-/// Pages of 10, at most 50, on every `find` of the default app.
+/// Pages of 10, at most 50, on every `find` of the default app unless
+/// `paginate` says otherwise.
 const PAGES: Paginate = Paginate {
     default: 10,
     max: 50,
 };
+
+/// `paginate` (`{"default": 10, "max": 50}`, as in Feathers) for every
+/// `find` of the default app. `false`, which in Feathers lists whole
+/// tables, is refused: the default app pages every find.
+pub fn pages(config: &Config) -> Result<Paginate> {
+    let section = match config.get("paginate") {
+        None | Some(Value::Null) => return Ok(PAGES),
+        Some(Value::Object(section)) => section,
+        Some(other) => {
+            return Err(Error::general(format!(
+                "paginate must be {{\"default\": 10, \"max\": 50}}: the default app pages \
+                 every find, so {other} is not accepted"
+            )));
+        }
+    };
+    let size = |key: &str| match section.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .filter(|&n| n >= 1)
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                Error::general(format!(
+                    "paginate.{key} must be a whole number from 1, not {value}"
+                ))
+            }),
+    };
+    let (default, max) = match (size("default")?, size("max")?) {
+        (Some(default), Some(max)) => (default, max),
+        (Some(default), None) => (default, default.max(PAGES.max)),
+        (None, Some(max)) => (PAGES.default.min(max), max),
+        (None, None) => (PAGES.default, PAGES.max),
+    };
+    if default > max {
+        return Err(Error::general(format!(
+            "paginate.default ({default}) is larger than paginate.max ({max})"
+        )));
+    }
+    Ok(Paginate { default, max })
+}
 
 /// Restricts a call to the caller's own messages (`query.userId`). With
 /// stateless tokens (`entity: null`) no user is loaded and the id is the
@@ -432,6 +479,33 @@ async fn tag_bad_request(ctx: &mut HookContext) -> Result<()> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pages_come_from_paginate() {
+        let pages_of = |paginate: Value| {
+            let Value::Object(values) = json!({ "paginate": paginate }) else {
+                unreachable!("an object")
+            };
+            pages(&Config::from_value("test", values))
+        };
+        let page = |default, max| Paginate { default, max };
+        assert_eq!(pages_of(Value::Null).unwrap(), page(10, 50));
+        assert_eq!(
+            pages_of(json!({"default": 25, "max": 100})).unwrap(),
+            page(25, 100)
+        );
+        assert_eq!(pages_of(json!({"default": 80})).unwrap(), page(80, 80));
+        assert_eq!(pages_of(json!({"max": 5})).unwrap(), page(5, 5));
+        for (bad, says) in [
+            (json!(false), "pages every find"),
+            (json!({"default": 0}), "paginate.default"),
+            (json!({"max": "50"}), "paginate.max"),
+            (json!({"default": 60, "max": 50}), "larger than"),
+        ] {
+            let error = pages_of(bad.clone()).unwrap_err();
+            assert!(error.message().contains(says), "{bad}: {error}");
+        }
+    }
 
     fn config(sqlite: &Value) -> Config {
         let Value::Object(values) = json!({

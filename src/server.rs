@@ -26,7 +26,7 @@ pub async fn serve(
     options: RestOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    serve_on(app, Listeners(vec![listener]), options, shutdown).await
+    serve_on(app, Listeners::from(listener), options, shutdown).await
 }
 
 /// [`serve`] on several listeners at once (those [`bind`] returns for a
@@ -42,12 +42,21 @@ pub async fn serve_on(
     // transports.
     let budget = options.input_budget();
     let socket = SocketOptions::for_body_limit(options.body_limit, budget.clone());
+    // CORS goes around socket.io too (its polling requests come from the
+    // browser's page like any other), so not inside the REST router.
+    let cors = options.cors.clone();
     let options = RestOptions {
         budget: Some(budget),
+        cors: None,
         ..options
     };
-    let router = rest::router_with(app.clone(), options)
-        .layer(socketio::layer(app.clone(), socket))
+    let router =
+        rest::router_with(app.clone(), options).layer(socketio::layer(app.clone(), socket));
+    let router = match cors {
+        Some(cors) => crate::transport::cors::apply(router, cors),
+        None => router,
+    };
+    let router = router
         // Outermost, so socket.io requests and refusals are logged too: one
         // INFO event per request, no span (see `logging`).
         .layer(AccessLogLayer);
@@ -64,18 +73,26 @@ pub async fn serve_on(
 /// Listening sockets served as one: a connection accepted on any of them
 /// goes to the same app.
 #[derive(Debug)]
-pub struct Listeners(Vec<TcpListener>);
+pub struct Listeners {
+    sockets: Vec<TcpListener>,
+    /// Where the next accept starts looking, so that a flood on one
+    /// address does not starve the others.
+    next: usize,
+}
 
 impl Listeners {
     /// The addresses listened on, in the order of [`bind`].
     pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
-        self.0.iter().map(TcpListener::local_addr).collect()
+        self.sockets.iter().map(TcpListener::local_addr).collect()
     }
 }
 
 impl From<TcpListener> for Listeners {
     fn from(listener: TcpListener) -> Self {
-        Self(vec![listener])
+        Self {
+            sockets: vec![listener],
+            next: 0,
+        }
     }
 }
 
@@ -86,8 +103,11 @@ impl axum::serve::Listener for Listeners {
     async fn accept(&mut self) -> (TcpStream, SocketAddr) {
         loop {
             let accepted = std::future::poll_fn(|cx| {
-                for listener in &self.0 {
-                    if let Poll::Ready(result) = listener.poll_accept(cx) {
+                let count = self.sockets.len();
+                for offset in 0..count {
+                    let index = (self.next + offset) % count;
+                    if let Poll::Ready(result) = self.sockets[index].poll_accept(cx) {
+                        self.next = (index + 1) % count;
                         return Poll::Ready(result);
                     }
                 }
@@ -115,7 +135,7 @@ impl axum::serve::Listener for Listeners {
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0
+        self.sockets
             .first()
             .ok_or_else(|| io::Error::other("no listener"))?
             .local_addr()
@@ -124,11 +144,11 @@ impl axum::serve::Listener for Listeners {
 
 /// Listens on `host` at `port`: an IP literal (v4, or v6 with or without
 /// brackets) or a name, which may resolve to several addresses
-/// (`localhost` to `127.0.0.1` and `::1`, say), each listened on, as Node
-/// does. With port 0 the first address gets a free port and the others the
-/// same one. An address of the name that cannot be bound (`::1` where IPv6
-/// is off) is skipped with a warning as long as one could; a name that
-/// does not resolve is an error that names it.
+/// (`localhost` to `127.0.0.1` and `::1`, say), each listened on, all on
+/// one port. A name that does not resolve is an error that names it; so
+/// is an address of it that is in use. An address the machine does not
+/// have (`::1` where IPv6 is off) is skipped with a warning, as long as one
+/// could be listened on.
 pub async fn bind(host: &str, port: u16) -> Result<Listeners> {
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
@@ -151,34 +171,83 @@ pub async fn bind(host: &str, port: u16) -> Result<Listeners> {
     bind_all(host, &addresses).await
 }
 
-/// Binds each of `addresses` (of `host`, for messages); see [`bind`].
+/// How often port 0 is tried again when the free port the first address
+/// got is taken on another one.
+const PORT_ATTEMPTS: usize = 8;
+
+/// Binds each of `addresses` (of `host`, for messages) on one port; see
+/// [`bind`]. With port 0 the first address gets a free port and the
+/// others the same one; when that port is taken on another address, all
+/// are tried again with a new one.
 pub async fn bind_all(host: &str, addresses: &[SocketAddr]) -> Result<Listeners> {
+    let any_port = addresses.iter().all(|address| address.port() == 0);
+    let mut attempt = 1;
+    loop {
+        match bind_once(host, addresses).await {
+            Err(Bind::PortTaken(_)) if any_port && attempt < PORT_ATTEMPTS => attempt += 1,
+            Err(Bind::PortTaken(error) | Bind::Failed(error)) => return Err(error),
+            Ok(listeners) => return Ok(listeners),
+        }
+    }
+}
+
+enum Bind {
+    /// The port one address got is in use on a later one.
+    PortTaken(Error),
+    Failed(Error),
+}
+
+async fn bind_once(host: &str, addresses: &[SocketAddr]) -> std::result::Result<Listeners, Bind> {
     let mut listeners: Vec<TcpListener> = Vec::new();
-    let mut first_error = None;
+    let mut skipped = Vec::new();
     for &address in addresses {
         let mut address = address;
         if let Some(first) = listeners.first() {
-            address.set_port(first.local_addr()?.port());
+            let port = first
+                .local_addr()
+                .map_err(|e| Bind::Failed(e.into()))?
+                .port();
+            address.set_port(port);
         }
-        match TcpListener::bind(address).await {
-            Ok(listener) => listeners.push(listener),
-            // Only one address, or none bound yet: stop with its reason.
-            Err(e) if addresses.len() == 1 => {
-                return Err(Error::general(format!("cannot listen on {address}: {e}")));
+        let error = match TcpListener::bind(address).await {
+            Ok(listener) => {
+                listeners.push(listener);
+                continue;
             }
-            Err(e) => {
-                tracing::warn!("'{host}' resolves to {address}, which cannot be listened on: {e}");
-                first_error.get_or_insert(format!("{address}: {e}"));
-            }
+            Err(error) => error,
+        };
+        let message = Error::general(format!(
+            "cannot listen on {address} (for '{host}'): {error}"
+        ));
+        // An address this machine does not have, or IPv6 switched off.
+        let missing = error.kind() == io::ErrorKind::AddrNotAvailable
+            || (address.is_ipv6()
+                && !matches!(
+                    error.kind(),
+                    io::ErrorKind::AddrInUse | io::ErrorKind::PermissionDenied
+                ));
+        if missing && addresses.len() > 1 {
+            tracing::warn!("'{host}' resolves to {address}, which cannot be listened on: {error}");
+            skipped.push(message);
+        } else if error.kind() == io::ErrorKind::AddrInUse && !listeners.is_empty() {
+            return Err(Bind::PortTaken(message));
+        } else {
+            return Err(Bind::Failed(message));
         }
     }
     if listeners.is_empty() {
-        return Err(Error::general(format!(
-            "cannot listen on '{host}': {}",
-            first_error.unwrap_or_else(|| "it resolves to no address".to_owned())
+        return Err(Bind::Failed(skipped.into_iter().next().unwrap_or_else(
+            || {
+                Error::general(format!(
+                    "cannot listen on '{host}': it resolves to no address"
+                ))
+            },
         )));
     }
-    Ok(Listeners(listeners))
+    Ok(Listeners {
+        sockets: listeners,
+        next: 0,
+    })
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

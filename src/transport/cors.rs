@@ -66,6 +66,13 @@ pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
         Some(Value::Array(list)) => {
             let mut values = Vec::with_capacity(list.len());
             for origin in list {
+                // tower-http refuses (panics on) a wildcard inside a list.
+                if origin.as_str() == Some("*") {
+                    return Err(bad(
+                        "\"*\" cannot be one origin of a list: use \"origins\": \"*\" \
+                         (without credentials) or name the origins",
+                    ));
+                }
                 let origin = origin
                     .as_str()
                     .and_then(|o| HeaderValue::from_str(o).ok())
@@ -103,7 +110,7 @@ pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
 
 /// `router` behind `cors`, with the CORS headers of responses that do not
 /// allow the origin removed (see the [module documentation](self)).
-pub(super) fn apply<S>(router: Router<S>, cors: CorsLayer) -> Router<S>
+pub(crate) fn apply<S>(router: Router<S>, cors: CorsLayer) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
@@ -125,4 +132,25 @@ async fn only_for_allowed_origins(mut response: Response) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_wildcard_in_a_list_is_an_error_not_a_panic() {
+        for config in [
+            cors_of(None, Some(&json!(["*"]))),
+            cors_of(Some(&json!({"origins": ["https://a.example", "*"]})), None),
+        ] {
+            let error = config.unwrap_err();
+            assert!(error.message().contains("\"*\""), "{error}");
+        }
+        assert!(cors_of(None, Some(&json!("https://a.example"))).is_err());
+        assert!(cors_of(None, Some(&json!([]))).unwrap().is_some());
+        assert!(cors_of(None, None).unwrap().is_none());
+    }
 }

@@ -3,7 +3,7 @@
 //! - [`rest`]: HTTP on axum, Feathers' REST mapping.
 //! - [`socketio`]: real-time calls and events over socket.io.
 
-mod cors;
+pub(crate) mod cors;
 pub mod rest;
 pub mod socketio;
 

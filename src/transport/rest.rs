@@ -322,7 +322,8 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
 /// A file of the `public` folder for a request no service takes, or the
 /// Feathers 404. Paths with a segment that starts with a dot are refused
 /// (like `serve-static`'s default), so `.env` or `.git` left in the folder
-/// stay private.
+/// stay private; so are paths with an empty segment (`//name` would be
+/// redirected to `//name/`, which a browser reads as another host).
 async fn static_file(state: &RestState, request: Request) -> Result<Response> {
     use tower::ServiceExt as _;
     let path = request.uri().path().to_owned();
@@ -332,12 +333,7 @@ async fn static_file(state: &RestState, request: Request) -> Result<Response> {
         return Err(not_found());
     };
     let readable = matches!(*request.method(), HttpMethod::GET | HttpMethod::HEAD);
-    // Decoded first: ServeDir decodes `%2e` too.
-    if !readable
-        || path
-            .split('/')
-            .any(|segment| decode(segment).starts_with('.'))
-    {
+    if !readable || !servable(&path) {
         return Err(not_found());
     }
     let response = match public.clone().oneshot(request).await {
@@ -348,6 +344,23 @@ async fn static_file(state: &RestState, request: Request) -> Result<Response> {
         return Err(not_found());
     }
     Ok(response.map(Body::new))
+}
+
+/// Whether a request path may name a file of `public`: decoded whole
+/// first, as ServeDir decodes it (`%2e` is a dot, `%2F` a separator to
+/// it), no segment may start with a dot or be empty (but the last, for a
+/// folder's `index.html`).
+fn servable(path: &str) -> bool {
+    let decoded = decode(path);
+    let Some(relative) = decoded.strip_prefix('/') else {
+        return false;
+    };
+    let segments: Vec<&str> = relative.split(['/', '\\']).collect();
+    let last = segments.len() - 1;
+    segments
+        .iter()
+        .enumerate()
+        .all(|(index, segment)| !segment.starts_with('.') && (index == last || !segment.is_empty()))
 }
 
 /// Where a request goes: a service, the route captures and the id segment.
@@ -610,6 +623,35 @@ fn encode_location(location: &str) -> String {
 #[cfg(test)]
 mod input_tests {
     use super::*;
+
+    #[test]
+    fn only_plain_paths_may_name_public_files() {
+        for plain in [
+            "/",
+            "/index.html",
+            "/assets/",
+            "/assets/logo.png",
+            "/a%20b.txt",
+        ] {
+            assert!(servable(plain), "{plain}");
+        }
+        for hidden in [
+            "/.env",
+            "/%2eenv",
+            "/assets/.env",
+            "/assets%2F.env",
+            "/assets%2f.git/config",
+            "//assets",
+            "/assets//logo.png",
+            "/a\\.env",
+            "/a%5C.env",
+            "/../outside.txt",
+            "/%2e%2e/outside.txt",
+            "",
+        ] {
+            assert!(!servable(hidden), "{hidden}");
+        }
+    }
 
     #[test]
     fn values_are_counted_outside_strings() {

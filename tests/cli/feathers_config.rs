@@ -28,7 +28,7 @@ fn feathers_project(name: &str) -> TempDir {
         "port": 3030,
         "public": "./public/",
         "origins": [ORIGIN],
-        "paginate": {"default": 10, "max": 50},
+        "paginate": {"default": 7, "max": 20},
         "sqlite": {
             "client": "sqlite3",
             "connection": "feathers-chat.sqlite",
@@ -66,7 +66,8 @@ fn feathers_project(name: &str) -> TempDir {
     std::fs::write(public.join("app.js"), "console.log('chat')").unwrap();
     std::fs::write(public.join(".env"), "DOTFILE_SECRET=1").unwrap();
     std::fs::write(public.join("messages"), "a file named like a service").unwrap();
-    std::fs::write(public.join("assets").join("logo.txt"), "logo").unwrap();
+    std::fs::write(public.join("assets").join("logo.txt"), "LOGO_CONTENT").unwrap();
+    std::fs::write(public.join("assets").join(".env"), "NESTED_SECRET=1").unwrap();
     std::fs::write(dir.path().join("outside.txt"), "OUTSIDE_SECRET").unwrap();
     dir
 }
@@ -219,6 +220,55 @@ async fn a_generated_feathers_config_runs_unchanged() {
         }
     }
 
+    // socket.io's polling requests come from the page too: same CORS.
+    for (origin, allowed) in [(ORIGIN, true), ("https://evil.example", false)] {
+        let polling = client
+            .get(format!("{}/socket.io/?EIO=4&transport=polling", server.url))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(polling.status(), 200, "{origin}");
+        let headers = cors_headers(&polling);
+        if allowed {
+            assert_eq!(polling.headers()["access-control-allow-origin"], ORIGIN);
+            assert_eq!(
+                polling.headers()["access-control-allow-credentials"],
+                "true"
+            );
+        } else {
+            assert_eq!(headers, Vec::<String>::new(), "{origin}");
+        }
+    }
+
+    // `paginate` sets the page sizes.
+    let token = client
+        .post(format!("{}/authentication", server.url))
+        .json(
+            &json!({"strategy": "local", "email": "ada@example.com", "password": "correct horse"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (query, limit) in [("", 7), ("?$limit=100", 20)] {
+        let page: Value = client
+            .get(format!("{}/messages{query}", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["limit"], limit, "{query}: {page}");
+    }
+
     // 3. `public` after the services: files, `index.html` for `/`, no
     // listing, no dotfiles, nothing outside the folder.
     let index = client.get(format!("{}/", server.url)).send().await.unwrap();
@@ -264,6 +314,10 @@ async fn a_generated_feathers_config_runs_unchanged() {
         "/../outside.txt",
         "/%2e%2e/outside.txt",
         "/assets/..%2f..%2foutside.txt",
+        "/assets%2F.env",
+        "/assets%2f%2eenv",
+        "//assets",
+        "//assets/logo.txt",
         "/..%5coutside.txt",
     ] {
         let (status, answer) = raw_get(address, target);
@@ -271,7 +325,12 @@ async fn a_generated_feathers_config_runs_unchanged() {
             status == 404 || status == 400 || (status == 307 && target == "/assets"),
             "{target}: {answer}"
         );
-        for secret in ["OUTSIDE_SECRET", "DOTFILE_SECRET", "logo.txt"] {
+        for secret in [
+            "OUTSIDE_SECRET",
+            "DOTFILE_SECRET",
+            "NESTED_SECRET",
+            "LOGO_CONTENT",
+        ] {
             assert!(!answer.contains(secret), "{target}: {answer}");
         }
         if status == 404 {
@@ -305,6 +364,27 @@ fn a_host_name_that_does_not_resolve_stops_the_start_naming_it() {
     let log = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(log.contains("'no-such-host.invalid'"), "{log}");
     assert!(log.contains("does not resolve"), "{log}");
+}
+
+/// An address of the name that is in use stops the start (it is not
+/// skipped as a missing one would be).
+#[tokio::test]
+async fn an_address_in_use_is_an_error_not_a_skip() {
+    let Ok(taken) = std::net::TcpListener::bind("127.0.0.2:0") else {
+        // Only Linux routes all of 127/8 to the loopback by default.
+        eprintln!("127.0.0.2 is not available here: nothing to test");
+        return;
+    };
+    let port = taken.local_addr().unwrap().port();
+    let addresses: Vec<SocketAddr> = [format!("127.0.0.1:{port}"), format!("127.0.0.2:{port}")]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let error = plume::server::bind_all("two-loopbacks", &addresses)
+        .await
+        .unwrap_err();
+    assert!(error.message().contains("127.0.0.2"), "{error}");
+    drop(taken);
 }
 
 /// A name with several addresses is listened on at each, on one port.
