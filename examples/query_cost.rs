@@ -10,6 +10,11 @@
 //! `--or` puts the comparisons in one `$or` of `$in`s, none of which
 //! matches: every row is tested against all of them.
 //!
+//! `--gt` makes each comparison `$gt: -1`, which every stored number
+//! passes and which also checks the value's type (two lookups a row);
+//! `--wide` stores the compared fields in every row (numbers), so that
+//! every comparison holds on every row, the worst case of any operator.
+//!
 //! `--budget-ms N` applies the store's query time budget (off by default,
 //! so the full cost shows).
 //!
@@ -44,6 +49,8 @@ async fn main() -> plume::Result<()> {
     } else {
         "$nin"
     };
+    let wide = std::env::args().any(|a| a == "--wide");
+    let gt = std::env::args().any(|a| a == "--gt");
     let store = SqliteStore::open(":memory:").await?;
     // The cost is what is measured: no time budget unless one is asked for.
     store.set_query_timeout(Duration::from_millis(arg("--budget-ms", 0) as u64));
@@ -58,7 +65,14 @@ async fn main() -> plume::Result<()> {
         let batch: Vec<Value> = (0..1000.min(rows - chunk * 1000))
             .map(|i| {
                 let n = chunk * 1000 + i;
-                json!({"text": format!("message {n}"), "userId": n % 97, "createdAt": n})
+                let mut record =
+                    json!({"text": format!("message {n}"), "userId": n % 97, "createdAt": n});
+                if wide {
+                    for f in 2..fields.max(2) {
+                        record[format!("f{f}")] = json!(n % 1000);
+                    }
+                }
+                record
             })
             .collect();
         service.create(&Value::Array(batch), &Params::new()).await?;
@@ -78,6 +92,11 @@ async fn main() -> plume::Result<()> {
         };
         if or {
             alternatives.push(json!({ name: { "$in": list } }));
+        } else if gt {
+            // `text` is a string: compare it with one that every message
+            // text sorts after.
+            let bound = if f == 0 { json!("") } else { json!(-1) };
+            query.insert(name, json!({ "$gt": bound }));
         } else {
             query.insert(name, json!({ op: list }));
         }
@@ -99,7 +118,13 @@ async fn main() -> plume::Result<()> {
         }
     }
     times.sort();
-    let shape = if or { "$or of $in" } else { op };
+    let shape = if or {
+        "$or of $in"
+    } else if gt {
+        "$gt"
+    } else {
+        op
+    };
     println!(
         "{fields} fields x {shape} of {values} values over {rows} rows: best {:?}, median {:?}",
         times[0],
