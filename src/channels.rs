@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::{App, HookContext, Provider};
@@ -174,10 +175,71 @@ impl WeakConnection {
     }
 }
 
+/// Channel membership, indexed both ways: joining, leaving and a
+/// disconnect cost O(1) per membership whatever the channel's size (a
+/// list made each of them linear, and 10,000 joins quadratic).
+#[derive(Default)]
+struct Members {
+    /// Each channel's connections by identity.
+    channels: HashMap<String, IndexMap<usize, Connection>>,
+    /// The channels each connection is in.
+    joined: HashMap<usize, Vec<String>>,
+}
+
+impl Members {
+    fn join(&mut self, name: &str, connection: &Connection) {
+        let key = connection.key();
+        let members = match self.channels.get_mut(name) {
+            Some(members) => members,
+            None => self.channels.entry(name.to_owned()).or_default(),
+        };
+        if members.insert(key, connection.clone()).is_none() {
+            self.joined.entry(key).or_default().push(name.to_owned());
+        }
+    }
+
+    fn leave(&mut self, name: &str, connection: &Connection) {
+        let key = connection.key();
+        let Some(members) = self.channels.get_mut(name) else {
+            return;
+        };
+        if members.swap_remove(&key).is_none() {
+            return;
+        }
+        if members.is_empty() {
+            self.channels.remove(name);
+        }
+        if let Some(names) = self.joined.get_mut(&key) {
+            names.retain(|joined| joined != name);
+            if names.is_empty() {
+                self.joined.remove(&key);
+            }
+        }
+    }
+
+    fn forget(&mut self, connection: &Connection) {
+        let key = connection.key();
+        for name in self.joined.remove(&key).unwrap_or_default() {
+            if let Some(members) = self.channels.get_mut(&name) {
+                members.swap_remove(&key);
+                if members.is_empty() {
+                    self.channels.remove(&name);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, name: &str, connection: &Connection) -> bool {
+        self.channels
+            .get(name)
+            .is_some_and(|members| members.contains_key(&connection.key()))
+    }
+}
+
 /// The channels of an app and its publishers.
 #[derive(Default)]
 pub(crate) struct Channels {
-    members: RwLock<HashMap<String, Vec<Connection>>>,
+    members: RwLock<Members>,
     /// Every open connection, by identity, until its transport reports it
     /// closed: what a revocation looks through.
     live: RwLock<HashMap<usize, Connection>>,
@@ -190,7 +252,7 @@ impl fmt::Debug for Channels {
         let names: Vec<String> = self
             .members
             .read()
-            .map(|m| m.keys().cloned().collect())
+            .map(|m| m.channels.keys().cloned().collect())
             .unwrap_or_default();
         f.debug_struct("Channels")
             .field("channels", &names)
@@ -221,19 +283,14 @@ impl Channel {
     /// Adds a connection (once).
     pub fn join(&self, connection: &Connection) {
         if let Ok(mut members) = self.app.channels().members.write() {
-            let list = members.entry(self.name.clone()).or_default();
-            if !list.contains(connection) {
-                list.push(connection.clone());
-            }
+            members.join(&self.name, connection);
         }
     }
 
     /// Removes a connection.
     pub fn leave(&self, connection: &Connection) {
-        if let Ok(mut members) = self.app.channels().members.write()
-            && let Some(list) = members.get_mut(&self.name)
-        {
-            list.retain(|c| c != connection);
+        if let Ok(mut members) = self.app.channels().members.write() {
+            members.leave(&self.name, connection);
         }
     }
 
@@ -244,7 +301,11 @@ impl Channel {
             .members
             .read()
             .ok()
-            .and_then(|m| m.get(&self.name).cloned())
+            .and_then(|m| {
+                m.channels
+                    .get(&self.name)
+                    .map(|members| members.values().cloned().collect())
+            })
             .unwrap_or_default()
     }
 
@@ -254,7 +315,7 @@ impl Channel {
             .channels()
             .members
             .read()
-            .is_ok_and(|m| m.get(&self.name).is_some_and(|l| l.contains(connection)))
+            .is_ok_and(|m| m.contains(&self.name, connection))
     }
 }
 
@@ -284,9 +345,7 @@ impl Channels {
     /// Removes a connection from every channel (it disconnected).
     pub(crate) fn forget(&self, connection: &Connection) {
         if let Ok(mut members) = self.members.write() {
-            for list in members.values_mut() {
-                list.retain(|c| c != connection);
-            }
+            members.forget(connection);
         }
     }
 
@@ -318,15 +377,26 @@ impl Channels {
         if names.is_empty() {
             return;
         }
-        // A set of identities keeps publishing linear in the number of
-        // connections (a list lookup made it quadratic).
+        // Collected first, so that a sender may join or leave channels
+        // without deadlocking on the members' lock. One channel needs no
+        // check for duplicates; several share a set of identities, which
+        // keeps publishing linear in the number of connections.
         let mut targets: Vec<Connection> = Vec::new();
-        let mut seen: HashSet<usize> = HashSet::new();
         if let Ok(members) = self.members.read() {
-            for name in &names {
-                for connection in members.get(name).into_iter().flatten() {
-                    if seen.insert(connection.key()) {
-                        targets.push(connection.clone());
+            let picked: Vec<&IndexMap<usize, Connection>> = names
+                .iter()
+                .filter_map(|name| members.channels.get(name))
+                .collect();
+            targets.reserve_exact(picked.iter().map(|members| members.len()).sum());
+            if let [only] = picked.as_slice() {
+                targets.extend(only.values().cloned());
+            } else {
+                let mut seen: HashSet<usize> = HashSet::with_capacity(targets.capacity());
+                for members in picked {
+                    for (key, connection) in members {
+                        if seen.insert(*key) {
+                            targets.push(connection.clone());
+                        }
                     }
                 }
             }
@@ -344,3 +414,119 @@ pub const ANONYMOUS: &str = "anonymous";
 /// The channel connections move to when they log in; the default publisher
 /// sends every service event here.
 pub const AUTHENTICATED: &str = "authenticated";
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::Method;
+    use crate::store::MemoryService;
+
+    /// A connection whose sender keeps the names of the events it gets.
+    fn recording(id: &str) -> (Connection, Arc<Mutex<Vec<String>>>) {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&received);
+        let sender: Sender = Arc::new(move |event: &str, _data: &Value| {
+            sink.lock().unwrap().push(event.to_owned());
+        });
+        let connection = Connection::new(id, Provider::SocketIo, HashMap::new(), sender);
+        (connection, received)
+    }
+
+    fn app_publishing_to(names: &'static [&'static str]) -> App {
+        let app = App::new();
+        app.use_service("notes", MemoryService::new()).unwrap();
+        app.publish(move |_data, _ctx| names.iter().map(|&n| n.to_owned()).collect());
+        app
+    }
+
+    fn publish(app: &App) {
+        let ctx = app.service("notes").unwrap().context(Method::Create);
+        app.channels()
+            .publish("notes", "created", &json!({"id": 1}), &ctx);
+    }
+
+    #[test]
+    fn joining_twice_counts_once_and_the_last_leave_drops_the_channel() {
+        let app = app_publishing_to(&["a"]);
+        let (one, _) = recording("1");
+        let channel = app.channel("a");
+        let same = one.clone();
+        channel.join(&one);
+        // Another handle to the same connection is the same member.
+        channel.join(&same);
+        assert_eq!(channel.connections().len(), 1);
+        assert!(channel.contains(&one));
+        channel.leave(&one);
+        assert!(!channel.contains(&one));
+        let members = app.channels().members.read().unwrap();
+        assert!(members.channels.is_empty() && members.joined.is_empty());
+    }
+
+    #[test]
+    fn a_connection_in_several_channels_gets_an_event_once() {
+        let app = app_publishing_to(&["a", "b", "nobody-here"]);
+        let (both, got_both) = recording("both");
+        let (only_b, got_b) = recording("b");
+        let (neither, got_neither) = recording("neither");
+        app.channel("a").join(&both);
+        app.channel("b").join(&both);
+        app.channel("b").join(&only_b);
+        app.channel("c").join(&neither);
+        publish(&app);
+        assert_eq!(*got_both.lock().unwrap(), ["notes created"]);
+        assert_eq!(*got_b.lock().unwrap(), ["notes created"]);
+        assert!(got_neither.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_disconnect_leaves_every_channel_and_spares_the_others() {
+        let app = app_publishing_to(&["a", "b"]);
+        let (gone, got_gone) = recording("gone");
+        let (stays, got_stays) = recording("stays");
+        for name in ["a", "b", "c"] {
+            app.channel(name).join(&gone);
+        }
+        app.channel("b").join(&stays);
+        app.channels().forget(&gone);
+        publish(&app);
+        assert!(got_gone.lock().unwrap().is_empty());
+        assert_eq!(*got_stays.lock().unwrap(), ["notes created"]);
+        let members = app.channels().members.read().unwrap();
+        assert_eq!(members.channels.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(members.joined.len(), 1);
+    }
+
+    #[test]
+    fn ten_thousand_members_join_receive_and_leave() {
+        let app = app_publishing_to(&["everyone", "half"]);
+        let connections: Vec<(Connection, Arc<Mutex<Vec<String>>>)> =
+            (0..10_000).map(|i| recording(&i.to_string())).collect();
+        for (index, (connection, _)) in connections.iter().enumerate() {
+            app.channel("everyone").join(connection);
+            if index % 2 == 0 {
+                app.channel("half").join(connection);
+            }
+        }
+        publish(&app);
+        assert!(
+            connections
+                .iter()
+                .all(|(_, got)| got.lock().unwrap().len() == 1)
+        );
+        for (index, (connection, _)) in connections.iter().enumerate() {
+            if index % 3 == 0 {
+                app.channels().forget(connection);
+            } else {
+                app.channel("everyone").leave(connection);
+            }
+        }
+        assert_eq!(app.channel("everyone").connections().len(), 0);
+        // Every even index not forgotten is still in `half`.
+        let left = (0..10_000).filter(|i| i % 2 == 0 && i % 3 != 0).count();
+        assert_eq!(app.channel("half").connections().len(), left);
+    }
+}

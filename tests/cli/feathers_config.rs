@@ -435,6 +435,19 @@ async fn every_address_of_a_name_is_listened_on_with_one_port() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 
+    // IP literals, v4 and v6 (with or without brackets), are one address.
+    let mut literals = vec!["127.0.0.1"];
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        literals.extend(["::1", "[::1]"]);
+    }
+    for literal in literals {
+        let bound = plume::server::bind(literal, 0).await.unwrap();
+        let bound = bound.local_addrs().unwrap();
+        assert_eq!(bound.len(), 1, "{literal}");
+        assert!(bound[0].ip().is_loopback(), "{literal}");
+        assert_eq!(bound[0].is_ipv6(), literal.contains(':'), "{literal}");
+    }
+
     // And `localhost` as the system resolves it: each of its addresses.
     let local = plume::server::bind("localhost", 0).await.unwrap();
     let local = local.local_addrs().unwrap();
