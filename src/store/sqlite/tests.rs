@@ -1168,3 +1168,16 @@ async fn a_read_past_its_time_budget_is_stopped_with_400_and_the_store_goes_on()
         assert_eq!(found, json!([{"a": 1, "id": 0}]));
     }
 }
+
+/// Reads run on threads under `SCHED_BATCH` (see `pool::batch_scheduling`),
+/// so a woken reader does not preempt the async worker that woke it.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn reads_run_on_threads_that_do_not_preempt_the_async_workers() {
+    let dir = temp_dir("batch");
+    let store = SqliteStore::open(dir.join("db.sqlite")).await.unwrap();
+    assert!(store.read(|_| Ok(pool::runs_batch())).await.unwrap());
+    // Only the readers: the calling thread keeps the normal policy.
+    assert!(!pool::runs_batch());
+    let _ = std::fs::remove_dir_all(dir);
+}
