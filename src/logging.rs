@@ -75,7 +75,7 @@ mod access;
 mod batch;
 
 use access::AccessLines;
-pub use access::{AccessLog, AccessLogLayer};
+pub use access::{AccessLog, AccessLogFuture, AccessLogLayer};
 use batch::DroppedCount;
 
 /// The target of the access log events (one per request).

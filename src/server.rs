@@ -1,5 +1,6 @@
 //! Serving an app over HTTP: the entry point that the binary and the
-//! integration tests share.
+//! integration tests share, and binding the configured host (an IP
+//! literal, or a name listened on at every address it resolves to).
 
 use std::future::Future;
 use std::io;
