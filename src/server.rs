@@ -200,7 +200,7 @@ enum Bind {
 
 async fn bind_once(host: &str, addresses: &[SocketAddr]) -> std::result::Result<Listeners, Bind> {
     let mut listeners: Vec<TcpListener> = Vec::new();
-    let mut skipped = Vec::new();
+    let mut skipped = None;
     for &address in addresses {
         let mut address = address;
         if let Some(first) = listeners.first() {
@@ -229,7 +229,7 @@ async fn bind_once(host: &str, addresses: &[SocketAddr]) -> std::result::Result<
                 ));
         if missing && addresses.len() > 1 {
             tracing::warn!("'{host}' resolves to {address}, which cannot be listened on: {error}");
-            skipped.push(message);
+            skipped.get_or_insert(message);
         } else if error.kind() == io::ErrorKind::AddrInUse && !listeners.is_empty() {
             return Err(Bind::PortTaken(message));
         } else {
@@ -237,13 +237,11 @@ async fn bind_once(host: &str, addresses: &[SocketAddr]) -> std::result::Result<
         }
     }
     if listeners.is_empty() {
-        return Err(Bind::Failed(skipped.into_iter().next().unwrap_or_else(
-            || {
-                Error::general(format!(
-                    "cannot listen on '{host}': it resolves to no address"
-                ))
-            },
-        )));
+        return Err(Bind::Failed(skipped.unwrap_or_else(|| {
+            Error::general(format!(
+                "cannot listen on '{host}': it resolves to no address"
+            ))
+        })));
     }
     Ok(Listeners {
         sockets: listeners,

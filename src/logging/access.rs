@@ -238,16 +238,18 @@ fn write_timestamp(out: &mut Vec<u8>, now: SystemTime) {
         }
         out.extend_from_slice(&cached.1);
     });
-    out.push(b'.');
-    let micros = since.subsec_micros();
-    let mut digits = [b'0'; 6];
-    let mut rest = micros;
-    for digit in digits.iter_mut().rev() {
+    let mut micros = *b".000000Z";
+    put_digits(&mut micros[1..7], since.subsec_micros().into());
+    out.extend_from_slice(&micros);
+}
+
+/// Writes `value` into `slot` in decimal, zero-padded to its width.
+fn put_digits(slot: &mut [u8], value: u64) {
+    let mut rest = value;
+    for digit in slot.iter_mut().rev() {
         *digit = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    out.extend_from_slice(&digits);
-    out.push(b'Z');
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of `seconds` after the Unix epoch, in UTC.
@@ -255,25 +257,13 @@ fn calendar(seconds: u64) -> [u8; 19] {
     let days = seconds / 86_400;
     let of_day = seconds % 86_400;
     let (year, month, day) = civil_date(days);
-    let mut text = [0u8; 19];
-    let mut put = |at: usize, value: u64, width: usize| {
-        let mut rest = value;
-        for index in (at..at + width).rev() {
-            text[index] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-    };
-    put(0, year, 4);
-    put(5, month, 2);
-    put(8, day, 2);
-    put(11, of_day / 3600, 2);
-    put(14, of_day % 3600 / 60, 2);
-    put(17, of_day % 60, 2);
-    text[4] = b'-';
-    text[7] = b'-';
-    text[10] = b'T';
-    text[13] = b':';
-    text[16] = b':';
+    let mut text = *b"0000-00-00T00:00:00";
+    put_digits(&mut text[0..4], year);
+    put_digits(&mut text[5..7], month);
+    put_digits(&mut text[8..10], day);
+    put_digits(&mut text[11..13], of_day / 3600);
+    put_digits(&mut text[14..16], of_day % 3600 / 60);
+    put_digits(&mut text[17..19], of_day % 60);
     text
 }
 

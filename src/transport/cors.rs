@@ -27,20 +27,10 @@ pub fn cors_of(cors: Option<&Value>, origins: Option<&Value>) -> Result<Option<C
             }
             cors_from_config(cors).map(Some)
         }
-        (None, Some(origins)) => {
-            if !origins.is_array() {
-                return Err(Error::general(format!(
-                    "origins must be a list of origins like [\"https://app.example\"], not {origins}"
-                )));
-            }
-            cors_from_config(&serde_json::json!({"origins": origins, "credentials": true}))
-                .map_err(|_| {
-                    Error::general(format!(
-                        "origins must be a list of origins like [\"https://app.example\"], not {origins}"
-                    ))
-                })
-                .map(Some)
-        }
+        (None, Some(Value::Array(list))) => Ok(Some(layer(origin_list(list, "origins")?, true))),
+        (None, Some(other)) => Err(Error::general(format!(
+            "origins must be a list of origins like [\"https://app.example\"], not {other}"
+        ))),
         (None, None) => Ok(None),
     }
 }
@@ -63,33 +53,43 @@ pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
             }
             AllowOrigin::any()
         }
-        Some(Value::Array(list)) => {
-            let mut values = Vec::with_capacity(list.len());
-            for origin in list {
-                // tower-http refuses (panics on) a wildcard inside a list.
-                if origin.as_str() == Some("*") {
-                    return Err(bad(
-                        "\"*\" cannot be one origin of a list: use \"origins\": \"*\" \
-                         (without credentials) or name the origins",
-                    ));
-                }
-                let origin = origin
-                    .as_str()
-                    .and_then(|o| HeaderValue::from_str(o).ok())
-                    .ok_or_else(|| {
-                        bad("origins must be \"*\" or a list of origins like \"https://app.example\"")
-                    })?;
-                values.push(origin);
-            }
-            AllowOrigin::list(values)
-        }
+        Some(Value::Array(list)) => origin_list(list, "cors.origins")?,
         _ => {
             return Err(bad(
                 "origins must be \"*\" or a list of origins like \"https://app.example\"",
             ));
         }
     };
-    Ok(CorsLayer::new()
+    Ok(layer(origins, credentials))
+}
+
+/// The origins of a list (`key` names it in errors).
+fn origin_list(list: &[Value], key: &str) -> Result<AllowOrigin> {
+    let mut values = Vec::with_capacity(list.len());
+    for origin in list {
+        // tower-http refuses (panics on) a wildcard inside a list.
+        if origin.as_str() == Some("*") {
+            return Err(Error::general(format!(
+                "{key}: \"*\" cannot be one origin of a list: use \"cors\": \
+                 {{\"origins\": \"*\"}} (without credentials) or name the origins"
+            )));
+        }
+        let origin = origin
+            .as_str()
+            .and_then(|o| HeaderValue::from_str(o).ok())
+            .ok_or_else(|| {
+                Error::general(format!(
+                    "{key} must list origins like \"https://app.example\", not {origin}"
+                ))
+            })?;
+        values.push(origin);
+    }
+    Ok(AllowOrigin::list(values))
+}
+
+/// CORS for `origins`, with the methods and headers Feathers clients send.
+fn layer(origins: AllowOrigin, credentials: bool) -> CorsLayer {
+    CorsLayer::new()
         .allow_origin(origins)
         .allow_credentials(credentials)
         .allow_methods([
@@ -105,7 +105,7 @@ pub fn cors_from_config(config: &Value) -> Result<CorsLayer> {
             header::CONTENT_TYPE,
             header::ACCEPT,
             HeaderName::from_static("x-service-method"),
-        ]))
+        ])
 }
 
 /// `router` behind `cors`, with the CORS headers of responses that do not
@@ -119,15 +119,20 @@ where
         .layer(axum::middleware::map_response(only_for_allowed_origins))
 }
 
+/// The response headers tower-http's layer may add besides
+/// `allow-origin`.
+const OTHER_CORS_HEADERS: [HeaderName; 5] = [
+    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    header::ACCESS_CONTROL_ALLOW_HEADERS,
+    header::ACCESS_CONTROL_ALLOW_METHODS,
+    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    header::ACCESS_CONTROL_MAX_AGE,
+];
+
 async fn only_for_allowed_origins(mut response: Response) -> Response {
     let headers = response.headers_mut();
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
-        let names: Vec<HeaderName> = headers
-            .keys()
-            .filter(|name| name.as_str().starts_with("access-control-"))
-            .cloned()
-            .collect();
-        for name in names {
+        for name in OTHER_CORS_HEADERS {
             headers.remove(name);
         }
     }

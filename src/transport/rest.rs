@@ -146,7 +146,8 @@ pub struct RestOptions {
     pub cors: Option<CorsLayer>,
     /// A folder served as static files under `/` to `GET` and `HEAD`
     /// requests that no service takes (Feathers' `public`): `index.html`
-    /// for a folder, no listings, nothing outside the folder.
+    /// for a folder, no listings, no dotfiles, no `..` (symbolic links
+    /// inside the folder are followed).
     pub public: Option<PathBuf>,
 }
 

@@ -400,19 +400,9 @@ async fn every_address_of_a_name_is_listened_on_with_one_port() {
     let bound = listeners.local_addrs().unwrap();
     assert_eq!(bound.len(), 2);
     assert_eq!(bound[0].port(), bound[1].port());
-    let Value::Object(values) = json!({
-        "sqlite": {"filename": ":memory:"},
-        "authentication": {
-            "secret": "a-test-secret-that-is-long-enough-for-hs256-0123456789abcdef",
-            "entity": "user",
-            "service": "users",
-            "authStrategies": ["jwt", "local"],
-            "local": {"usernameField": "email", "passwordField": "password"}
-        }
-    }) else {
-        unreachable!("an object")
-    };
-    let config = plume::config::Config::from_value("test", values);
+    // The repository's own test configuration (an in-memory database).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let config = plume::config::Config::load_with(&dir, "test", |_| None).unwrap();
     let app = plume::default_app::build(&config).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(plume::server::serve_on(

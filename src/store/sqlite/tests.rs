@@ -1080,14 +1080,9 @@ async fn a_logout_leaves_the_other_tables_cached() {
 async fn a_read_whose_caller_stops_waiting_is_stopped_and_frees_its_connection() {
     for store in [
         memory().await,
-        SqliteStore::open_with_readers(
-            std::env::temp_dir()
-                .join(format!("plume-abandoned-{}", uuid::Uuid::new_v4()))
-                .join("db.sqlite"),
-            1,
-        )
-        .await
-        .unwrap(),
+        SqliteStore::open_with_readers(temp_dir("abandoned").join("db.sqlite"), 1)
+            .await
+            .unwrap(),
     ] {
         // No time budget: only the caller's giving up can stop it.
         store.set_query_timeout(std::time::Duration::ZERO);
@@ -1120,13 +1115,9 @@ async fn a_read_whose_caller_stops_waiting_is_stopped_and_frees_its_connection()
 async fn a_read_past_its_time_budget_is_stopped_with_400_and_the_store_goes_on() {
     for store in [
         memory().await,
-        SqliteStore::open(
-            std::env::temp_dir()
-                .join(format!("plume-budget-{}", uuid::Uuid::new_v4()))
-                .join("db.sqlite"),
-        )
-        .await
-        .unwrap(),
+        SqliteStore::open(temp_dir("budget").join("db.sqlite"))
+            .await
+            .unwrap(),
     ] {
         store.set_query_timeout(std::time::Duration::from_millis(20));
         let started = std::time::Instant::now();
