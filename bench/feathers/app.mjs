@@ -12,6 +12,7 @@ import { koa, rest, bodyParser, errorHandler, parseAuthentication } from '@feath
 import { AuthenticationService, JWTStrategy, authenticate } from '@feathersjs/authentication'
 import { LocalStrategy, hooks as localHooks } from '@feathersjs/authentication-local'
 import { MemoryService } from '@feathersjs/memory'
+import socketio from '@feathersjs/socketio'
 import { BadRequest } from '@feathersjs/errors'
 
 const { hashPassword, protect } = localHooks
@@ -59,6 +60,19 @@ app.use(errorHandler())
 app.use(parseAuthentication())
 app.use(bodyParser())
 app.configure(rest())
+// Real-time, as a generated Feathers app has it (its `channels` file):
+// every connection joins `anonymous`, moves to `authenticated` on login,
+// and every service event goes to `authenticated`. `bench/realtime` measures
+// it; the request scenarios of `bench/run` do not touch it.
+app.configure(socketio())
+app.on('connection', (connection) => app.channel('anonymous').join(connection))
+app.on('login', (authResult, { connection }) => {
+  if (connection) {
+    app.channel('anonymous').leave(connection)
+    app.channel('authenticated').join(connection)
+  }
+})
+app.publish(() => app.channel('authenticated'))
 
 // users: create is public (sign-up); everything else needs a JWT.
 app.use('users', new MemoryService({ id: 'id', startId: 0 }))
