@@ -233,6 +233,11 @@ fn entity_gone(error: Error) -> Error {
 
 #[async_trait]
 impl AuthenticationStrategy for JwtStrategy {
+    /// A signed token cannot be guessed: token logins are not throttled.
+    fn throttled(&self) -> bool {
+        false
+    }
+
     /// S-JWT-2: only `entity`, `entityId`, `service`, `header`, `schemes`;
     /// `header` must be a string.
     fn verify_configuration(&self, ctx: &StrategyContext<'_>) -> Result<()> {

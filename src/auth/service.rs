@@ -904,6 +904,7 @@ impl Service for AuthenticationService {
         };
         // The attempt is reserved before any password is verified: of any
         // number of concurrent logins, at most the limit are evaluated.
+        let throttled = throttled && named.as_ref().is_none_or(|(_, s)| s.throttled());
         let reservation = if throttled {
             Some(
                 self.throttle

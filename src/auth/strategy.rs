@@ -117,4 +117,14 @@ pub trait AuthenticationStrategy: Any + Send + Sync {
         let _ = (ctx, data);
         None
     }
+
+    /// Whether logins with this strategy go through the login throttle
+    /// (failed attempts counted per account and per address, and at most
+    /// that many evaluated at once). True unless the secret it checks
+    /// cannot be guessed, as a signed token cannot: then throttling only
+    /// refuses legitimate crowds, such as every socket of a page (or of an
+    /// office behind one address) logging in again after a restart.
+    fn throttled(&self) -> bool {
+        true
+    }
 }

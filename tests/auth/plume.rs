@@ -494,6 +494,50 @@ async fn throttle_per_address() {
     );
 }
 
+// Token logins are not throttled: a signed token cannot be guessed, and
+// every socket of a page (or of an office behind one address) logs in
+// with one at once (issue 15: 10,000 sockets logging in from one
+// address were refused 429 while 50 were in flight).
+#[tokio::test]
+async fn token_logins_are_not_throttled() {
+    let app = local_app_with(throttled_app_config()).await;
+    create_user(&app, "alice@x", "right").await;
+    let token = attempt(&app, "alice@x", "right", from([10, 0, 0, 2]))
+        .await
+        .unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_token = |token: &str| json!({"strategy": "jwt", "accessToken": token});
+    let authentication = app.service("authentication").unwrap();
+    // Failed token logins are 401s, never counted against the address.
+    for _ in 0..10 {
+        let err = authentication
+            .create(with_token("not.a.token"), from([10, 0, 0, 1]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), 401);
+    }
+    assert!(
+        attempt(&app, "alice@x", "right", from([10, 0, 0, 1]))
+            .await
+            .is_ok()
+    );
+    // An address throttled for passwords still logs in with a token.
+    for i in 0..5 {
+        let _ = attempt(&app, &format!("nobody{i}@x"), "wrong", from([10, 0, 0, 1])).await;
+    }
+    let err = attempt(&app, "alice@x", "right", from([10, 0, 0, 1]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), 429);
+    let result = authentication
+        .create(with_token(&token), from([10, 0, 0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(result["accessToken"], json!(token));
+}
+
 // Point 9: throttling can be switched off.
 #[tokio::test]
 async fn throttle_can_be_switched_off() {
