@@ -526,6 +526,13 @@ impl App {
         self.inner.channels.live()
     }
 
+    /// How many real-time connections were dropped for reading too slowly:
+    /// their queue of unsent events was full when an event came (see
+    /// [`Delivery::Full`](crate::channels::Delivery::Full)).
+    pub fn slow_connections_dropped(&self) -> u64 {
+        self.inner.channels.slow_connections_dropped()
+    }
+
     /// Takes a connection out of every channel, and nothing else.
     pub(crate) fn forget_channels(&self, connection: &Connection) {
         self.inner.channels.forget(connection);

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use indexmap::IndexMap;
@@ -16,8 +17,24 @@ use serde_json::{Map, Value};
 
 use crate::{App, HookContext, Provider};
 
-/// Sends an event (name, data) to one client.
-pub type Sender = Arc<dyn Fn(&str, &Value) + Send + Sync>;
+/// Sends an event (name, data) to one client, without waiting: the
+/// transport queues it and says what became of it.
+pub type Sender = Arc<dyn Fn(&str, &Value) -> Delivery + Send + Sync>;
+
+/// What became of an event handed to a connection's [`Sender`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for the client.
+    Queued,
+    /// The client is gone; there is nothing to do.
+    Gone,
+    /// The client's queue of unsent events is full: it reads more slowly
+    /// than events arrive. A publish then takes the connection out of every
+    /// channel, counts it ([`App::slow_connections_dropped`]) and closes
+    /// it, so that it holds no more than its queue and costs the others
+    /// nothing.
+    Full,
+}
 
 /// Closes a connection at the transport (the socket is disconnected).
 pub type Closer = Arc<dyn Fn() + Send + Sync>;
@@ -39,6 +56,8 @@ struct ConnectionInner {
     state: RwLock<ConnectionState>,
     sender: Sender,
     closer: OnceLock<Closer>,
+    /// Set once its queue was found full: it is dropped and counted once.
+    too_slow: AtomicBool,
 }
 
 /// What a connection has authenticated as.
@@ -85,6 +104,7 @@ impl Connection {
                 state: RwLock::new(ConnectionState::default()),
                 sender,
                 closer: OnceLock::new(),
+                too_slow: AtomicBool::new(false),
             }),
         }
     }
@@ -152,8 +172,8 @@ impl Connection {
     }
 
     /// Sends an event to this client.
-    pub fn send(&self, event: &str, data: &Value) {
-        (self.inner.sender)(event, data);
+    pub fn send(&self, event: &str, data: &Value) -> Delivery {
+        (self.inner.sender)(event, data)
     }
 }
 
@@ -245,6 +265,8 @@ pub(crate) struct Channels {
     live: RwLock<HashMap<usize, Connection>>,
     app_publisher: RwLock<Option<Publisher>>,
     service_publishers: RwLock<HashMap<String, Publisher>>,
+    /// Connections dropped because their queue of unsent events was full.
+    too_slow: AtomicU64,
 }
 
 impl fmt::Debug for Channels {
@@ -403,8 +425,30 @@ impl Channels {
         }
         let name = format!("{path} {event}");
         for connection in targets {
-            connection.send(&name, data);
+            if connection.send(&name, data) == Delivery::Full {
+                self.drop_slow(&connection);
+            }
         }
+    }
+
+    /// A connection that cannot take another event: out of every channel
+    /// (so no publish spends anything on it), counted once, and closed.
+    fn drop_slow(&self, connection: &Connection) {
+        if connection.inner.too_slow.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.forget(connection);
+        self.too_slow.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            connection = connection.id(),
+            "a real-time client reads too slowly (its queue of unsent events is full): disconnected"
+        );
+        connection.close();
+    }
+
+    /// How many connections [`drop_slow`](Self::drop_slow) dropped.
+    pub(crate) fn slow_connections_dropped(&self) -> u64 {
+        self.too_slow.load(Ordering::Relaxed)
     }
 }
 
@@ -431,6 +475,7 @@ mod tests {
         let sink = Arc::clone(&received);
         let sender: Sender = Arc::new(move |event: &str, _data: &Value| {
             sink.lock().unwrap().push(event.to_owned());
+            Delivery::Queued
         });
         let connection = Connection::new(id, Provider::SocketIo, HashMap::new(), sender);
         (connection, received)

@@ -77,7 +77,7 @@ pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
 pub use auth::{
     AuthenticationService, JwtStrategy, LocalStrategy, authenticate, hash_password, protect,
 };
-pub use channels::{Channel, Connection, WeakConnection};
+pub use channels::{Channel, Connection, Delivery, WeakConnection};
 pub use context::{
     ClientAddr, Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
 };

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -24,10 +25,12 @@ use socketioxide::extract::{AckSender, Data, Event, Extension, SocketRef, State,
 use socketioxide::handler::{ConnectHandler, FromMessage, FromMessageParts, Value as PacketValue};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::Socket;
-use socketioxide::{ParserConfig, SocketIo};
+use socketioxide::{ParserConfig, SendError, SocketError, SocketIo};
+use tower::layer::util::Stack;
+use tower::util::MapRequestLayer;
 
 use crate::auth::AuthenticationService;
-use crate::channels::{Connection, Sender};
+use crate::channels::{Connection, Delivery, Sender};
 use crate::transport::rest::{InputBudget, check_value_count, count_values};
 use crate::{App, ClientAddr, Error, Id, Method, Params, Provider, Result};
 
@@ -43,6 +46,18 @@ pub const DEFAULT_MAX_ARGS_BYTES: usize = 1024 * 1024;
 /// buffered whole, and the connection is closed, as any socket.io server
 /// does.
 pub const PACKET_OVERHEAD_BYTES: usize = 4 * 1024;
+
+/// The WebSocket read buffer of each socket (socketioxide's default is
+/// 4 KiB); see `bench/realtime` in BENCHMARKS.md for what a socket holds.
+const WS_READ_BUFFER_BYTES: usize = 1024;
+
+/// Packets (events, acks) queued for one socket and not yet written. A
+/// socket whose queue is full when an event comes reads too slowly: it is
+/// dropped ([`Delivery::Full`]). socketioxide's default is 128, which a
+/// healthy client meets in one bulk operation (a multi `create` publishes
+/// one event per record); at this size, a slow socket holds at most this
+/// many events besides what the kernel buffers.
+pub const MAX_QUEUED_PACKETS: usize = 1024;
 
 /// Options of the socket.io transport.
 #[derive(Debug, Clone)]
@@ -95,9 +110,13 @@ struct SocketState {
     budget: InputBudget,
 }
 
+/// The tower layer [`layer`] returns: socket.io, behind the step that
+/// gives each socket.io request a head of its own (see [`own_head`]).
+pub type SocketLayer = Stack<SocketIoLayer, MapRequestLayer<fn(Request) -> Request>>;
+
 /// The tower layer that serves socket.io for `app`; add it to the router
 /// that serves REST so both share one port.
-pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
+pub fn layer(app: App, options: SocketOptions) -> SocketLayer {
     let max_packet = options.max_packet_bytes();
     let budget = options.input_budget();
     let state = SocketState {
@@ -111,6 +130,10 @@ pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
         .max_payload(u64::try_from(max_packet).unwrap_or(u64::MAX))
         .ws_max_message_size(max_packet)
         .ws_max_frame_size(max_packet)
+        // What a socket reads at a time, held for the socket's life. Calls
+        // are small; a larger message grows the buffer while it is read.
+        .ws_read_buffer_size(WS_READ_BUFFER_BYTES)
+        .max_buffer_size(MAX_QUEUED_PACKETS)
         .with_parser(
             ParserConfig::common()
                 .max_incoming_binary_buf_size(max_packet)
@@ -119,7 +142,50 @@ pub fn layer(app: App, options: SocketOptions) -> SocketIoLayer {
         .with_state(state)
         .build_layer();
     io.ns("/", on_connect.with(handshake));
-    layer
+    Stack::new(
+        layer,
+        MapRequestLayer::new(own_head as fn(Request) -> Request),
+    )
+}
+
+/// The path under which socketioxide serves (its default).
+const SOCKET_IO_PATH: &str = "/socket.io/";
+
+/// Copies a socket.io request's URI and header values out of the buffer the
+/// HTTP server read them into. hyper parses without copying, so each value
+/// is a slice of that buffer (16 KiB per connection), and socketioxide
+/// keeps the head of a socket's first request for the socket's whole life:
+/// without the copy, every idle socket holds its connection's whole read
+/// buffer for a few hundred bytes of headers. The router's extensions go
+/// too (one of them is a copy of the URI as it arrived).
+fn own_head(mut request: Request) -> Request {
+    if !request.uri().path().starts_with(SOCKET_IO_PATH) {
+        return request;
+    }
+    let headers = std::mem::take(request.headers_mut());
+    let mut owned = HeaderMap::with_capacity(headers.len());
+    for (name, value) in &headers {
+        // `from_bytes` copies; the value was valid, so it still is.
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            owned.append(name.clone(), copy);
+        }
+    }
+    *request.headers_mut() = owned;
+    // Of what the router put beside the request (its route parameters, its
+    // matched path, ...), the socket needs only the client's address and
+    // the upgrade to WebSocket.
+    let mut extensions = std::mem::take(request.extensions_mut());
+    if let Some(addr) = extensions.remove::<ConnectInfo<SocketAddr>>() {
+        request.extensions_mut().insert(addr);
+    }
+    if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
+        request.extensions_mut().insert(upgrade);
+    }
+    if let Ok(uri) = Uri::try_from(request.uri().to_string()) {
+        *request.uri_mut() = uri;
+    }
+    request
 }
 
 /// Runs before a connection is accepted, so that everything is in place
@@ -147,8 +213,12 @@ async fn handshake(
         .collect();
     let emitter = socket.clone();
     let sender: Sender = Arc::new(move |event: &str, data: &Value| {
-        // A client that went away cannot be sent to; nothing to do.
-        let _ = emitter.emit(event, data);
+        match emitter.emit(event, data) {
+            Ok(()) => Delivery::Queued,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => Delivery::Full,
+            // Gone, or (never with JSON values) not serialisable.
+            Err(_) => Delivery::Gone,
+        }
     });
     let connection = Connection::new(socket.id.to_string(), Provider::SocketIo, headers, sender);
     let closing = socket.clone();
@@ -404,9 +474,58 @@ fn split_args(method: &Method, args: Vec<Value>) -> Result<CallArgs> {
 
 #[cfg(test)]
 mod tests {
+    use axum::body::{Body, Bytes};
     use serde_json::json;
 
     use super::*;
+
+    /// A request as hyper hands it over: URI and header values are slices
+    /// of one read buffer. Returns the request and the buffer's range.
+    fn read_from_one_buffer(path: &str) -> (Request, std::ops::Range<usize>) {
+        let text = format!("{path}secret-token");
+        let mut bytes = text.into_bytes();
+        bytes.resize(16 * 1024, b' ');
+        let buffer = Bytes::from(bytes);
+        let uri = Uri::from_maybe_shared(buffer.slice(..path.len())).unwrap();
+        let value =
+            HeaderValue::from_maybe_shared(buffer.slice(path.len()..path.len() + 12)).unwrap();
+        let mut request = Request::new(Body::empty());
+        *request.uri_mut() = uri;
+        request.headers_mut().insert("authorization", value);
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(addr));
+        request.extensions_mut().insert("a router's extension");
+        let start = buffer.as_ptr() as usize;
+        (request, start..start + buffer.len())
+    }
+
+    #[test]
+    fn a_socket_io_request_keeps_nothing_of_the_read_buffer() {
+        let (request, buffer) = read_from_one_buffer("/socket.io/?EIO=4&transport=websocket");
+        let request = own_head(request);
+        let value = &request.headers()["authorization"];
+        assert_eq!(value, "secret-token");
+        assert!(!buffer.contains(&(value.as_bytes().as_ptr() as usize)));
+        assert_eq!(request.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert!(!buffer.contains(&(request.uri().path().as_ptr() as usize)));
+        // The client's address stays; the router's other extensions go.
+        assert!(
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .is_some()
+        );
+        assert!(request.extensions().get::<&str>().is_none());
+    }
+
+    #[test]
+    fn other_requests_pass_untouched() {
+        let (request, buffer) = read_from_one_buffer("/messages?x=1");
+        let request = own_head(request);
+        let value = &request.headers()["authorization"];
+        assert!(buffer.contains(&(value.as_bytes().as_ptr() as usize)));
+        assert!(request.extensions().get::<&str>().is_some());
+    }
 
     #[test]
     fn arguments_split_by_method_shape() {

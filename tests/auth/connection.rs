@@ -16,7 +16,7 @@ fn connection() -> Connection {
         "c1",
         Provider::SocketIo,
         HashMap::new(),
-        Arc::new(|_: &str, _: &Value| {}),
+        Arc::new(|_: &str, _: &Value| plume::Delivery::Queued),
     )
 }
 

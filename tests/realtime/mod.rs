@@ -4,3 +4,4 @@
 mod auth;
 mod calls;
 mod channels;
+mod slow;
