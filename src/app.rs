@@ -378,7 +378,7 @@ impl App {
     /// tie), with what `score` returned for it; `None` when it ranks none.
     /// Transports route with this: it reads the registry in place instead
     /// of copying every path per request.
-    pub fn best_service<T>(
+    pub(crate) fn best_service<T>(
         &self,
         mut score: impl FnMut(&str) -> Option<(usize, T)>,
     ) -> Option<(ServiceHandle, T)> {

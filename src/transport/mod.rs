@@ -2,8 +2,12 @@
 //!
 //! - [`rest`]: HTTP on axum, Feathers' REST mapping.
 //! - [`socketio`]: real-time calls and events over socket.io.
+//!
+//! Both read a call off the wire and hand it to `dispatch`, which finds
+//! the service, checks the method and builds the call's context.
 
 pub(crate) mod cors;
+pub(crate) mod dispatch;
 pub mod rest;
 pub mod socketio;
 

@@ -25,10 +25,9 @@ use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 
 pub use super::cors::{cors_from_config, cors_of};
+use super::dispatch::{self, Caller, IdSegment};
 use crate::auth::AuthenticationService;
-use crate::{
-    App, ClientAddr, Error, HookContext, Id, Method, Params, Provider, Result, ServiceHandle,
-};
+use crate::{App, Error, HookContext, Id, Method, Provider, Result};
 
 /// Default largest request body: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -259,23 +258,26 @@ async fn handle(State(state): State<Arc<RestState>>, request: Request) -> Respon
 async fn serve(state: &RestState, request: Request) -> Result<Response> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let Some(Target { service, route, id }) = resolve(&state.app, &path) else {
+    let Some(target) = dispatch::resolve(&state.app, &path, IdSegment::Allowed) else {
         return static_file(state, Request::from_parts(parts, body)).await;
     };
-    let method = service_method(&parts.method, &parts.headers, id.is_some())?;
-    if !service.allows_external(&method) {
-        return Err(crate::method_not_allowed(method.as_str()));
-    }
+    let method = service_method(&parts.method, &parts.headers, target.id.is_some())?;
+    dispatch::external_method(&target.service, &method, Provider::Rest, &path)?;
 
     super::single_authorization(&parts.headers)?;
-    let mut ctx = service.context(method.clone());
-    ctx.params = Params {
-        provider: Some(Provider::Rest),
-        query: parse_query(parts.uri.query())?,
+    let caller = Caller {
+        provider: Provider::Rest,
         headers: headers_of(&parts.headers),
-        route,
-        ..Params::default()
+        authentication: None,
+        entities: Map::new(),
+        connection: None,
+        address: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip()),
     };
+    let query = parse_query(parts.uri.query())?;
+    let mut ctx = dispatch::context(&target, method.clone(), caller, query);
     // `Authorization` becomes `params.authentication` through the parse
     // strategies (S-REST-16); whether it is valid is for `authenticate`.
     if let Some(auth) = state.authentication()
@@ -283,11 +285,8 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     {
         ctx.params.authentication = Some(authentication);
     }
-    if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-        ctx.params.extensions.insert(ClientAddr(addr.ip()));
-    }
     if method.takes_id() {
-        ctx.id = id.map(Id::String);
+        ctx.id = target.id.map(Id::String);
     }
     // Held until the answer is built: the body and its parsed data live
     // that long.
@@ -316,7 +315,7 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
         check_value_count(count_values(&bytes), limit)?;
         ctx.data = parse_body(&bytes, &method)?;
     }
-    service.run(&mut ctx).await?;
+    target.service.run(&mut ctx).await?;
     Ok(respond(&ctx))
 }
 
@@ -352,7 +351,7 @@ async fn static_file(state: &RestState, request: Request) -> Result<Response> {
 /// it), no segment may start with a dot or be empty (but the last, for a
 /// folder's `index.html`).
 fn servable(path: &str) -> bool {
-    let decoded = decode(path);
+    let decoded = dispatch::decode(path);
     let Some(relative) = decoded.strip_prefix('/') else {
         return false;
     };
@@ -362,86 +361,6 @@ fn servable(path: &str) -> bool {
         .iter()
         .enumerate()
         .all(|(index, segment)| !segment.starts_with('.') && (index == last || !segment.is_empty()))
-}
-
-/// Where a request goes: a service, the route captures and the id segment.
-struct Target {
-    service: ServiceHandle,
-    route: Map<String, Value>,
-    id: Option<String>,
-}
-
-/// Finds the service for a request path (S-REST-1): the service path's
-/// segments, optionally followed by one id segment. Literal segments win
-/// over `:placeholders`; the captures become `params.route`.
-fn resolve(app: &App, path: &str) -> Option<Target> {
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let (service, (route, consumed)) = app.best_service(|service_path| {
-        let pattern_len = if service_path == "/" {
-            0
-        } else {
-            service_path.split('/').count()
-        };
-        if segments.len() != pattern_len && segments.len() != pattern_len + 1 {
-            return None;
-        }
-        let pattern = service_path
-            .split('/')
-            .filter(|s| !s.is_empty() && *s != "/");
-        let mut literals = 0;
-        let mut route = Map::new();
-        for (want, got) in pattern.zip(&segments) {
-            if let Some(name) = want.strip_prefix(':') {
-                route.insert(name.to_owned(), Value::String(decode(got)));
-            } else if want == *got {
-                literals += 1;
-            } else {
-                return None;
-            }
-        }
-        // More literal segments win; on a tie, the match without an id.
-        let score = literals * 2 + usize::from(segments.len() == pattern_len);
-        Some((score, (route, pattern_len)))
-    })?;
-    Some(Target {
-        service,
-        route,
-        id: segments.get(consumed).map(|s| decode(s)),
-    })
-}
-
-/// Percent-decodes a path segment (Feathers passes it raw; Plume decodes so
-/// that `/todos/a%20b` gets `a b`). Invalid UTF-8 is kept lossily.
-fn decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// The service method for an HTTP verb (S-REST-3, S-REST-4).

@@ -29,10 +29,11 @@ use socketioxide::{ParserConfig, SendError, SocketError, SocketIo};
 use tower::layer::util::Stack;
 use tower::util::MapRequestLayer;
 
+use super::dispatch::{self, Caller, IdSegment};
 use crate::auth::AuthenticationService;
 use crate::channels::{Connection, Delivery, Sender};
 use crate::transport::rest::{InputBudget, check_value_count, count_values};
-use crate::{App, ClientAddr, Error, Id, Method, Params, Provider, Result};
+use crate::{App, Error, Id, Method, Params, Provider, Result};
 
 /// Largest arguments of one call, serialised, in bytes. Larger calls get a
 /// 413 error ack. The server sets it to the REST body limit (`bodyLimit`),
@@ -201,7 +202,7 @@ async fn handshake(
     socket: SocketRef,
     State(state): State<SocketState>,
     TryData(auth): TryData<Value>,
-) -> std::result::Result<(), Error> {
+) -> std::result::Result<(), Refusal> {
     super::single_authorization(&socket.req_parts().headers)?;
     let headers: HashMap<String, String> = socket
         .req_parts()
@@ -264,10 +265,27 @@ async fn handshake(
         if let Err(error) = login.await {
             socket.extensions.remove::<Connection>();
             state.app.disconnected(&connection);
-            return Err(error);
+            return Err(error.into());
         }
     }
     Ok(())
+}
+
+/// Why a connection was refused. socket.io sends the client its text as
+/// the `connect_error` message: the error's own message, as Feathers
+/// sends it, without the class name Plume's errors display with.
+struct Refusal(Error);
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.message())
+    }
 }
 
 /// Everything happens in [`handshake`]; socket.io needs a handler.
@@ -401,36 +419,22 @@ async fn call(
     args: Vec<Value>,
 ) -> Result<Value> {
     let mut args = args.into_iter();
-    let path = match args.next() {
-        Some(Value::String(path)) => path,
-        Some(_) => return Err(Error::bad_request("The service path must be a string")),
-        None => return Err(Error::bad_request("A service path is required")),
+    // Feathers' messages (`runMethod` in transport-commons).
+    let Some(Value::String(path)) = args.next() else {
+        return Err(Error::not_found("Invalid service path"));
     };
-    let service = state
-        .app
-        .service(&path)
-        .map_err(|_| Error::not_found(format!("Service '{path}' not found")))?;
+    let target = dispatch::resolve(&state.app, &path, IdSegment::Never)
+        .ok_or_else(|| Error::not_found(format!("Service '{path}' not found")))?;
     let method = Method::parse(event);
-    if !service.allows_external(&method) {
-        return Err(crate::method_not_allowed(method.as_str()));
-    }
-    let rest: Vec<Value> = args.collect();
-    let CallArgs { id, data, query } = split_args(&method, rest)?;
+    dispatch::external_method(&target.service, &method, Provider::SocketIo, &path)?;
+    let CallArgs { id, data, query } = split_args(&method, args.collect())?;
 
-    let mut ctx = service.context(method.clone());
-    let connection_state = connection.state();
-    ctx.params = Params {
-        provider: Some(Provider::SocketIo),
+    let mut ctx = dispatch::context(
+        &target,
+        method.clone(),
+        Caller::over(connection, addr),
         query,
-        headers: connection.headers().clone(),
-        authentication: connection_state.authentication,
-        entities: connection_state.entities,
-        connection: Some(connection.clone()),
-        ..Params::default()
-    };
-    if let Some(addr) = addr {
-        ctx.params.extensions.insert(ClientAddr(addr));
-    }
+    );
     if method.takes_id() {
         ctx.id = match id {
             Some(value) => Id::from_value(&value)?,
@@ -440,7 +444,7 @@ async fn call(
     if method.takes_data() {
         ctx.data = Some(data.unwrap_or(Value::Null));
     }
-    service.run(&mut ctx).await?;
+    target.service.run(&mut ctx).await?;
     Ok(ctx.response().cloned().unwrap_or(Value::Null))
 }
 
@@ -458,7 +462,7 @@ fn split_args(method: &Method, args: Vec<Value>) -> Result<CallArgs> {
     let expected = usize::from(takes_id) + usize::from(takes_data) + 1;
     if args.len() > expected {
         return Err(Error::bad_request(format!(
-            "Too many arguments for '{method}': expected at most {expected} after the path"
+            "Too many arguments for '{method}' method"
         )));
     }
     let mut args = args.into_iter();

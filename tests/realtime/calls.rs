@@ -132,18 +132,18 @@ async fn bad_input_gets_an_error_ack_and_the_connection_survives() {
         .unwrap();
 
     let cases: Vec<(&str, Vec<Value>, &str, &str)> = vec![
-        ("find", vec![], "BadRequest", "A service path is required"),
+        ("find", vec![], "NotFound", "Invalid service path"),
         (
             "find",
             vec![json!({"toString": ""})],
-            "BadRequest",
-            "The service path must be a string",
+            "NotFound",
+            "Invalid service path",
         ),
         (
             "find",
             vec![json!(["notes"])],
-            "BadRequest",
-            "The service path must be a string",
+            "NotFound",
+            "Invalid service path",
         ),
         (
             "find",
@@ -161,19 +161,19 @@ async fn bad_input_gets_an_error_ack_and_the_connection_survives() {
             "create",
             vec![json!("readonly"), json!({})],
             "MethodNotAllowed",
-            "Method `create` is not supported by this endpoint.",
+            "Method 'create' not allowed on service 'readonly'",
         ),
         (
             "setup",
             vec![json!("notes")],
             "MethodNotAllowed",
-            "Method `setup` is not supported by this endpoint.",
+            "Method 'setup' not allowed on service 'notes'",
         ),
         (
             "find",
             vec![json!("notes"), json!({}), json!({})],
             "BadRequest",
-            "Too many arguments for 'find': expected at most 1 after the path",
+            "Too many arguments for 'find' method",
         ),
         (
             "find",
@@ -222,5 +222,53 @@ async fn bad_input_gets_an_error_ack_and_the_connection_survives() {
         .unwrap();
     assert_eq!(ok["text"], json!("still here"));
     assert!(!socket.is_closed());
+    socket.close().await;
+}
+
+/// A service under `:org/items`, whose results show the `params.route`
+/// each call ran with.
+fn routed_app() -> App {
+    let app = App::new();
+    app.use_service(":org/items", MemoryService::new()).unwrap();
+    app.service(":org/items").unwrap().hooks(Hooks::new().after(
+        "all",
+        async |ctx: &mut HookContext| {
+            let route = Value::Object(ctx.params.route.clone());
+            ctx.result = Some(json!({"route": route}));
+            Ok(())
+        },
+    ));
+    app
+}
+
+// Issue 12, point 1: both transports resolve paths through one route
+// table, so socket.io reaches services with placeholders and sets
+// `params.route` as REST does (Feathers' `app.lookup` in `runMethod`).
+#[tokio::test]
+async fn routed_services_are_reached_over_the_socket_with_their_route() {
+    let server = TestServer::start(routed_app()).await;
+    let mut socket = SocketClient::connect(&server.base, None, &[])
+        .await
+        .unwrap();
+
+    let created = socket
+        .call("create", vec![json!("acme/items"), json!({"name": "a"})])
+        .await
+        .unwrap();
+    assert_eq!(created, json!({"route": {"org": "acme"}}));
+    let found = socket
+        .call("find", vec![json!("/other%20org/items/")])
+        .await
+        .unwrap();
+    assert_eq!(found, json!({"route": {"org": "other org"}}));
+    // An id belongs in the arguments, not in the path.
+    let error = socket
+        .call("get", vec![json!("acme/items/0")])
+        .await
+        .unwrap_err();
+    assert_eq!(error["message"], json!("Service 'acme/items/0' not found"));
+
+    let (status, body) = server.get("/acme/items").await;
+    assert_eq!((status, body), (200, json!({"route": {"org": "acme"}})));
     socket.close().await;
 }
