@@ -413,16 +413,26 @@ async fn server_assigned_ids(ctx: &mut HookContext) -> Result<()> {
     Ok(())
 }
 
-/// `text` must be a non-blank string.
+/// `text` must be a non-blank string, in every record of an array too (as
+/// a Feathers schema's `validateData` checks each): whether an array may
+/// be created at all is the store's answer (405 unless `multi` allows it),
+/// which a client gets for valid records, as from Feathers.
 async fn require_text(ctx: &mut HookContext) -> Result<()> {
-    let text = ctx
-        .data
-        .as_ref()
-        .and_then(|d| d.get("text"))
-        .and_then(Value::as_str);
-    match text {
-        Some(text) if !text.trim().is_empty() => Ok(()),
-        _ => Err(Error::bad_request("Message text is required")),
+    let has_text = |record: &Value| {
+        record
+            .get("text")
+            .and_then(Value::as_str)
+            .is_some_and(|text| !text.trim().is_empty())
+    };
+    let valid = match ctx.data.as_ref() {
+        Some(Value::Array(records)) => records.iter().all(has_text),
+        Some(record) => has_text(record),
+        None => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::bad_request("Message text is required"))
     }
 }
 
@@ -450,9 +460,17 @@ async fn stamp_owner_and_time(ctx: &mut HookContext) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default();
-    if let Some(data) = ctx.data.as_mut().and_then(Value::as_object_mut) {
-        data.insert("userId".to_owned(), user_id);
-        data.insert("createdAt".to_owned(), Value::from(now));
+    let records: Vec<&mut Map<String, Value>> = match ctx.data.as_mut() {
+        Some(Value::Array(records)) => records
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .collect(),
+        Some(Value::Object(record)) => vec![record],
+        _ => Vec::new(),
+    };
+    for record in records {
+        record.insert("userId".to_owned(), user_id.clone());
+        record.insert("createdAt".to_owned(), Value::from(now));
     }
     Ok(())
 }

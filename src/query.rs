@@ -539,7 +539,9 @@ impl Parser<'_> {
             for (key, value) in entry {
                 match key.as_str() {
                     "$or" | "$and" => conditions.push(self.group(key, value, depth + 1)?),
-                    other if other.starts_with('$') => return Err(invalid_parameter(other)),
+                    other if other.starts_with('$') => {
+                        return Err(invalid_parameter(other, entry));
+                    }
                     field => self.field(field, value, &mut conditions)?,
                 }
             }
@@ -574,7 +576,7 @@ impl Parser<'_> {
                     )));
                 }
                 for (key, operand) in operators {
-                    let op = Op::from_key(key).ok_or_else(|| invalid_parameter(key))?;
+                    let op = Op::from_key(key).ok_or_else(|| invalid_parameter(key, operators))?;
                     let value = if op.takes_list() {
                         let list = parse_list(field, key, operand, self.options.limits.in_values)?;
                         self.compare(list.as_array().map_or(1, Vec::len))?;
@@ -617,8 +619,11 @@ impl Parser<'_> {
     }
 }
 
-fn invalid_parameter(key: &str) -> Error {
+/// Feathers' error for an unknown operator (adapter-commons `query.ts`,
+/// `validateQueryProperty`): its data is the object that holds the key.
+fn invalid_parameter(key: &str, within: &Map<String, Value>) -> Error {
     Error::bad_request(format!("Invalid query parameter {}", shown(key)))
+        .with_data(Value::Object(within.clone()))
 }
 
 /// A string for an error message, cut short if a client sent a long one.

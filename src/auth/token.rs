@@ -281,6 +281,15 @@ pub fn verify(
     if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
         return Err(invalid("jwt malformed", "JsonWebTokenError"));
     }
+    // node-jsonwebtoken's message for an unsigned token (`alg: none`, or
+    // a signature cut off), whatever its header says.
+    if token
+        .rsplit('.')
+        .next()
+        .is_some_and(|signature| signature.trim().is_empty())
+    {
+        return Err(invalid("jwt signature is required", "JsonWebTokenError"));
+    }
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| invalid("invalid token", "JsonWebTokenError"))?;
     if header.alg != settings.algorithm {

@@ -75,6 +75,14 @@ async fn alg_none() {
         b64(&good_claims("0"))
     );
     refused(&app, &token).await;
+    // node-jsonwebtoken's message, as a Feathers client sees it.
+    let err = app
+        .service("protected")
+        .unwrap()
+        .get("x", with_token(&token))
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "jwt signature is required");
     let unsigned = format!(
         "{}.{}",
         b64(&json!({"alg": "none", "typ": "access"})),

@@ -391,7 +391,9 @@ async fn blank_message_text_is_400_tagged_by_the_error_hook() {
         json!({"text": 5}),
         json!({"text": null}),
         json!({}),
-        json!([{"text": "many"}]),
+        // Each record of an array is checked (a valid array is the
+        // store's 405: `messages_refuse_calls_on_many_records`).
+        json!([{"text": "many"}, {"text": ""}]),
     ] {
         let answer = call(
             &server,
@@ -498,6 +500,19 @@ async fn messages_refuse_calls_on_many_records() {
     let answer = f
         .as_alice(Method::PUT, "/messages", Some(&json!({"text": "all"})))
         .await;
+    assert_status_error(&answer, "BadRequest", 400);
+    // Creating many valid messages is the store's 405, as in Feathers
+    // (issue 12): the validation hooks check each record and leave the
+    // decision to the store; an invalid record is still a 400.
+    let many = json!([{"text": "one"}, {"text": "two"}]);
+    let answer = f.as_alice(Method::POST, "/messages", Some(&many)).await;
+    assert_status_error(&answer, "MethodNotAllowed", 405);
+    assert_eq!(
+        answer.1["message"],
+        json!("Can not create multiple entries")
+    );
+    let blank = json!([{"text": "one"}, {"text": " "}]);
+    let answer = f.as_alice(Method::POST, "/messages", Some(&blank)).await;
     assert_status_error(&answer, "BadRequest", 400);
     f.assert_unchanged(&before).await;
 }

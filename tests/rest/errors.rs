@@ -162,6 +162,8 @@ async fn bad_queries_and_ids_are_400() {
     let (status, body) = server.get("/notes?age[$bad]=1").await;
     assert_eq!(status, 400);
     assert_eq!(body["message"], json!("Invalid query parameter $bad"));
+    // As Feathers: the data is the object that holds the unknown operator.
+    assert_eq!(body["data"], json!({"$bad": "1"}));
 }
 
 #[tokio::test]
