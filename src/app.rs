@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::channels::{Channel, Channels, Connection, Publisher};
 use crate::events::{AnyListener, Emitter, Listener};
+use crate::transport::dispatch::Route;
 use crate::{Error, HookContext, Id, Method, Params, Result, Service};
 
 /// The hook registry of an app or a service, over Plume's [`HookContext`].
@@ -142,6 +143,8 @@ pub fn normalize_path(path: &str) -> Result<String> {
 /// A registered service with its options, hooks and listeners.
 struct ServiceEntry {
     path: Arc<str>,
+    /// The path's segments, parsed once here for every call's lookup.
+    route: Route,
     service: Arc<dyn Service>,
     /// Methods transports may call.
     external: Vec<Method>,
@@ -306,6 +309,7 @@ impl App {
             }
         };
         let entry = Arc::new(ServiceEntry {
+            route: Route::parse(&path),
             path: Arc::from(path.as_str()),
             service,
             external,
@@ -374,18 +378,18 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// The service whose path `score` ranks highest (the first one on a
+    /// The service whose route `score` ranks highest (the first one on a
     /// tie), with what `score` returned for it; `None` when it ranks none.
-    /// Transports route with this: it reads the registry in place instead
-    /// of copying every path per request.
+    /// Transports route with this (see `transport::dispatch`): it reads the
+    /// registry in place, each service's route parsed at registration.
     pub(crate) fn best_service<T>(
         &self,
-        mut score: impl FnMut(&str) -> Option<(usize, T)>,
+        mut score: impl FnMut(&Route) -> Option<(usize, T)>,
     ) -> Option<(ServiceHandle, T)> {
         let services = self.inner.services.read().ok()?;
         let mut best: Option<(usize, &Arc<ServiceEntry>, T)> = None;
-        for (path, entry) in services.iter() {
-            if let Some((rank, found)) = score(path)
+        for entry in services.values() {
+            if let Some((rank, found)) = score(&entry.route)
                 && best.as_ref().is_none_or(|(top, ..)| rank > *top)
             {
                 best = Some((rank, entry, found));

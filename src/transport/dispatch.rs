@@ -12,10 +12,12 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use crate::auth::AuthenticationService;
 use crate::channels::Connection;
 use crate::{App, ClientAddr, Error, HookContext, Method, Params, Provider, Result, ServiceHandle};
 
@@ -35,43 +37,69 @@ pub(crate) enum IdSegment {
     Never,
 }
 
+/// A service path as the lookup reads it: its segments, parsed when the
+/// service is registered.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    /// Must be this text.
+    Literal(String),
+    /// `:name`: any text, which becomes `params.route.name`.
+    Placeholder(String),
+}
+
+impl Route {
+    /// The route of a (normalised) service path; `/` has no segments.
+    pub(crate) fn parse(path: &str) -> Self {
+        let segments = path
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| match segment.strip_prefix(':') {
+                Some(name) => Segment::Placeholder(name.to_owned()),
+                None => Segment::Literal(segment.to_owned()),
+            })
+            .collect();
+        Self { segments }
+    }
+
+    /// How well `segments` match: more literal segments rank higher, then
+    /// a match without an id; with the placeholders' values and the number
+    /// of segments the route takes. `None` when they do not match.
+    fn score(&self, segments: &[&str], id: IdSegment) -> Option<(usize, Map<String, Value>)> {
+        let len = self.segments.len();
+        let with_id = id == IdSegment::Allowed && segments.len() == len + 1;
+        if segments.len() != len && !with_id {
+            return None;
+        }
+        let mut literals = 0;
+        let mut route = Map::new();
+        for (want, got) in self.segments.iter().zip(segments) {
+            match want {
+                Segment::Placeholder(name) => {
+                    route.insert(name.clone(), Value::String(decode(got)));
+                }
+                Segment::Literal(text) if text == got => literals += 1,
+                Segment::Literal(_) => return None,
+            }
+        }
+        Some((literals * 2 + usize::from(!with_id), route))
+    }
+}
+
 /// Finds the service for `path`: its segments are the service path's,
 /// `:placeholder` segments matching any value, optionally followed by one
 /// id segment. Literal segments win over placeholders; on a tie, the match
 /// without an id. Segments are percent-decoded (Feathers passes them raw;
 /// Plume decodes so that `/todos/a%20b` gets `a b`).
 pub(crate) fn resolve(app: &App, path: &str, id: IdSegment) -> Option<Target> {
-    let segments: Vec<&str> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let (service, (route, consumed)) = app.best_service(|service_path| {
-        let pattern_len = if service_path == "/" {
-            0
-        } else {
-            service_path.split('/').count()
-        };
-        let with_id = id == IdSegment::Allowed && segments.len() == pattern_len + 1;
-        if segments.len() != pattern_len && !with_id {
-            return None;
-        }
-        let pattern = service_path
-            .split('/')
-            .filter(|s| !s.is_empty() && *s != "/");
-        let mut literals = 0;
-        let mut route = Map::new();
-        for (want, got) in pattern.zip(&segments) {
-            if let Some(name) = want.strip_prefix(':') {
-                route.insert(name.to_owned(), Value::String(decode(got)));
-            } else if want == *got {
-                literals += 1;
-            } else {
-                return None;
-            }
-        }
-        let score = literals * 2 + usize::from(!with_id);
-        Some((score, (route, pattern_len)))
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (service, (route, consumed)) = app.best_service(|candidate| {
+        let (score, route) = candidate.score(&segments, id)?;
+        Some((score, (route, candidate.segments.len())))
     })?;
     Some(Target {
         service,
@@ -103,6 +131,22 @@ pub(crate) fn external_method(
         }
         Provider::Rest => crate::method_not_allowed(method.as_str()),
     })
+}
+
+/// The app's authentication service (the one its `defaultAuthentication`
+/// setting names), looked up by the first call that finds one rather than
+/// by every call. Clones share the lookup.
+#[derive(Clone, Default)]
+pub(crate) struct AuthLookup(Arc<OnceLock<Arc<AuthenticationService>>>);
+
+impl AuthLookup {
+    pub(crate) fn get(&self, app: &App) -> Option<Arc<AuthenticationService>> {
+        if let Some(service) = self.0.get() {
+            return Some(Arc::clone(service));
+        }
+        let found = AuthenticationService::from_app(app, None)?;
+        Some(Arc::clone(self.0.get_or_init(|| found)))
+    }
 }
 
 /// Who makes a call, as the transport knows it.

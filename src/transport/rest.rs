@@ -25,8 +25,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 
 pub use super::cors::{cors_from_config, cors_of};
-use super::dispatch::{self, Caller, IdSegment};
-use crate::auth::AuthenticationService;
+use super::dispatch::{self, AuthLookup, Caller, IdSegment};
 use crate::{App, Error, HookContext, Id, Method, Provider, Result};
 
 /// Default largest request body: 1 MiB.
@@ -176,21 +175,9 @@ struct RestState {
     app: App,
     options: RestOptions,
     budget: InputBudget,
-    /// The app's authentication service, looked up on the first request
-    /// that finds one rather than on every request.
-    authentication: std::sync::OnceLock<Arc<AuthenticationService>>,
+    authentication: AuthLookup,
     /// `options.public`, ready to serve.
     public: Option<ServeDir>,
-}
-
-impl RestState {
-    fn authentication(&self) -> Option<&Arc<AuthenticationService>> {
-        if let Some(service) = self.authentication.get() {
-            return Some(service);
-        }
-        let found = AuthenticationService::from_app(&self.app, None)?;
-        Some(self.authentication.get_or_init(|| found))
-    }
 }
 
 /// A router that serves every service of `app` over REST.
@@ -207,7 +194,7 @@ pub fn router_with(app: App, options: RestOptions) -> Router {
         app,
         options,
         budget,
-        authentication: std::sync::OnceLock::new(),
+        authentication: AuthLookup::default(),
         public,
     });
     let router = Router::new().fallback(handle).with_state(state);
@@ -280,7 +267,7 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     let mut ctx = dispatch::context(&target, method.clone(), caller, query);
     // `Authorization` becomes `params.authentication` through the parse
     // strategies (S-REST-16); whether it is valid is for `authenticate`.
-    if let Some(auth) = state.authentication()
+    if let Some(auth) = state.authentication.get(&state.app)
         && let Some(authentication) = auth.parse(&ctx.params.headers)?
     {
         ctx.params.authentication = Some(authentication);

@@ -29,8 +29,7 @@ use socketioxide::{ParserConfig, SendError, SocketError, SocketIo};
 use tower::layer::util::Stack;
 use tower::util::MapRequestLayer;
 
-use super::dispatch::{self, Caller, IdSegment};
-use crate::auth::AuthenticationService;
+use super::dispatch::{self, AuthLookup, Caller, IdSegment};
 use crate::channels::{Connection, Delivery, Sender};
 use crate::transport::rest::{InputBudget, check_value_count, count_values};
 use crate::{App, Error, Id, Method, Params, Provider, Result};
@@ -109,6 +108,7 @@ struct SocketState {
     app: App,
     options: Arc<SocketOptions>,
     budget: InputBudget,
+    authentication: AuthLookup,
 }
 
 /// The tower layer [`layer`] returns: socket.io, behind the step that
@@ -124,6 +124,7 @@ pub fn layer(app: App, options: SocketOptions) -> SocketLayer {
         app,
         options: Arc::new(options),
         budget,
+        authentication: AuthLookup::default(),
     };
     // One bound for every way a packet arrives: a polling request body, a
     // WebSocket message and each of its frames, binary attachments.
@@ -228,7 +229,7 @@ async fn handshake(
         let _ = closing.clone().disconnect();
     }));
 
-    let service = AuthenticationService::from_app(&state.app, None);
+    let service = state.authentication.get(&state.app);
     let credentials = match &service {
         None => None,
         Some(service) => match auth
