@@ -6,19 +6,25 @@
 
 use plume::store::MemoryService;
 use plume::{App, Error, HookContext, Hooks, Params, Result};
+use serde::Deserialize;
 use serde_json::json;
+
+/// What a client sends to create a message (other fields are ignored
+/// here and kept in the data).
+#[derive(Deserialize)]
+struct NewMessage {
+    text: String,
+}
 
 /// A before hook is a plain async function over the context.
 async fn require_text(ctx: &mut HookContext) -> Result<()> {
-    let text = ctx
-        .data
-        .as_ref()
-        .and_then(|d| d.get("text"))
-        .and_then(|t| t.as_str());
-    match text {
-        Some(text) if !text.trim().is_empty() => Ok(()),
-        _ => Err(Error::bad_request("A message needs a text")),
+    // Typed access: 400 BadRequest naming the field when the data does
+    // not fit (`{"text": 5}`, or no `text` at all).
+    let message: NewMessage = ctx.data_as()?;
+    if message.text.trim().is_empty() {
+        return Err(Error::bad_request("A message needs a text"));
     }
+    Ok(())
 }
 
 #[tokio::main]

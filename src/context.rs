@@ -112,7 +112,9 @@ pub struct Params {
     /// route options.
     pub route: Map<String, Value>,
     /// Credentials parsed from the request (`{strategy, accessToken}`),
-    /// checked by the `authenticate` hook.
+    /// checked by the `authenticate` hook, which adds the verified claims
+    /// as `payload` (read them with [`Params::claims`] or
+    /// [`Params::claims_as`]).
     pub authentication: Option<Value>,
     /// True once a hook has authenticated the call.
     pub authenticated: bool,

@@ -17,7 +17,12 @@
 //! - [`app`]: [`App`], the service registry, app-level hooks, settings,
 //!   events, setup and teardown; [`ServiceHandle`] to call a service.
 //! - [`service`]: the [`Service`] trait, [`Method`] and [`Id`].
-//! - [`context`]: [`HookContext`] and [`Params`].
+//! - [`context`]: [`HookContext`] and [`Params`]; their typed accessors
+//!   ([`HookContext::data_as`], [`HookContext::set_data`],
+//!   [`HookContext::result_as`], [`HookContext::query_as`],
+//!   [`HookContext::items`] for each record whatever the shape,
+//!   [`Params::claims_as`] for the verified token claims,
+//!   [`Params::user_as`]) read and write the call's JSON as Rust types.
 //! - [`error`]: [`Error`], Feathers' error classes and their JSON.
 //! - [`query`]: the Feathers query language, shared by every store.
 //! - [`store`]: services over storage: [`store::MemoryService`] and
@@ -37,13 +42,21 @@
 //! ```
 //! use plume::{App, Hooks, HookContext, Params, Result};
 //! use plume::store::MemoryService;
+//! use serde::Deserialize;
 //! use serde_json::json;
 //!
+//! #[derive(Deserialize)]
+//! struct NewMessage {
+//!     text: String,
+//! }
+//!
 //! async fn require_text(ctx: &mut HookContext) -> Result<()> {
-//!     match ctx.data.as_ref().and_then(|d| d.get("text")).and_then(|t| t.as_str()) {
-//!         Some(text) if !text.trim().is_empty() => Ok(()),
-//!         _ => Err(plume::Error::bad_request("text is required")),
+//!     // 400 BadRequest naming the field when the data does not fit.
+//!     let message: NewMessage = ctx.data_as()?;
+//!     if message.text.trim().is_empty() {
+//!         return Err(plume::Error::bad_request("text is required"));
 //!     }
+//!     Ok(())
 //! }
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -72,6 +85,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod transport;
+mod typed;
 
 pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
 pub use auth::{

@@ -14,3 +14,4 @@ mod local;
 mod plume;
 mod protect;
 mod service;
+mod typed;
