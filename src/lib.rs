@@ -16,7 +16,9 @@
 //!   context; knows nothing of services.
 //! - [`app`]: [`App`], the service registry, app-level hooks, settings,
 //!   events, setup and teardown; [`ServiceHandle`] to call a service.
-//! - [`service`]: the [`Service`] trait, [`Method`] and [`Id`].
+//! - [`service`]: the [`Service`] trait, [`Method`] and [`Id`];
+//!   [`TypedService`] and [`Typed`] for a service written with Rust
+//!   types.
 //! - [`context`]: [`HookContext`] and [`Params`]; their typed accessors
 //!   ([`HookContext::data_as`], [`HookContext::set_data`],
 //!   [`HookContext::result_as`], [`HookContext::query_as`],
@@ -99,6 +101,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use events::{AnyListener, Listener};
 pub use plume_hooks::{AroundHook, BoxFuture, Hook, HookType, Methods, Next, around_fn, hook_fn};
 pub use service::{Id, Method, Service, method_not_allowed};
+pub use typed::{Found, Typed, TypedService};
 
 // The README's examples are compiled and run as doc tests so they cannot
 // drift from the code.

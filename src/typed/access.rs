@@ -1,30 +1,5 @@
-//! Typed access to a call's JSON: read `data`, `result` and the query as
-//! Rust types, write them back from Rust types, visit each record whatever
-//! the shape, and read the verified token claims and the authenticated
-//! user. Hooks and transports still see JSON; these convert at the edge.
-//!
-//! ```
-//! use plume::{HookContext, Result};
-//! use serde::{Deserialize, Serialize};
-//!
-//! #[derive(Deserialize, Serialize)]
-//! struct Message {
-//!     text: String,
-//! }
-//!
-//! async fn shout(ctx: &mut HookContext) -> Result<()> {
-//!     // 400 BadRequest "Invalid data: text: invalid type: ..." when the
-//!     // client sent something else.
-//!     let mut message: Message = ctx.data_as()?;
-//!     message.text = message.text.to_uppercase();
-//!     ctx.set_data(&message)
-//! }
-//! ```
-//!
-//! Errors name where the JSON does not fit (`text`, `items[2].name`, or
-//! the missing field) and carry Feathers-style `data`: one entry per error
-//! with its `instancePath` (a JSON pointer) and `message`, the shape a
-//! Feathers schema validator (ajv) gives.
+//! Typed reads and writes of a hook context and its params (see the
+//! [module docs](super)).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -34,7 +9,7 @@ use crate::{Error, HookContext, Params, Result};
 
 /// `value` as `T`, or 400 BadRequest naming where it does not fit;
 /// `what` names the value in the message (`data`, `query`).
-fn parse<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T> {
+pub(super) fn parse<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let pointer = pointer(error.path());
         let inner = error.into_inner().to_string();
@@ -75,7 +50,7 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
 
 /// `value` as JSON; a type that cannot be JSON (a map with non-string
 /// keys) is a server bug, so a 500.
-fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
+pub(super) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
     serde_json::to_value(value)
         .map_err(|error| Error::general(format!("A value could not become JSON: {error}")))
 }
