@@ -129,7 +129,7 @@ fn work(pool: &Pool) {
 }
 
 /// How much nicer than the rest of the process the hashing threads run
-/// (nice values stop at 19): see [`lower_priority`].
+/// (nice values stop at 19): see `lower_priority` in this module.
 pub const HASHING_NICE: i32 = 19;
 
 /// Runs the calling thread [`HASHING_NICE`] steps nicer than the process,

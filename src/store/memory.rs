@@ -45,16 +45,16 @@
 //! # }).unwrap();
 //! ```
 
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use super::base::{StoreOptions, ToCreate, store_builder};
 use super::{data_object, effective_paginate, not_found, page};
-use crate::query::{self, ParsedQuery, QueryLimits, QueryOptions};
-use crate::service::json_type;
-use crate::{Error, Id, Method, Paginate, Params, Result, Service};
+use crate::query::{self, ParsedQuery};
+use crate::{Error, Id, Method, Params, Result, Service};
 
 type Record = Map<String, Value>;
 
@@ -196,11 +196,7 @@ impl State {
 /// ```
 #[derive(Debug)]
 pub struct MemoryService {
-    id_field: String,
-    paginate: Option<Paginate>,
-    multi: Vec<Method>,
-    protected_fields: Arc<[String]>,
-    limits: QueryLimits,
+    options: StoreOptions,
     state: RwLock<State>,
 }
 
@@ -210,16 +206,14 @@ impl Default for MemoryService {
     }
 }
 
+store_builder!(MemoryService);
+
 impl MemoryService {
     /// An empty store: id field `id`, no pagination, no calls on many
     /// records, ids from 0.
     pub fn new() -> Self {
         Self {
-            id_field: "id".to_owned(),
-            paginate: None,
-            multi: Vec::new(),
-            protected_fields: Arc::from(Vec::new()),
-            limits: QueryLimits::default(),
+            options: StoreOptions::default(),
             state: RwLock::new(State {
                 records: IndexMap::new(),
                 next_id: 0,
@@ -228,75 +222,15 @@ impl MemoryService {
         }
     }
 
-    /// Sets the id field (Feathers' `id` option), e.g. `"_id"`.
-    #[must_use]
-    pub fn id_field(mut self, name: impl Into<String>) -> Self {
-        self.id_field = name.into();
+    /// Changes the options (the builder methods); the store is not shared
+    /// yet, so its first id can follow them.
+    fn with_options(mut self, change: impl FnOnce(&mut StoreOptions)) -> Self {
+        change(&mut self.options);
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if state.records.is_empty() {
+            state.next_id = self.options.start_id;
+        }
         self
-    }
-
-    /// Paginates `find`: a page of `default` records when the query has no
-    /// `$limit`, at most `max`.
-    #[must_use]
-    pub fn paginate(mut self, paginate: Paginate) -> Self {
-        self.paginate = Some(paginate);
-        self
-    }
-
-    /// Allows (`true`) or refuses (`false`) create, patch and remove on
-    /// many records (Feathers' `multi: true`).
-    #[must_use]
-    pub fn multi(mut self, enabled: bool) -> Self {
-        self.multi = if enabled {
-            vec![Method::Create, Method::Patch, Method::Remove]
-        } else {
-            Vec::new()
-        };
-        self
-    }
-
-    /// Allows calls on many records for these methods only (Feathers'
-    /// `multi: ['create', 'patch']`). Only create, patch and remove take
-    /// many records.
-    #[must_use]
-    pub fn multi_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.multi = methods.into_iter().collect();
-        self
-    }
-
-    /// Fields that external callers (`params.provider` set) may not filter,
-    /// sort or `$select` on: such a query is 400 BadRequest. Internal calls
-    /// may use them. See [`crate::query`'s rule](crate::query#protected-fields).
-    #[must_use]
-    pub fn protected_fields<I, S>(mut self, fields: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.protected_fields = fields.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The bounds on a query's size (400 past them); the defaults are
-    /// [`QueryLimits::default`], the same as the SQLite store's.
-    #[must_use]
-    pub fn query_limits(mut self, limits: QueryLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// The first automatic id (0 by default).
-    #[must_use]
-    pub fn start_id(mut self, first: i64) -> Self {
-        self.state
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .next_id = first;
-        self
-    }
-
-    fn allows_multi(&self, method: &Method) -> bool {
-        self.multi.contains(method)
     }
 
     fn read(&self) -> Result<RwLockReadGuard<'_, State>> {
@@ -307,18 +241,9 @@ impl MemoryService {
         self.state.write().map_err(|_| poisoned())
     }
 
-    /// The query options of a call with this pagination.
-    fn options(&self, params: &Params, paginate: Option<Paginate>) -> QueryOptions {
-        QueryOptions::new(self.id_field.as_str())
-            .paginate(paginate)
-            .protected_fields(Arc::clone(&self.protected_fields))
-            .external(params.is_external())
-            .limits(self.limits)
-    }
-
     /// Parses the query of a call other than `find` (no pagination).
     fn query(&self, params: &Params) -> Result<ParsedQuery> {
-        query::parse_query(&params.query, &self.options(params, None))
+        query::parse_query(&params.query, &self.options.query_options(params, None))
     }
 
     /// The index of the record with `id` that matches the query, or 404.
@@ -346,12 +271,13 @@ fn poisoned() -> Error {
 #[async_trait]
 impl Service for MemoryService {
     fn id_field(&self) -> Option<&str> {
-        Some(&self.id_field)
+        Some(&self.options.id_field)
     }
 
     async fn find(&self, params: &Params) -> Result<Value> {
-        let paginate = effective_paginate(self.paginate, params.paginate);
-        let query = query::parse_query(&params.query, &self.options(params, paginate))?;
+        let paginate = effective_paginate(self.options.paginate, params.paginate);
+        let query =
+            query::parse_query(&params.query, &self.options.query_options(params, paginate))?;
         let filters = &query.filters;
         let state = self.read()?;
         let mut hits: Vec<&Record> = state
@@ -391,33 +317,19 @@ impl Service for MemoryService {
     }
 
     async fn create(&self, data: &Value, params: &Params) -> Result<Value> {
-        match data {
-            Value::Object(record) => {
+        let id_field = self.options.id_field.as_str();
+        match self.options.to_create(data)? {
+            ToCreate::One(record) => {
                 let query = self.query(params)?;
                 let mut state = self.write()?;
-                let index = state.insert(record.clone(), &self.id_field)?;
+                let index = state.insert(record.clone(), id_field)?;
                 let (_, record) = state
                     .records
                     .get_index(index)
                     .ok_or_else(|| Error::internal("a created record vanished"))?;
                 Ok(Self::select(&query, record))
             }
-            Value::Array(items) => {
-                if !self.allows_multi(&Method::Create) {
-                    return Err(Error::method_not_allowed("Can not create multiple entries"));
-                }
-                let records = items
-                    .iter()
-                    .map(|item| {
-                        item.as_object().ok_or_else(|| {
-                            Error::bad_request(format!(
-                                "The data of 'create' must be an object or an array of objects, \
-                                 got an array with a {}",
-                                json_type(item)
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+            ToCreate::Many(records) => {
                 let query = self.query(params)?;
                 let mut state = self.write()?;
                 // All or nothing: a conflict undoes the records inserted
@@ -425,7 +337,7 @@ impl Service for MemoryService {
                 let checkpoint = state.checkpoint();
                 let mut created = Vec::with_capacity(records.len());
                 for record in records {
-                    match state.insert(record.clone(), &self.id_field) {
+                    match state.insert(record.clone(), id_field) {
                         Ok(index) => created.push(index),
                         Err(error) => {
                             state.rollback(&checkpoint);
@@ -441,10 +353,6 @@ impl Service for MemoryService {
                         .collect(),
                 ))
             }
-            other => Err(Error::bad_request(format!(
-                "The data of 'create' must be an object or an array of objects, got {}",
-                json_type(other)
-            ))),
         }
     }
 
@@ -462,22 +370,25 @@ impl Service for MemoryService {
             .records
             .get_index_mut(index)
             .ok_or_else(|| not_found(id))?;
-        let stored_id = record.get(&self.id_field).cloned().unwrap_or(Value::Null);
+        let stored_id = record
+            .get(&self.options.id_field)
+            .cloned()
+            .unwrap_or(Value::Null);
         let mut replacement = data.clone();
-        replacement.insert(self.id_field.clone(), stored_id);
+        replacement.insert(self.options.id_field.clone(), stored_id);
         *record = replacement;
         Ok(Self::select(&query, record))
     }
 
     async fn patch(&self, id: Option<&Id>, data: &Value, params: &Params) -> Result<Value> {
-        if id.is_none() && !self.allows_multi(&Method::Patch) {
-            return Err(Error::method_not_allowed("Can not patch multiple entries"));
+        if id.is_none() {
+            self.options.check_many(&Method::Patch)?;
         }
         let data = data_object(data, "patch")?;
         let query = self.query(params)?;
         let merge = |record: &mut Record| {
             for (field, value) in data {
-                if *field != self.id_field {
+                if *field != self.options.id_field {
                     record.insert(field.clone(), value.clone());
                 }
             }
@@ -505,8 +416,8 @@ impl Service for MemoryService {
     }
 
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        if id.is_none() && !self.allows_multi(&Method::Remove) {
-            return Err(Error::method_not_allowed("Can not remove multiple entries"));
+        if id.is_none() {
+            self.options.check_many(&Method::Remove)?;
         }
         let query = self.query(params)?;
         let mut state = self.write()?;
@@ -541,7 +452,7 @@ impl Service for MemoryService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ErrorKind, PaginateParam};
+    use crate::{ErrorKind, Paginate, PaginateParam};
     use serde_json::json;
 
     fn params(query: Value) -> Params {

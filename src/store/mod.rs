@@ -9,8 +9,11 @@
 //! The helpers here are shared by every store so they agree on pagination
 //! and on the shape of a page.
 
+mod base;
 pub mod memory;
 pub mod sqlite;
+
+pub use base::many_not_allowed;
 
 pub use memory::MemoryService;
 pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};

@@ -112,7 +112,8 @@ struct SocketState {
 }
 
 /// The tower layer [`layer`] returns: socket.io, behind the step that
-/// gives each socket.io request a head of its own (see [`own_head`]).
+/// gives each socket.io request a head of its own (copied out of the
+/// HTTP server's read buffer).
 pub type SocketLayer = Stack<SocketIoLayer, MapRequestLayer<fn(Request) -> Request>>;
 
 /// The tower layer that serves socket.io for `app`; add it to the router

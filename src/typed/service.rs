@@ -10,7 +10,8 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::access::{parse, to_json};
-use crate::{Error, Id, Method, Params, Result, Service, method_not_allowed};
+use crate::store::many_not_allowed;
+use crate::{Id, Method, Params, Result, Service, method_not_allowed};
 
 /// What `find` gives: every record, or one page of them (Feathers'
 /// `{total, limit, skip, data}`).
@@ -178,11 +179,6 @@ pub trait TypedService: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Typed<S>(pub S);
 
-/// The store's 405 for a call on many records.
-fn not_many(method: &str) -> Error {
-    Error::method_not_allowed(format!("Can not {method} multiple entries"))
-}
-
 /// `params.query` without Feathers' filters, which are not conditions.
 fn conditions(params: &Params) -> Value {
     Value::Object(
@@ -208,23 +204,23 @@ impl<S: TypedService> Service for Typed<S> {
 
     async fn create(&self, data: &Value, params: &Params) -> Result<Value> {
         if data.is_array() {
-            return Err(not_many("create"));
+            return Err(many_not_allowed("create"));
         }
         to_json(&self.0.create(parse(data, "data")?, params).await?)
     }
 
     async fn update(&self, id: Option<&Id>, data: &Value, params: &Params) -> Result<Value> {
-        let id = id.ok_or_else(|| not_many("update"))?;
+        let id = id.ok_or_else(|| many_not_allowed("update"))?;
         to_json(&self.0.update(id, parse(data, "data")?, params).await?)
     }
 
     async fn patch(&self, id: Option<&Id>, data: &Value, params: &Params) -> Result<Value> {
-        let id = id.ok_or_else(|| not_many("patch"))?;
+        let id = id.ok_or_else(|| many_not_allowed("patch"))?;
         to_json(&self.0.patch(id, parse(data, "data")?, params).await?)
     }
 
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        let id = id.ok_or_else(|| not_many("remove"))?;
+        let id = id.ok_or_else(|| many_not_allowed("remove"))?;
         to_json(&self.0.remove(id, params).await?)
     }
 
@@ -245,7 +241,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::App;
+    use crate::{App, Error};
 
     #[derive(Debug, Deserialize)]
     struct NewNote {

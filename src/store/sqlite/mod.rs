@@ -354,7 +354,7 @@ impl SqliteStore {
     }
 
     /// How long a record read through a service stays cached (one second
-    /// unless set): see [`SqliteService::get`]. Zero turns the cache off.
+    /// unless set): see `get` on [`SqliteService`]. Zero turns the cache off.
     pub fn set_record_cache_ttl(&self, ttl: std::time::Duration) {
         self.shared.records.set_ttl(ttl);
     }

@@ -92,7 +92,7 @@ pub(super) fn ensure(tx: &Connection, config: &Config) -> Result<()> {
     sync_indexes(tx, config)?;
     tx.execute(
         "INSERT OR IGNORE INTO plume_sequences (name, next_id) VALUES (?1, ?2)",
-        params![table, config.start_id],
+        params![table, config.options.start_id],
     )
     .map_err(db_error)?;
     Ok(())

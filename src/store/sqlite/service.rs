@@ -10,8 +10,8 @@ use tokio::sync::OnceCell;
 
 use super::table::{self, Record, fetch, find_sql, insert, locate, matching, select};
 use super::{SqliteStore, schema, sql};
-use crate::query::{self, ParsedQuery, QueryLimits, QueryOptions};
-use crate::service::json_type;
+use crate::query::{self, ParsedQuery, QueryOptions};
+use crate::store::base::{StoreOptions, ToCreate, store_builder};
 use crate::store::{data_object, effective_paginate, not_found, page};
 use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
 
@@ -32,13 +32,10 @@ pub(super) struct Config {
     /// The table's key in the record cache: its name in lower case, since
     /// SQLite's names ignore case (`Users` and `users` are one table).
     pub(super) cache_key: String,
-    pub(super) id_field: String,
-    pub(super) paginate: Option<Paginate>,
-    pub(super) multi: Vec<Method>,
-    pub(super) protected_fields: Arc<[String]>,
+    /// What every store has (`store::base`); its first id is used when the
+    /// table's id counter is created, i.e. the first time the table is.
+    pub(super) options: StoreOptions,
     pub(super) indexes: Vec<Index>,
-    pub(super) start_id: i64,
-    pub(super) limits: QueryLimits,
     /// Fields whose equality ignores case (from the case-insensitive
     /// unique indexes), shared with every call's query options.
     pub(super) fold_case: Arc<[String]>,
@@ -81,6 +78,8 @@ impl fmt::Debug for SqliteService {
     }
 }
 
+store_builder!(SqliteService);
+
 impl SqliteService {
     /// A service over `table` (already checked) with default options.
     pub(super) fn new(store: SqliteStore, table: &str) -> Self {
@@ -89,13 +88,8 @@ impl SqliteService {
             config: Arc::new(Config {
                 table: table.to_owned(),
                 cache_key: table.to_ascii_lowercase(),
-                id_field: "id".to_owned(),
-                paginate: None,
-                multi: Vec::new(),
-                protected_fields: Arc::from(Vec::new()),
+                options: StoreOptions::default(),
                 indexes: Vec::new(),
-                start_id: 0,
-                limits: QueryLimits::default(),
                 fold_case: Arc::from(Vec::new()),
             }),
             schema: Arc::new(OnceCell::new()),
@@ -110,65 +104,10 @@ impl SqliteService {
         self
     }
 
-    /// Sets the id field (Feathers' `id` option), e.g. `"_id"`.
-    #[must_use]
-    pub fn id_field(self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        self.configure(|c| c.id_field = name)
-    }
-
-    /// Paginates `find`: a page of `default` records when the query has no
-    /// `$limit`, at most `max`.
-    #[must_use]
-    pub fn paginate(self, paginate: Paginate) -> Self {
-        self.configure(|c| c.paginate = Some(paginate))
-    }
-
-    /// Allows (`true`) or refuses (`false`) create, patch and remove on
-    /// many records (Feathers' `multi: true`).
-    #[must_use]
-    pub fn multi(self, enabled: bool) -> Self {
-        self.configure(|c| {
-            c.multi = if enabled {
-                vec![Method::Create, Method::Patch, Method::Remove]
-            } else {
-                Vec::new()
-            };
-        })
-    }
-
-    /// Allows calls on many records for these methods only (Feathers'
-    /// `multi: ['create', 'patch']`).
-    #[must_use]
-    pub fn multi_methods(self, methods: impl IntoIterator<Item = Method>) -> Self {
-        let methods = methods.into_iter().collect();
-        self.configure(|c| c.multi = methods)
-    }
-
-    /// Fields that external callers may not filter, sort or `$select` on
-    /// (400); see [`crate::query`'s rule](crate::query#protected-fields).
-    #[must_use]
-    pub fn protected_fields<I, S>(self, fields: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let fields: Arc<[String]> = fields.into_iter().map(Into::into).collect();
-        self.configure(|c| c.protected_fields = fields)
-    }
-
-    /// The bounds on a query's size (400 past them); the defaults are
-    /// [`QueryLimits::default`], the same as the memory store's.
-    #[must_use]
-    pub fn query_limits(self, limits: QueryLimits) -> Self {
-        self.configure(|c| c.limits = limits)
-    }
-
-    /// The first automatic id (0 by default), used when the table's counter
-    /// is created, i.e. the first time the table is.
-    #[must_use]
-    pub fn start_id(self, first: i64) -> Self {
-        self.configure(|c| c.start_id = first)
+    /// Changes the options every store has (its builder methods, from
+    /// `store::base`).
+    fn with_options(self, change: impl FnOnce(&mut StoreOptions)) -> Self {
+        self.configure(|c| change(&mut c.options))
     }
 
     /// Declares an index on each of these fields, for fast equality,
@@ -352,16 +291,10 @@ impl SqliteService {
             .map(|_| ())
     }
 
-    fn allows_multi(&self, method: &Method) -> bool {
-        self.config.multi.contains(method)
-    }
-
     fn options(&self, params: &Params, paginate: Option<Paginate>) -> QueryOptions {
-        QueryOptions::new(self.config.id_field.as_str())
-            .paginate(paginate)
-            .protected_fields(Arc::clone(&self.config.protected_fields))
-            .external(params.is_external())
-            .limits(self.config.limits)
+        self.config
+            .options
+            .query_options(params, paginate)
             .fold_case(Arc::clone(&self.config.fold_case))
     }
 
@@ -404,11 +337,11 @@ impl SqliteService {
 #[async_trait]
 impl Service for SqliteService {
     fn id_field(&self) -> Option<&str> {
-        Some(&self.config.id_field)
+        Some(&self.config.options.id_field)
     }
 
     async fn find(&self, params: &Params) -> Result<Value> {
-        let paginate = effective_paginate(self.config.paginate, params.paginate);
+        let paginate = effective_paginate(self.config.options.paginate, params.paginate);
         let query = query::parse_query(&params.query, &self.options(params, paginate))?;
         let compiled = sql::condition(&query.condition)?;
         let limit = query.filters.limit;
@@ -461,29 +394,15 @@ impl Service for SqliteService {
     }
 
     async fn create(&self, data: &Value, params: &Params) -> Result<Value> {
-        match data {
-            Value::Object(record) => {
+        match self.config.options.to_create(data)? {
+            ToCreate::One(record) => {
                 let query = self.query(params)?;
                 let record = record.clone();
                 self.write(move |tx, config| Ok(select(&query, &insert(tx, config, record)?)))
                     .await
             }
-            Value::Array(items) => {
-                if !self.allows_multi(&Method::Create) {
-                    return Err(Error::method_not_allowed("Can not create multiple entries"));
-                }
-                let records = items
-                    .iter()
-                    .map(|item| {
-                        item.as_object().cloned().ok_or_else(|| {
-                            Error::bad_request(format!(
-                                "The data of 'create' must be an object or an array of \
-                                 objects, got an array containing {}",
-                                json_type(item)
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+            ToCreate::Many(records) => {
+                let records: Vec<_> = records.into_iter().cloned().collect();
                 let query = self.query(params)?;
                 // One transaction: an error rolls every insert back.
                 self.write(move |tx, config| {
@@ -495,10 +414,6 @@ impl Service for SqliteService {
                 })
                 .await
             }
-            other => Err(Error::bad_request(format!(
-                "The data of 'create' must be an object or an array of objects, got {}",
-                json_type(other)
-            ))),
         }
     }
 
@@ -513,9 +428,12 @@ impl Service for SqliteService {
         let id = id.clone();
         self.write(move |tx, config| {
             let (seq, record) = locate(tx, config, &id, &query)?;
-            let stored_id = record.get(&config.id_field).cloned().unwrap_or(Value::Null);
+            let stored_id = record
+                .get(&config.options.id_field)
+                .cloned()
+                .unwrap_or(Value::Null);
             let mut replacement = data;
-            replacement.insert(config.id_field.clone(), stored_id);
+            replacement.insert(config.options.id_field.clone(), stored_id);
             table::store(tx, &config.table, seq, &replacement)?;
             Ok(select(&query, &replacement))
         })
@@ -523,8 +441,8 @@ impl Service for SqliteService {
     }
 
     async fn patch(&self, id: Option<&Id>, data: &Value, params: &Params) -> Result<Value> {
-        if id.is_none() && !self.allows_multi(&Method::Patch) {
-            return Err(Error::method_not_allowed("Can not patch multiple entries"));
+        if id.is_none() {
+            self.config.options.check_many(&Method::Patch)?;
         }
         let data = data_object(data, "patch")?.clone();
         let query = self.query(params)?;
@@ -532,7 +450,7 @@ impl Service for SqliteService {
         self.write(move |tx, config| {
             let merge = |seq: i64, mut record: Record| -> Result<Value> {
                 for (field, value) in &data {
-                    if *field != config.id_field {
+                    if *field != config.options.id_field {
                         record.insert(field.clone(), value.clone());
                     }
                 }
@@ -555,8 +473,8 @@ impl Service for SqliteService {
     }
 
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        if id.is_none() && !self.allows_multi(&Method::Remove) {
-            return Err(Error::method_not_allowed("Can not remove multiple entries"));
+        if id.is_none() {
+            self.config.options.check_many(&Method::Remove)?;
         }
         let query = self.query(params)?;
         let id = id.cloned();

@@ -125,7 +125,7 @@ fn id_int(id: &Id) -> Option<i64> {
 /// Inserts a record, giving it an id if it has none (the memory store's
 /// rules); returns the stored record.
 pub(super) fn insert(tx: &Connection, config: &Config, mut record: Record) -> Result<Record> {
-    let supplied = match record.get(&config.id_field) {
+    let supplied = match record.get(&config.options.id_field) {
         None => None,
         Some(value) => Id::from_value(value)?,
     };
@@ -140,7 +140,7 @@ pub(super) fn insert(tx: &Connection, config: &Config, mut record: Record) -> Re
         }
         None => {
             let id = allocate(tx, config)?;
-            record.insert(config.id_field.clone(), Value::from(id));
+            record.insert(config.options.id_field.clone(), Value::from(id));
             Id::Number(id)
         }
     };
@@ -165,7 +165,7 @@ fn allocate(tx: &Connection, config: &Config) -> Result<i64> {
         .and_then(|mut stmt| stmt.query_row([&config.table], |row| row.get(0)))
         .optional()
         .map_err(db_error)?
-        .unwrap_or(config.start_id);
+        .unwrap_or(config.options.start_id);
     let id = loop {
         let candidate = next;
         next = candidate
