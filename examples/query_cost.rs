@@ -15,6 +15,9 @@
 //! `--wide` stores the compared fields in every row (numbers), so that
 //! every comparison holds on every row, the worst case of any operator.
 //!
+//! `--sort K` also sorts by `K` stored fields (no index serves them);
+//! with `--fields 0` the query is that sort alone.
+//!
 //! `--budget-ms N` applies the store's query time budget (off by default,
 //! so the full cost shows).
 //!
@@ -103,6 +106,19 @@ async fn main() -> plume::Result<()> {
     }
     if or {
         query.insert("$or".to_owned(), Value::Array(alternatives));
+    }
+    let sort = arg("--sort", 0);
+    if sort > 0 {
+        // Sorted by stored fields that no index serves: every row's keys
+        // are computed and sorted (SQLite keeps the first page only).
+        let keys: Map<String, Value> = ["text", "userId"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain((2..).map(|f| format!("f{f}")))
+            .take(sort)
+            .map(|k| (k, json!(-1)))
+            .collect();
+        query.insert("$sort".to_owned(), Value::Object(keys));
     }
     let mut params = Params::external(Provider::Rest);
     params.query = query;

@@ -132,6 +132,7 @@ use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::{Error, Paginate, Result};
@@ -159,8 +160,10 @@ pub const MAX_VALUES: usize = 1000;
 /// The most fields in `$select`.
 pub const MAX_SELECT: usize = 50;
 
-/// The most keys in `$sort`.
-pub const MAX_SORT: usize = 50;
+/// The most keys in `$sort`. A sort no index serves computes every
+/// matching row's key: ten keys on 100,000 rows cost about 100 ms more
+/// than one; five keep a full scan near 100 ms with the other limits.
+pub const MAX_SORT: usize = 5;
 
 /// The longest field name, in characters.
 pub const MAX_FIELD_NAME_LEN: usize = 64;
@@ -294,7 +297,7 @@ pub enum SortOrder {
 }
 
 /// A comparison of a field with a query value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
     /// Equal (a plain value in the query).
     Eq,
@@ -350,7 +353,7 @@ impl Op {
 }
 
 /// The condition part of a query, a tree of comparisons.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Condition {
     /// Every condition holds (true when empty).
     And(Vec<Condition>),
@@ -1574,7 +1577,7 @@ mod tests {
             .collect();
         assert_eq!(
             error(json!({ "$sort": sort })),
-            "$sort has too many fields: at most 50 are allowed"
+            "$sort has too many fields: at most 5 are allowed"
         );
     }
 

@@ -124,10 +124,13 @@
 
 mod budget;
 mod cache;
+mod jsonb;
+mod matcher;
 mod pool;
 mod revocations;
 mod schema;
 mod service;
+mod sort_key;
 mod sql;
 mod table;
 mod writer;
@@ -376,6 +379,8 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
         let mut writer = Connection::open_in_memory().map_err(db_error)?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         budget::install(&writer)?;
+        matcher::install(&writer)?;
+        sort_key::install(&writer)?;
         init_schema(&mut writer)?;
         return Ok((writer, Vec::new()));
     }
@@ -400,6 +405,8 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
     writer
         .pragma_update(None, "synchronous", "FULL")
         .map_err(db_error)?;
+    matcher::install(&writer)?;
+    sort_key::install(&writer)?;
     init_schema(&mut writer)?;
     let readers = (0..readers.max(1))
         .map(|_| {
@@ -410,6 +417,8 @@ fn open_connections(path: &Path, readers: usize) -> Result<(Connection, Vec<Conn
                 .pragma_update(None, "query_only", true)
                 .map_err(db_error)?;
             budget::install(&reader)?;
+            matcher::install(&reader)?;
+            sort_key::install(&reader)?;
             Ok(reader)
         })
         .collect::<Result<Vec<_>>>()?;

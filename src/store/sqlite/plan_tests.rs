@@ -49,14 +49,19 @@ async fn plan_of(store: &SqliteStore, sql: String, params: Vec<SqlValue>) -> Vec
 }
 
 /// The plans of a find's page and count statements for `query`.
-async fn find_plans(store: &SqliteStore, table: &str, query: Value) -> (Vec<String>, Vec<String>) {
+async fn find_plans(
+    store: &SqliteStore,
+    service: &SqliteService,
+    query: Value,
+) -> (Vec<String>, Vec<String>) {
+    let table = service.config.table.as_str();
     let options = QueryOptions::new("id").paginate(Some(Paginate {
         default: 10,
         max: 50,
     }));
     let parsed = parse_query(query.as_object().unwrap(), &options).unwrap();
-    let compiled = sql::condition(&parsed.condition).unwrap();
-    let page = page_statement(table, &parsed, &compiled).unwrap();
+    let compiled = sql::condition(&parsed.condition, &|f| service.config.indexed(f)).unwrap();
+    let page = page_statement(table, &parsed, &compiled, &|f| service.config.sortable(f)).unwrap();
     let count = count_statement(table, &compiled);
     (
         plan_of(store, page, compiled.params.clone()).await,
@@ -79,11 +84,11 @@ fn reads_the_table(plan: &[String]) -> bool {
 #[tokio::test]
 async fn the_newest_page_walks_the_sort_index_in_both_directions() {
     let store = memory().await;
-    messages(&store).await;
+    let messages = messages(&store).await;
     for direction in [-1, 1] {
         let (page, _) = find_plans(
             &store,
-            "messages",
+            &messages,
             json!({"$limit": 10, "$sort": {"createdAt": direction}}),
         )
         .await;
@@ -99,7 +104,7 @@ async fn the_newest_page_walks_the_sort_index_in_both_directions() {
 #[tokio::test]
 async fn one_users_newest_page_walks_the_compound_index() {
     let store = memory().await;
-    messages(&store).await;
+    let messages = messages(&store).await;
     // A number (JSON bodies, socket.io), and the string a REST query
     // string gives. The string also matches a stored "7" (the coercion
     // rules), so the index is searched for two values and only that
@@ -108,7 +113,7 @@ async fn one_users_newest_page_walks_the_compound_index() {
     for (user, sorted) in [(json!(7), false), (json!("7"), true)] {
         let (page, count) = find_plans(
             &store,
-            "messages",
+            &messages,
             json!({"userId": user, "$limit": 10, "$sort": {"createdAt": -1}}),
         )
         .await;
@@ -142,7 +147,7 @@ async fn a_filtered_count_is_read_from_the_index_alone() {
             "items__index__createdAt",
         ),
     ] {
-        let (_, count) = find_plans(&store, "items", query.clone()).await;
+        let (_, count) = find_plans(&store, &items, query.clone()).await;
         assert!(
             count
                 .iter()
@@ -155,10 +160,10 @@ async fn a_filtered_count_is_read_from_the_index_alone() {
 #[tokio::test]
 async fn ranges_and_sorts_on_an_indexed_field_use_its_indexes() {
     let store = memory().await;
-    messages(&store).await;
+    let messages = messages(&store).await;
     let (page, _) = find_plans(
         &store,
-        "messages",
+        &messages,
         json!({"createdAt": {"$gte": 5}, "$sort": {"createdAt": 1}}),
     )
     .await;
@@ -170,10 +175,10 @@ async fn ranges_and_sorts_on_an_indexed_field_use_its_indexes() {
 async fn an_unindexed_field_is_a_scan_and_the_plans_say_so() {
     // The check above would pass for any plan if it never saw a scan.
     let store = memory().await;
-    messages(&store).await;
+    let messages = messages(&store).await;
     let (page, count) = find_plans(
         &store,
-        "messages",
+        &messages,
         json!({"text": "x", "$sort": {"text": -1}}),
     )
     .await;

@@ -41,6 +41,25 @@ pub(super) struct Config {
     pub(super) fold_case: Arc<[String]>,
 }
 
+impl Config {
+    /// True when a declared index covers `field`: a comparison of it is
+    /// left in SQL, where the planner can use the index (see
+    /// [`sql::condition`]).
+    pub(super) fn indexed(&self, field: &str) -> bool {
+        self.indexes
+            .iter()
+            .any(|index| index.fields.iter().any(|f| f == field))
+    }
+
+    /// True when a declared index sorts by `field`: a plain index on it,
+    /// or a compound index ending with it (see `schema`).
+    pub(super) fn sortable(&self, field: &str) -> bool {
+        self.indexes
+            .iter()
+            .any(|index| !index.unique && index.fields.last().is_some_and(|f| f == field))
+    }
+}
+
 /// A service over one table of a [`SqliteStore`]; see the
 /// [module docs](crate::store::sqlite). Built from [`SqliteStore::service`] with the same
 /// options as [`MemoryService`](crate::store::MemoryService), plus declared
@@ -64,7 +83,7 @@ pub(super) struct Config {
 /// ```
 pub struct SqliteService {
     store: SqliteStore,
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
     /// Set once the table and its indexes exist.
     schema: Arc<OnceCell<()>>,
 }
@@ -343,7 +362,7 @@ impl Service for SqliteService {
     async fn find(&self, params: &Params) -> Result<Value> {
         let paginate = effective_paginate(self.config.options.paginate, params.paginate);
         let query = query::parse_query(&params.query, &self.options(params, paginate))?;
-        let compiled = sql::condition(&query.condition)?;
+        let compiled = sql::condition(&query.condition, &|f| self.config.indexed(f))?;
         let limit = query.filters.limit;
         let skip = query.filters.skip;
         let (total, records, query) = self
@@ -462,7 +481,7 @@ impl Service for SqliteService {
                     let (seq, record) = locate(tx, config, id, &query)?;
                     merge(seq, record)
                 }
-                None => matching(tx, &config.table, &query)?
+                None => matching(tx, config, &query)?
                     .into_iter()
                     .map(|(seq, record)| merge(seq, record))
                     .collect::<Result<Vec<_>>>()
@@ -484,7 +503,7 @@ impl Service for SqliteService {
                 table::delete(tx, &config.table, seq)?;
                 Ok(select(&query, &record))
             }
-            None => matching(tx, &config.table, &query)?
+            None => matching(tx, config, &query)?
                 .into_iter()
                 .map(|(seq, record)| {
                     table::delete(tx, &config.table, seq)?;

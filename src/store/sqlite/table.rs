@@ -90,11 +90,11 @@ pub(super) fn fetch(tx: &Connection, table: &str, id: &Id) -> Result<Option<(i64
 /// selected in SQL.
 pub(super) fn matching(
     tx: &Connection,
-    table: &str,
+    config: &Config,
     query: &ParsedQuery,
 ) -> Result<Vec<(i64, Record)>> {
-    let t = quoted(table);
-    let compiled = sql::condition(&query.condition)?;
+    let t = quoted(&config.table);
+    let compiled = sql::condition(&query.condition, &|f| config.indexed(f))?;
     let mut stmt = tx
         .prepare_cached(&format!(
             "SELECT seq, json(data) FROM {t} WHERE {} ORDER BY seq",
@@ -213,6 +213,7 @@ pub(super) fn page_statement(
     table: &str,
     query: &ParsedQuery,
     compiled: &sql::Compiled,
+    sortable: &dyn Fn(&str) -> bool,
 ) -> Result<String> {
     // LIMIT and OFFSET are written into the statement (they are integers
     // of our own), not bound: SQLite's planner looks at a bound LIMIT, so
@@ -221,7 +222,7 @@ pub(super) fn page_statement(
         "SELECT json(data) FROM {} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
         quoted(table),
         compiled.sql,
-        sql::order_by(&query.filters.sort)?,
+        sql::order_by(&query.filters.sort, sortable)?,
         sql_count(query.filters.limit),
         sql_count(Some(query.filters.skip)),
     ))
@@ -254,7 +255,7 @@ pub(super) fn find_sql(
     let data = if filters.limit == Some(0) {
         Vec::new()
     } else {
-        let sql = page_statement(&config.table, query, compiled)?;
+        let sql = page_statement(&config.table, query, compiled, &|f| config.sortable(f))?;
         let mut stmt = tx.prepare_cached(&sql).map_err(db_error)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(&compiled.params), |row| {
