@@ -27,6 +27,8 @@
 //!   [`Params::user_as`]) read and write the call's JSON as Rust types.
 //! - [`error`]: [`Error`], Feathers' error classes and their JSON.
 //! - [`query`]: the Feathers query language, shared by every store.
+//! - [`schema`]: JSON Schemas for data and queries (from Rust types or
+//!   JSON) and the `validate_data` / `validate_query` hooks.
 //! - [`store`]: services over storage: [`store::MemoryService`] and
 //!   [`store::SqliteService`].
 //! - [`auth`]: the authentication service, the `jwt` and `local`
@@ -83,6 +85,7 @@ pub mod error;
 mod events;
 pub mod logging;
 pub mod query;
+pub mod schema;
 pub mod server;
 pub mod service;
 pub mod store;
@@ -100,6 +103,10 @@ pub use context::{
 pub use error::{Error, ErrorKind, Result};
 pub use events::{AnyListener, Listener};
 pub use plume_hooks::{AroundHook, BoxFuture, Hook, HookType, Methods, Next, around_fn, hook_fn};
+/// The schemars crate, whose `JsonSchema` derive gives [`schema::Schema::of`]
+/// its types (`#[schemars(crate = "plume::schemars")]` when the app does
+/// not depend on it).
+pub use schemars;
 pub use service::{Id, Method, Service, method_not_allowed};
 pub use typed::{Found, Typed, TypedService};
 

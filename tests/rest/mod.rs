@@ -3,3 +3,4 @@
 
 mod errors;
 mod routing;
+mod schemas;
