@@ -28,7 +28,7 @@
 //! - [`error`]: [`Error`], Feathers' error classes and their JSON.
 //! - [`query`]: the Feathers query language, shared by every store.
 //! - [`schema`]: JSON Schemas for data and queries (from Rust types or
-//!   JSON) and the `validate_data` / `validate_query` hooks.
+//!   JSON), the `validate_data` / `validate_query` hooks, and resolvers.
 //! - [`store`]: services over storage: [`store::MemoryService`] and
 //!   [`store::SqliteService`].
 //! - [`auth`]: the authentication service, the `jwt` and `local`

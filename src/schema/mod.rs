@@ -15,6 +15,9 @@
 //! `keyword` and `message`. Messages never repeat the client's values (a
 //! password sent in the wrong place is not echoed back or logged).
 //!
+//! [`Resolver`]s compute fields of data, queries and results (see
+//! [`resolve_data`] and its siblings).
+//!
 //! [`query_syntax`] builds a query schema from the fields a client may
 //! query, with Feathers' operators, as `querySyntax` does;
 //! [`Schema::query_of`] does it from a Rust type.
@@ -51,6 +54,7 @@
 
 mod hooks;
 mod query;
+mod resolve;
 
 use std::fmt;
 use std::sync::Arc;
@@ -61,6 +65,10 @@ use crate::{Error, Result};
 
 pub use hooks::{ValidateData, ValidateQuery, validate_data, validate_query};
 pub use query::query_syntax;
+pub use resolve::{
+    Resolve, Resolver, ResolverContext, password_hash, resolve_data, resolve_external,
+    resolve_query, resolve_result,
+};
 
 /// The longest message kept for one error: a message may name the
 /// client's property names, which are only bounded by the body limit.

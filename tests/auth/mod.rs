@@ -13,5 +13,6 @@ mod jwt;
 mod local;
 mod plume;
 mod protect;
+mod resolvers;
 mod service;
 mod typed;
