@@ -3,8 +3,8 @@
 //! on the embedded SQLite database. Safe against a logged-in stranger by
 //! default:
 //!
-//! - `users`: `create` is public (sign-up) and accepts `email` and
-//!   `password` only; emails are unique ignoring case (stored as given,
+//! - `users`: `create` is public (sign-up) and accepts `email` (a valid
+//!   address) and `password` only, checked by a JSON Schema; emails are unique ignoring case (stored as given,
 //!   and login matches them the same way); a logged-in user finds, gets, updates, patches and
 //!   removes only their own record (anyone else's is 404); `role` and
 //!   `permissions` are never client-writable (`plume user add` and
@@ -15,9 +15,9 @@
 //!   could revive a deleted account's tokens). Pages of 10 (at most 50).
 //!   Its events reach only the user's own connections.
 //! - `messages`: every method needs a token; pages of 10 (at most 50);
-//!   `create` needs a non-blank `text` and stamps `userId` (from the token,
-//!   whatever the client sent) and `createdAt`; only `text` is
-//!   client-writable; update, patch and remove reach only the caller's own
+//!   `create` needs a non-blank `text` (at most 10,000 characters, checked by
+//!   a JSON Schema) and stamps `userId` (from the token, whatever the client
+//!   sent) and `createdAt`; only `text` is client-writable; update, patch and remove reach only the caller's own
 //!   messages (anyone else's is 404).
 //! - `authentication`: `local` (email + password) and `jwt`; a login hook
 //!   sets the `role` claim to `user` unless a hook set one, and the service
@@ -30,13 +30,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::auth::hooks::{SetField, allow_fields, preserve_on_update, set_field};
+use crate::auth::hooks::{SetField, preserve_on_update, set_field};
 use crate::auth::token::subject_of;
 use crate::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
 use crate::channels::{ANONYMOUS, AUTHENTICATED};
 use crate::config::Config;
+use crate::schema::{Schema, validate_data};
 use crate::store::{SqliteRevocations, SqliteService, SqliteStore};
 
 mod settings;
@@ -166,9 +167,14 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
             )
             .before("create", server_assigned_ids)
             .before(
-                ["create", "update", "patch"],
-                allow_fields(["email", "password"]),
+                "create",
+                validate_data(user_schema(&["email", "password"])?).external_only(),
             )
+            .before(
+                "update",
+                validate_data(user_schema(&["email"])?).external_only(),
+            )
+            .before("patch", validate_data(user_schema(&[])?).external_only())
             .before("update", preserve_on_update(["role", "permissions"]))
             .before(["create", "update", "patch"], hash_password("password"))
             .after(["update", "patch"], revoke_on_claim_change)
@@ -193,11 +199,23 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
             // A client may send its own `userId` on create (the official
             // client examples do); the server overwrites it. After that the
             // owner and the creation time are the server's.
-            .before("create", allow_fields(["text", "userId"]))
-            .before(["update", "patch"], allow_fields(["text"]))
+            // Every call needs a good text; a client may write nothing else.
+            .before("create", validate_data(message_schema(Writer::Any)?))
+            .before(
+                "create",
+                validate_data(message_schema(Writer::ClientCreating)?).external_only(),
+            )
+            .before(
+                "update",
+                validate_data(message_schema(Writer::Client)?).external_only(),
+            )
+            .before(
+                "patch",
+                validate_data(message_schema(Writer::Client)?.for_patch()?).external_only(),
+            )
             .before(["update", "patch", "remove"], owner_only())
             .before("update", preserve_on_update(["userId", "createdAt"]))
-            .before("create", (require_text, stamp_owner_and_time))
+            .before("create", stamp_owner_and_time)
             .error("create", tag_bad_request),
     );
 
@@ -413,27 +431,69 @@ async fn server_assigned_ids(ctx: &mut HookContext) -> Result<()> {
     Ok(())
 }
 
-/// `text` must be a non-blank string, in every record of an array too (as
-/// a Feathers schema's `validateData` checks each): whether an array may
-/// be created at all is the store's answer (405 unless `multi` allows it),
-/// which a client gets for valid records, as from Feathers.
-async fn require_text(ctx: &mut HookContext) -> Result<()> {
-    let has_text = |record: &Value| {
-        record
-            .get("text")
-            .and_then(Value::as_str)
-            .is_some_and(|text| !text.trim().is_empty())
-    };
-    let valid = match ctx.data.as_ref() {
-        Some(Value::Array(records)) => records.iter().all(has_text),
-        Some(record) => has_text(record),
-        None => false,
-    };
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::bad_request("Message text is required"))
+/// The longest message text, in characters.
+pub const MAX_TEXT: usize = 10_000;
+
+/// The longest email address (RFC 5321's path limit) and password a client
+/// may send; a longer password only costs the server hashing time.
+const MAX_EMAIL: usize = 254;
+const MAX_PASSWORD: usize = 1_024;
+
+/// What a client may write to `users`: `email` (a valid address) and
+/// `password`, and the record's own `id` (the store decides what it
+/// means; sign-up drops it). Sign-up requires both, an `update` the email
+/// (a replaced record may drop its password, as a Feathers document store
+/// does; such an account cannot log in until it sets one), a patch
+/// neither. Anything else, `role` and `permissions` included, is 400.
+fn user_schema(required: &[&str]) -> Result<Schema> {
+    Schema::new(json!({
+        "type": "object",
+        "properties": {
+            "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
+            "password": {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD},
+            "id": {},
+        },
+        "required": required,
+        "additionalProperties": false,
+    }))
+}
+
+/// What a client may write to `messages`: a non-blank `text` of at most
+/// [`MAX_TEXT`] characters (required, but not by a patch), the record's
+/// own `id` (the store decides what it means), and on `create` a `userId`, which the server overwrites (the official client
+/// examples send one). The owner and the creation time are otherwise the
+/// server's: `update` keeps them (`preserve_on_update`), `patch` merges.
+/// Server code may write other fields (internal calls are not
+/// restricted), but not a bad text. Every record of an array is checked
+/// (as Feathers' `validateData` does); whether an array may be created at all is the store's answer
+/// (405 unless `multi` allows it).
+fn message_schema(writer: Writer) -> Result<Schema> {
+    let mut properties = json!({
+        "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": "\\S"},
+    });
+    if writer != Writer::Any {
+        properties["id"] = json!({});
     }
+    if writer == Writer::ClientCreating {
+        properties["userId"] = json!({});
+    }
+    Schema::new(json!({
+        "type": "object",
+        "properties": properties,
+        "required": ["text"],
+        "additionalProperties": writer == Writer::Any,
+    }))
+}
+
+/// Who writes a message, for [`message_schema`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// Any caller, server code included: only the text is checked.
+    Any,
+    /// A client's `create`.
+    ClientCreating,
+    /// A client's `update` or `patch`.
+    Client,
 }
 
 /// Sets `userId` to the authenticated user's id and `createdAt` to now in
@@ -476,10 +536,12 @@ async fn stamp_owner_and_time(ctx: &mut HookContext) -> Result<()> {
 }
 
 /// Marks BadRequest errors of `create` with where they came from, keeping
-/// what the error already said (the field an allow-list refused).
+/// what the error already said. A schema's errors (a list in `data`, as
+/// Feathers' validators give) are left as they are.
 async fn tag_bad_request(ctx: &mut HookContext) -> Result<()> {
     if let Some(error) = ctx.error.take() {
-        ctx.error = Some(if error.kind() == ErrorKind::BadRequest {
+        let is_list = error.data().is_some_and(Value::is_array);
+        ctx.error = Some(if error.kind() == ErrorKind::BadRequest && !is_list {
             let mut data = match error.data() {
                 Some(Value::Object(data)) => data.clone(),
                 _ => Map::new(),

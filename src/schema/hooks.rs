@@ -11,6 +11,7 @@ use crate::{BoxFuture, Hook, HookContext, Result};
 #[derive(Debug, Clone)]
 pub struct ValidateData {
     schema: Schema,
+    external_only: bool,
 }
 
 /// A before hook for `create`, `update` and `patch`: `data` (each record,
@@ -20,11 +21,27 @@ pub struct ValidateData {
 /// Internal calls are checked too, as in Feathers. A call without data
 /// (`find`, `get`, `remove`) is left alone.
 pub fn validate_data(schema: Schema) -> ValidateData {
-    ValidateData { schema }
+    ValidateData {
+        schema,
+        external_only: false,
+    }
 }
 
 impl ValidateData {
+    /// Checks only calls from a transport (a client), so that server code
+    /// may write what clients may not: the default app's schema for
+    /// `users` allows a client `email` and `password` only, while
+    /// `plume user add --role admin` creates a user with a role.
+    #[must_use]
+    pub fn external_only(mut self) -> Self {
+        self.external_only = true;
+        self
+    }
+
     fn apply(&self, ctx: &HookContext) -> Result<()> {
+        if self.external_only && !ctx.params.is_external() {
+            return Ok(());
+        }
         match &ctx.data {
             Some(Value::Array(records)) => {
                 let errors: Vec<Value> = records

@@ -33,8 +33,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::support::{
-    PASSWORD, account, assert_status_error, call, jwt_claims, login, message_path, post_message,
-    server, sign_up,
+    PASSWORD, account, assert_status_error, assert_unwritable, call, jwt_claims, login,
+    message_path, post_message, server, sign_up,
 };
 use crate::support::{SocketClient, still_alive};
 
@@ -100,9 +100,8 @@ async fn sign_up_cannot_grant_a_role_or_store_anything_but_email_and_password() 
             body[key] = value.clone();
         }
         let answer = server.post("/users", &body).await;
-        assert_status_error(&answer, "BadRequest", 400);
         let field = extra.as_object().unwrap().keys().next().unwrap();
-        assert_eq!(answer.1["data"], json!({"field": field}), "{}", answer.1);
+        assert_unwritable(&answer, field);
     }
     // Nothing was stored: the email is still free.
     sign_up(

@@ -169,6 +169,28 @@ pub(super) fn assert_status_error(answer: &(u16, Value), name: &str, code: u16) 
     assert_error(&answer.1, name, code);
 }
 
+/// A 400 from the default app's schemas refusing `field`: `validation
+/// failed`, with an `additionalProperties` error naming it in `data`.
+#[track_caller]
+pub(super) fn assert_unwritable(answer: &(u16, Value), field: &str) {
+    assert_status_error(answer, "BadRequest", 400);
+    assert_eq!(
+        answer.1["message"],
+        json!("validation failed"),
+        "{}",
+        answer.1
+    );
+    let named = answer.1["data"].as_array().is_some_and(|errors| {
+        errors.iter().any(|e| {
+            e["keyword"] == json!("additionalProperties")
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("'{field}' was unexpected")))
+        })
+    });
+    assert!(named, "'{field}' is not named: {}", answer.1);
+}
+
 /// No `password` key anywhere and no argon2 hash anywhere.
 pub(super) fn assert_no_secret(value: &Value) {
     fn walk(value: &Value, whole: &Value) {
