@@ -26,3 +26,4 @@ mod memory;
 mod queries;
 mod routes;
 mod throttle;
+mod todos;
