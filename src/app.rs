@@ -154,6 +154,8 @@ struct ServiceEntry {
     hooks: RwLock<Hooks>,
     chains: RwLock<HashMap<String, (u64, Chain<HookContext>)>>,
     emitter: Emitter,
+    /// What the OpenAPI document says of the service.
+    docs: RwLock<Option<Arc<crate::schema::ServiceDocs>>>,
 }
 
 struct AppInner {
@@ -318,6 +320,7 @@ impl App {
             hooks: RwLock::new(Hooks::new()),
             chains: RwLock::new(HashMap::new()),
             emitter: Emitter::default(),
+            docs: RwLock::new(None),
         });
         {
             let mut services = self.inner.services.write().map_err(poisoned)?;
@@ -710,6 +713,21 @@ impl ServiceHandle {
     /// True when a transport may call `method`.
     pub fn allows_external(&self, method: &Method) -> bool {
         self.entry.external.contains(method)
+    }
+
+    /// Describes the service in the app's OpenAPI document
+    /// ([`schema::openapi`](crate::schema::openapi), served at
+    /// `GET /openapi.json`): its schemas and its public methods.
+    pub fn docs(&self, docs: crate::schema::ServiceDocs) -> &Self {
+        if let Ok(mut current) = self.entry.docs.write() {
+            *current = Some(Arc::new(docs));
+        }
+        self
+    }
+
+    /// The service's docs, when [`docs`](Self::docs) set them.
+    pub fn service_docs(&self) -> Option<Arc<crate::schema::ServiceDocs>> {
+        self.entry.docs.read().ok().and_then(|docs| docs.clone())
     }
 
     /// Adds service-level hooks (cumulative, S-HOOK-7).

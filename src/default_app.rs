@@ -40,6 +40,7 @@ use crate::config::Config;
 use crate::schema::{Schema, validate_data};
 use crate::store::{SqliteRevocations, SqliteService, SqliteStore};
 
+mod docs;
 mod settings;
 
 use crate::{
@@ -228,6 +229,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
         .hooks(Hooks::new().before("create", default_role));
 
     channels(&app);
+    docs::register(&app)?;
     Ok(app)
 }
 

@@ -53,6 +53,7 @@
 //! ```
 
 mod hooks;
+mod openapi;
 mod query;
 mod resolve;
 
@@ -64,6 +65,7 @@ use serde_json::{Map, Value, json};
 use crate::{Error, Result};
 
 pub use hooks::{ValidateData, ValidateQuery, validate_data, validate_query};
+pub use openapi::{ServiceDocs, document as openapi};
 pub use query::query_syntax;
 pub use resolve::{
     Resolve, Resolver, ResolverContext, password_hash, resolve_data, resolve_external,

@@ -147,6 +147,10 @@ pub struct RestOptions {
     /// for a folder, no listings, no dotfiles, no `..` (symbolic links
     /// inside the folder are followed).
     pub public: Option<PathBuf>,
+    /// Serves the app's OpenAPI 3.1 document at `GET /openapi.json`
+    /// ([`crate::schema::openapi`]) unless a service takes that path
+    /// (default on: it describes what any client can find out by calling).
+    pub openapi: bool,
 }
 
 impl RestOptions {
@@ -167,6 +171,7 @@ impl Default for RestOptions {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             cors: None,
             public: None,
+            openapi: true,
         }
     }
 }
@@ -246,6 +251,10 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let Some(target) = dispatch::resolve(&state.app, &path, IdSegment::Allowed) else {
+        if state.options.openapi && path == "/openapi.json" && parts.method == HttpMethod::GET {
+            let document = crate::schema::openapi(&state.app);
+            return Ok(json_response(StatusCode::OK, &document));
+        }
         return static_file(state, Request::from_parts(parts, body)).await;
     };
     let method = service_method(&parts.method, &parts.headers, target.id.is_some())?;

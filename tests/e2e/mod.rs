@@ -23,6 +23,7 @@ mod bad_bodies;
 mod hostile;
 mod identity;
 mod memory;
+mod openapi;
 mod queries;
 mod routes;
 mod throttle;

@@ -169,3 +169,58 @@ async fn a_url_query_is_converted_to_the_declared_types_and_checked() {
         assert_eq!(error["message"], json!("validation failed"), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_routed_services_with_their_parameters_and_refs() {
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Item {
+        name: String,
+        tags: Vec<Tag>,
+    }
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Tag {
+        label: String,
+    }
+    let app = App::new();
+    app.use_service(":org/items", plume::store::MemoryService::new())
+        .unwrap()
+        .docs(plume::schema::ServiceDocs::new().data(Schema::of::<Item>().unwrap()));
+    let server = TestServer::start(app).await;
+    let (status, doc) = server
+        .send(server.client.get(server.url("/openapi.json")))
+        .await;
+    assert_eq!(status, 200, "{doc}");
+    let post = &doc["paths"]["/{org}/items"]["post"];
+    assert_eq!(post["parameters"][0]["name"], json!("org"), "{doc}");
+    assert_eq!(post["parameters"][0]["in"], json!("path"));
+    let get = &doc["paths"]["/{org}/items/{id}"]["get"];
+    let names: Vec<&Value> = get["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["name"])
+        .collect();
+    assert_eq!(names, [&json!("org"), &json!("id")]);
+    // The nested type went to the components, its reference rewritten.
+    let data = &doc["components"]["schemas"]["OrgItemsData"];
+    let tag_ref = data["properties"]["tags"]["items"]["$ref"]
+        .as_str()
+        .unwrap();
+    assert_eq!(tag_ref, "#/components/schemas/OrgItemsData_Tag");
+    assert!(doc.pointer(&tag_ref[1..]).is_some(), "{doc}");
+
+    // Turned off, the path is an ordinary 404.
+    let app = App::new();
+    let off = TestServer::start_with(
+        app,
+        plume::transport::rest::RestOptions {
+            openapi: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, _) = off.send(off.client.get(off.url("/openapi.json"))).await;
+    assert_eq!(status, 404);
+}
