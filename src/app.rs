@@ -144,6 +144,7 @@ pub fn normalize_path(path: &str) -> Result<String> {
 struct ServiceEntry {
     path: Arc<str>,
     /// The path's segments, parsed once here for every call's lookup.
+    #[cfg_attr(not(feature = "rest"), allow(dead_code))]
     route: Route,
     service: Arc<dyn Service>,
     /// Methods transports may call.
@@ -385,6 +386,7 @@ impl App {
     /// tie), with what `score` returned for it; `None` when it ranks none.
     /// Transports route with this (see `transport::dispatch`): it reads the
     /// registry in place, each service's route parsed at registration.
+    #[cfg_attr(not(feature = "rest"), allow(dead_code))]
     pub(crate) fn best_service<T>(
         &self,
         mut score: impl FnMut(&Route) -> Option<(usize, T)>,

@@ -80,12 +80,14 @@ pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod context;
+#[cfg(all(feature = "sqlite", feature = "rest"))]
 pub mod default_app;
 pub mod error;
 mod events;
 pub mod logging;
 pub mod query;
 pub mod schema;
+#[cfg(feature = "rest")]
 pub mod server;
 pub mod service;
 pub mod store;

@@ -73,10 +73,13 @@ use crate::{Error, Result};
 
 mod access;
 mod batch;
+#[cfg(feature = "rest")]
+mod layer;
 
 use access::AccessLines;
-pub use access::{AccessLog, AccessLogFuture, AccessLogLayer};
 use batch::DroppedCount;
+#[cfg(feature = "rest")]
+pub use layer::{AccessLog, AccessLogFuture, AccessLogLayer};
 
 /// The target of the access log events (one per request).
 pub const ACCESS_TARGET: &str = "plume::access";

@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::logging::AccessLogLayer;
 use crate::transport::rest::{self, RestOptions};
+#[cfg(feature = "socketio")]
 use crate::transport::socketio::{self, SocketOptions};
 use crate::{App, Error, Result};
 
@@ -42,6 +43,7 @@ pub async fn serve_on(
     // One body limit and one allowance of large inputs for both
     // transports.
     let budget = options.input_budget();
+    #[cfg(feature = "socketio")]
     let socket = SocketOptions::for_body_limit(options.body_limit, budget.clone());
     // CORS goes around socket.io too (its polling requests come from the
     // browser's page like any other), so not inside the REST router.
@@ -51,8 +53,10 @@ pub async fn serve_on(
         cors: None,
         ..options
     };
-    let router =
-        rest::router_with(app.clone(), options).layer(socketio::layer(app.clone(), socket));
+    let router = rest::router_with(app.clone(), options);
+    // socket.io, when built in, takes its requests before REST sees them.
+    #[cfg(feature = "socketio")]
+    let router = router.layer(socketio::layer(app.clone(), socket));
     let router = match cors {
         Some(cors) => crate::transport::cors::apply(router, cors),
         None => router,

@@ -104,6 +104,7 @@ impl RevocationList for MemoryRevocationList {
 
 /// Revoked tokens in the SQLite database, so that a logout survives a
 /// restart.
+#[cfg(feature = "sqlite")]
 #[async_trait]
 impl RevocationList for crate::store::SqliteRevocations {
     async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()> {

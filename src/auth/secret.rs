@@ -61,7 +61,7 @@ pub fn generate() -> Result<String> {
 /// (`:memory:` or the empty name, a temporary database), whose tokens
 /// cannot outlive it anyway.
 pub fn file_beside(database: &str) -> Option<PathBuf> {
-    if database.is_empty() || database == crate::store::sqlite::MEMORY {
+    if database.is_empty() || database == crate::store::SQLITE_MEMORY {
         return None;
     }
     let mut name = PathBuf::from(database).into_os_string();

@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use super::Config;
-use crate::store::sqlite::DEFAULT_FILENAME;
+use crate::store::SQLITE_DEFAULT_FILENAME as DEFAULT_FILENAME;
 use crate::{Error, Result};
 
 /// The `client` names knex uses for SQLite.

@@ -11,11 +11,20 @@
 
 mod base;
 pub mod memory;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use base::many_not_allowed;
 
+/// The SQLite filename that opens a private in-memory database; known
+/// without the `sqlite` feature, for configuration and secrets.
+pub(crate) const SQLITE_MEMORY: &str = ":memory:";
+
+/// The SQLite database file when the configuration names none.
+pub(crate) const SQLITE_DEFAULT_FILENAME: &str = "data/plume.sqlite";
+
 pub use memory::MemoryService;
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};
 
 use serde_json::{Map, Value};

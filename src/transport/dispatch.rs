@@ -34,6 +34,7 @@ pub(crate) struct Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IdSegment {
     Allowed,
+    #[cfg_attr(not(feature = "socketio"), allow(dead_code))]
     Never,
 }
 
@@ -164,6 +165,7 @@ pub(crate) struct Caller {
 
 impl Caller {
     /// A call over `connection`, carrying what it logged in with.
+    #[cfg_attr(not(feature = "socketio"), allow(dead_code))]
     pub(crate) fn over(connection: &Connection, address: Option<IpAddr>) -> Self {
         let state = connection.state();
         Self {

@@ -100,6 +100,7 @@ impl InputBudget {
     }
 
     /// A share for `bytes`, now or 503.
+    #[cfg_attr(not(feature = "socketio"), allow(dead_code))]
     pub(crate) fn try_take(&self, bytes: usize) -> Result<InputPermit> {
         let Some(n) = self.needed(bytes) else {
             return Ok(InputPermit(None));

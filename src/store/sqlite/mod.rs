@@ -152,11 +152,11 @@ use crate::query;
 use crate::{Error, Result};
 
 /// The filename that opens a private in-memory database.
-pub const MEMORY: &str = ":memory:";
+pub const MEMORY: &str = super::SQLITE_MEMORY;
 
 /// The database file when the configuration names none
 /// (`sqlite.filename`), relative to the working directory.
-pub const DEFAULT_FILENAME: &str = "data/plume.sqlite";
+pub const DEFAULT_FILENAME: &str = super::SQLITE_DEFAULT_FILENAME;
 
 /// How long a connection waits for a lock held by another process before
 /// it gives up with an error.
