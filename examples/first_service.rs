@@ -1,41 +1,44 @@
-//! A service with a before hook: the README's first example.
+//! A service whose data a schema checks, with a before hook: the README's
+//! first example.
 //!
 //! Run: `cargo run --example first_service`
 
 #![allow(clippy::print_stdout)]
 
+use plume::schema::{Schema, validate_data};
 use plume::store::MemoryService;
 use plume::{App, Error, HookContext, Hooks, Params, Result};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// What a client sends to create a message (other fields are ignored
-/// here and kept in the data).
-#[derive(Deserialize)]
+/// What a client sends to create a message. Its schema is derived from
+/// the type: a text of 1 to 400 characters that is not blank, and no other
+/// field.
+#[derive(JsonSchema, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 struct NewMessage {
+    #[schemars(length(min = 1, max = 400), regex(pattern = r"\S"))]
     text: String,
 }
 
-/// A before hook is a plain async function over the context.
-async fn require_text(ctx: &mut HookContext) -> Result<()> {
-    // Typed access: 400 BadRequest naming the field when the data does
-    // not fit (`{"text": 5}`, or no `text` at all).
-    let message: NewMessage = ctx.data_as()?;
-    if message.text.trim().is_empty() {
-        return Err(Error::bad_request("A message needs a text"));
-    }
-    Ok(())
+/// A before hook is a plain async function over the context; this one
+/// reads the data as its Rust type and writes it back.
+async fn tidy(ctx: &mut HookContext) -> Result<()> {
+    let mut message: NewMessage = ctx.data_as()?;
+    message.text = message.text.trim().to_owned();
+    ctx.set_data(&message)
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let app = App::new();
     app.use_service("messages", MemoryService::new())?
-        .hooks(Hooks::new().before("create", require_text));
+        .hooks(Hooks::new().before("create", (validate_data(Schema::of::<NewMessage>()?), tidy)));
 
     let messages = app.service("messages")?;
     let created = messages
-        .create(json!({"text": "hello"}), Params::new())
+        .create(json!({"text": "  hello "}), Params::new())
         .await?;
     println!("{created}");
 
