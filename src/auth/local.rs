@@ -135,6 +135,25 @@ impl LocalStrategy {
         }
     }
 
+    /// [`enter_hashing`](Self::enter_hashing) for the client of a call:
+    /// only an external call from a known address is counted (server code
+    /// hashes without a limit); `None` otherwise.
+    pub fn enter_hashing_for(
+        &self,
+        ctx: &StrategyContext<'_>,
+        params: &Params,
+    ) -> Result<Option<password::HashingSlot>> {
+        let address = params
+            .extensions
+            .get::<crate::ClientAddr>()
+            .map(|a| a.0)
+            .filter(|_| params.is_external());
+        match address {
+            Some(address) => self.enter_hashing(ctx, address),
+            None => Ok(None),
+        }
+    }
+
     /// Finds the entity by username with an internal `find`
     /// (`{$limit, <entityUsernameField>: username}`, S-LOCAL-5), keeping
     /// only an exact string match.

@@ -52,7 +52,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::auth::{AuthenticationService, LocalStrategy, StrategyContext};
-use crate::{App, BoxFuture, ClientAddr, Error, Hook, HookContext, Id, Method, Params, Result};
+use crate::{App, BoxFuture, Error, Hook, HookContext, Id, Method, Params, Result};
 
 type FieldFuture = Pin<Box<dyn Future<Output = Result<Option<Value>>> + Send>>;
 type FieldFn = Arc<
@@ -379,16 +379,7 @@ pub fn password_hash(
                 name: &strategy,
                 service: &service,
             };
-            let address = ctx
-                .params
-                .extensions
-                .get::<ClientAddr>()
-                .map(|a| a.0)
-                .filter(|_| ctx.params.is_external());
-            let _slot = match address {
-                Some(address) => local.enter_hashing(&strategy_ctx, address)?,
-                None => None,
-            };
+            let _slot = local.enter_hashing_for(&strategy_ctx, &ctx.params)?;
             let hash = local.hash_password(&strategy_ctx, password).await?;
             Ok(Some(Value::String(hash)))
         })

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::auth::fields::{get_path, set_path};
 use crate::auth::{AuthenticationService, LocalStrategy, PrehashedPassword, StrategyContext};
-use crate::{BoxFuture, ClientAddr, Error, Hook, HookContext, Result};
+use crate::{BoxFuture, Error, Hook, HookContext, Result};
 
 /// Replaces the password at `field` (a dotted path) in `ctx.data` by its
 /// argon2id hash, for every item when the data is an array. Data without
@@ -111,20 +111,15 @@ impl HashPassword {
         };
         // Only external calls from a known address, carrying a password,
         // are limited; everything else skips reading the setting.
-        let address = ctx
-            .params
-            .extensions
-            .get::<ClientAddr>()
-            .map(|a| a.0)
-            .filter(|_| ctx.params.is_external());
-        let has_password = || match &*data {
+        let has_password = match &*data {
             Value::Array(items) => items.iter().any(|i| get_path(i, &self.field).is_some()),
             item => get_path(item, &self.field).is_some(),
         };
         // Held while this call hashes.
-        let _slot = match address {
-            Some(address) if has_password() => local.enter_hashing(&strategy_ctx, address)?,
-            _ => None,
+        let _slot = if has_password {
+            local.enter_hashing_for(&strategy_ctx, &ctx.params)?
+        } else {
+            None
         };
         match data {
             Value::Array(items) => {

@@ -43,18 +43,36 @@ const FIELDS_PER_PASS: usize = 16;
 
 /// Registers [`FUNCTION`] on `connection`.
 pub(super) fn install(connection: &Connection) -> Result<()> {
+    install_function(connection, FUNCTION, Program::decode, Program::matches)
+}
+
+/// Registers `name(data, program)`: `program` (text, a bound parameter or
+/// a literal) is read with `decode` once per statement, SQLite keeping
+/// it as the function's auxiliary data, and each row's answer is
+/// `apply(program, data)`. Deterministic and innocuous: it reads nothing
+/// but its arguments.
+pub(super) fn install_function<P, R>(
+    connection: &Connection,
+    name: &'static str,
+    decode: fn(&str) -> Result<P>,
+    apply: fn(&P, ValueRef<'_>) -> R,
+) -> Result<()>
+where
+    P: Send + Sync + 'static,
+    R: rusqlite::ToSql + 'static,
+{
     connection
         .create_scalar_function(
-            FUNCTION,
+            name,
             2,
             FunctionFlags::SQLITE_UTF8
                 | FunctionFlags::SQLITE_DETERMINISTIC
                 | FunctionFlags::SQLITE_INNOCUOUS,
-            |ctx| {
+            move |ctx| {
                 let program = ctx.get_or_create_aux(1, |program: ValueRef<'_>| {
-                    Program::decode(program.as_str().map_err(Error::internal)?)
+                    decode(program.as_str().map_err(Error::internal)?)
                 })?;
-                Ok(program.matches(ctx.get_raw(0)))
+                Ok(apply(&program, ctx.get_raw(0)))
             },
         )
         .map_err(db_error)

@@ -27,11 +27,9 @@
 use std::borrow::Cow;
 
 use rusqlite::Connection;
-use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
 use serde_json::{Map, Value};
 
-use super::db_error;
 use super::jsonb::{self, FieldSet, Scalar};
 use crate::query::{self, SortOrder};
 use crate::{Error, Result};
@@ -41,21 +39,7 @@ pub(super) const FUNCTION: &str = "plume_sort_key";
 
 /// Registers [`FUNCTION`] on `connection`.
 pub(super) fn install(connection: &Connection) -> Result<()> {
-    connection
-        .create_scalar_function(
-            FUNCTION,
-            2,
-            FunctionFlags::SQLITE_UTF8
-                | FunctionFlags::SQLITE_DETERMINISTIC
-                | FunctionFlags::SQLITE_INNOCUOUS,
-            |ctx| {
-                let keys = ctx.get_or_create_aux(1, |keys: ValueRef<'_>| {
-                    Keys::decode(keys.as_str().map_err(Error::internal)?)
-                })?;
-                Ok(keys.key(ctx.get_raw(0)))
-            },
-        )
-        .map_err(db_error)
+    super::matcher::install_function(connection, FUNCTION, Keys::decode, Keys::key)
 }
 
 /// The `keys` text for `sort`; 400 for a field name that is not an
