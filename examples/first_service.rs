@@ -6,17 +6,18 @@
 #![allow(clippy::print_stdout)]
 
 use plume::schema::{Schema, validate_data};
+use plume::schemars::JsonSchema;
+use plume::serde::{Deserialize, Serialize};
+use plume::serde_json::{self, json};
 use plume::store::MemoryService;
 use plume::{App, Error, HookContext, Hooks, Params, Result};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// What a client sends to create a message. Its schema is derived from
 /// the type: a text of 1 to 400 characters that is not blank, and no other
-/// field.
+/// field. (Through plume's re-exports, the derives name their crate.)
 #[derive(JsonSchema, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(crate = "plume::serde", deny_unknown_fields)]
+#[schemars(crate = "plume::schemars")]
 struct NewMessage {
     #[schemars(length(min = 1, max = 400), regex(pattern = r"\S"))]
     text: String,

@@ -105,10 +105,19 @@ pub use context::{
 pub use error::{Error, ErrorKind, Result};
 pub use events::{AnyListener, Listener};
 pub use plume_hooks::{AroundHook, BoxFuture, Hook, HookType, Methods, Next, around_fn, hook_fn};
+// The crates an app's own code names, so that its `Cargo.toml` needs only
+// `plume` and `tokio` (`examples/readme` builds the README's examples that
+// way). A derive through a re-export names it: `#[serde(crate =
+// "plume::serde")]`, `#[schemars(crate = "plume::schemars")]`.
+/// `#[async_trait]`, for implementing Plume's async traits.
+pub use async_trait::async_trait;
 /// The schemars crate, whose `JsonSchema` derive gives [`schema::Schema::of`]
-/// its types (`#[schemars(crate = "plume::schemars")]` when the app does
-/// not depend on it).
+/// its types.
 pub use schemars;
+/// The serde crate, for `Serialize` / `Deserialize` on an app's types.
+pub use serde;
+/// The serde_json crate: `json!`, `Value`, `Map`.
+pub use serde_json;
 pub use service::{Id, Method, Service, method_not_allowed};
 pub use typed::{Found, Typed, TypedService};
 
