@@ -12,6 +12,7 @@ use plume_hooks::{BoxFuture, Chain, HookMap, Terminal};
 use serde_json::{Map, Value};
 
 use crate::channels::{Channel, Channels, Connection, Publisher};
+use crate::error::poisoned;
 use crate::events::{AnyListener, Emitter, Listener};
 use crate::transport::dispatch::Route;
 use crate::{Error, HookContext, Id, Method, Params, Result, Service};
@@ -661,10 +662,6 @@ impl Terminal<HookContext> for Lifecycle {
             Ok(())
         })
     }
-}
-
-fn poisoned<T>(_: T) -> Error {
-    Error::internal("a lock was poisoned by a panic")
 }
 
 /// A registered service: call its methods through its hooks, add hooks,

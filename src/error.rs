@@ -373,9 +373,32 @@ impl From<tokio::task::JoinError> for Error {
     }
 }
 
+/// The error for a lock that a panic poisoned (the one way Plume answers
+/// it): 500, since the state behind the lock may be half-written.
+/// `lock.read().map_err(poisoned)?`.
+pub(crate) fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
+    Error::internal("a lock was poisoned by a panic")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poisoned_lock_is_a_500_general_error() {
+        let lock = std::sync::Arc::new(std::sync::RwLock::new(0));
+        let holder = std::sync::Arc::clone(&lock);
+        let _ = std::thread::spawn(move || {
+            let _guard = holder.write();
+            panic!("poison it");
+        })
+        .join();
+        let error = lock.read().map(|_| ()).map_err(poisoned).unwrap_err();
+        // The client sees a plain 500; the cause stays in the logs.
+        assert_eq!(error.code(), 500);
+        assert_eq!(error.message(), "Internal server error");
+        assert!(format!("{error:?}").contains("poisoned"), "{error:?}");
+    }
     use serde_json::json;
 
     #[test]

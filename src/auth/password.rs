@@ -21,6 +21,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use tokio::sync::OnceCell;
 
+use crate::error::poisoned;
 use crate::{Error, Result};
 
 /// Passwords longer than this (in bytes) are refused: hashing cost does
@@ -173,10 +174,7 @@ fn submit<T: Send + 'static>(
             let _ = done.send(work());
         }
     });
-    let mut queues = pool
-        .queues
-        .lock()
-        .map_err(|_| Error::internal("password hashing queue poisoned"))?;
+    let mut queues = pool.queues.lock().map_err(poisoned)?;
     match priority {
         Priority::Login => queues.login.push_back(job),
         Priority::Storage => queues.storage.push_back(job),
@@ -405,10 +403,7 @@ impl HashingLimiter {
         address: std::net::IpAddr,
         limit: usize,
     ) -> Result<HashingSlot> {
-        let mut counts = self
-            .0
-            .lock()
-            .map_err(|_| Error::internal("the hashing limiter's lock was poisoned"))?;
+        let mut counts = self.0.lock().map_err(poisoned)?;
         let count = counts.entry(address).or_insert(0);
         if *count >= limit {
             return Err(Error::too_many_requests(

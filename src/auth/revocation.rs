@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::token::now;
-use crate::{Error, Result};
+use crate::Result;
+use crate::error::poisoned;
 
 /// Where revoked token ids are kept. The in-memory [`MemoryRevocationList`]
 /// is the default; a persistent store implements the same two methods.
@@ -61,10 +62,7 @@ impl MemoryRevocationList {
 #[async_trait]
 impl RevocationList for MemoryRevocationList {
     async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()> {
-        let mut entries = self
-            .entries
-            .lock()
-            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        let mut entries = self.entries.lock().map_err(poisoned)?;
         let now = now();
         // Pruning on every insert keeps the map bounded by the number of
         // logouts within one token lifetime.
@@ -76,28 +74,19 @@ impl RevocationList for MemoryRevocationList {
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        let entries = self
-            .entries
-            .lock()
-            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        let entries = self.entries.lock().map_err(poisoned)?;
         Ok(entries.get(jti).is_some_and(|exp| *exp >= now()))
     }
 
     async fn revoke_subject(&self, sub: &str, at: u64) -> Result<()> {
-        let mut subjects = self
-            .subjects
-            .lock()
-            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        let mut subjects = self.subjects.lock().map_err(poisoned)?;
         let entry = subjects.entry(sub.to_owned()).or_insert(at);
         *entry = (*entry).max(at);
         Ok(())
     }
 
     async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
-        let subjects = self
-            .subjects
-            .lock()
-            .map_err(|_| Error::internal("the revocation list's lock was poisoned"))?;
+        let subjects = self.subjects.lock().map_err(poisoned)?;
         Ok(subjects.get(sub).copied())
     }
 }

@@ -16,6 +16,7 @@ use super::revocation::{MemoryRevocationList, RevocationList};
 use super::strategy::{AuthResult, AuthenticationStrategy, StrategyContext};
 use super::throttle::{Throttle, ThrottleSettings};
 use super::token::{self, JwtSettings};
+use crate::error::poisoned;
 use crate::{
     App, ClientAddr, Error, ErrorKind, HookContext, Hooks, Id, Method, Params, Result, Service,
     WeakApp,
@@ -163,10 +164,6 @@ impl fmt::Debug for AuthenticationService {
 /// changes.
 type SharedConfig = Arc<Map<String, Value>>;
 
-fn lock_error<T>(_: T) -> Error {
-    Error::internal("an authentication service lock was poisoned")
-}
-
 impl AuthenticationService {
     /// A service reading `app.get("authentication")`.
     pub fn new(app: &App) -> Self {
@@ -301,7 +298,7 @@ impl AuthenticationService {
         })?;
         self.strategies
             .write()
-            .map_err(lock_error)?
+            .map_err(poisoned)?
             .insert(name.to_owned(), strategy);
         Ok(())
     }
@@ -434,7 +431,7 @@ impl AuthenticationService {
             .and_then(Value::as_str)
             .ok_or_else(missing_secret)?;
         let public_key = config.get("publicKey").and_then(Value::as_str);
-        if let Some(keys) = self.keys.read().map_err(lock_error)?.as_ref()
+        if let Some(keys) = self.keys.read().map_err(poisoned)?.as_ref()
             && keys.algorithm == settings.algorithm
             && keys.secret == secret
             && keys.public_key.as_deref() == public_key
@@ -459,7 +456,7 @@ impl AuthenticationService {
             encoding: token::encoding_key(settings.algorithm, secret)?,
             decoding,
         });
-        *self.keys.write().map_err(lock_error)? = Some(Arc::clone(&keys));
+        *self.keys.write().map_err(poisoned)? = Some(Arc::clone(&keys));
         Ok(keys)
     }
 
@@ -772,7 +769,7 @@ impl AuthenticationService {
         let strategies: Vec<(String, Arc<dyn AuthenticationStrategy>)> = self
             .strategies
             .read()
-            .map_err(lock_error)?
+            .map_err(poisoned)?
             .iter()
             .map(|(n, s)| (n.clone(), Arc::clone(s)))
             .collect();
@@ -1028,7 +1025,7 @@ impl Service for AuthenticationService {
     /// the strategies' setup and a sign+verify self-test, and makes this
     /// the app's default authentication service if there is none yet.
     async fn setup(&self, app: &App, path: &str) -> Result<()> {
-        *self.path.write().map_err(lock_error)? = Some(path.to_owned());
+        *self.path.write().map_err(poisoned)? = Some(path.to_owned());
         if app.get(DEFAULT_AUTHENTICATION).is_none() {
             app.set(DEFAULT_AUTHENTICATION, Value::String(path.to_owned()));
         }
@@ -1036,7 +1033,7 @@ impl Service for AuthenticationService {
         let strategies: Vec<(String, Arc<dyn AuthenticationStrategy>)> = self
             .strategies
             .read()
-            .map_err(lock_error)?
+            .map_err(poisoned)?
             .iter()
             .map(|(n, s)| (n.clone(), Arc::clone(s)))
             .collect();

@@ -25,6 +25,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
 use super::config::parse_timespan;
+use crate::error::poisoned;
 use crate::{Error, Result};
 
 /// The throttle's limits.
@@ -481,9 +482,7 @@ impl Throttle {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Table>> {
-        self.table
-            .lock()
-            .map_err(|_| Error::internal("the login throttle's lock was poisoned"))
+        self.table.lock().map_err(poisoned)
     }
 }
 

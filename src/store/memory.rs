@@ -53,6 +53,7 @@ use serde_json::{Map, Value};
 
 use super::base::{StoreOptions, ToCreate, store_builder};
 use super::{data_object, effective_paginate, not_found, page};
+use crate::error::poisoned;
 use crate::query::{self, ParsedQuery};
 use crate::{Error, Id, Method, Params, Result, Service};
 
@@ -234,11 +235,11 @@ impl MemoryService {
     }
 
     fn read(&self) -> Result<RwLockReadGuard<'_, State>> {
-        self.state.read().map_err(|_| poisoned())
+        self.state.read().map_err(poisoned)
     }
 
     fn write(&self) -> Result<RwLockWriteGuard<'_, State>> {
-        self.state.write().map_err(|_| poisoned())
+        self.state.write().map_err(poisoned)
     }
 
     /// Parses the query of a call other than `find` (no pagination).
@@ -262,10 +263,6 @@ impl MemoryService {
     fn select(query: &ParsedQuery, record: &Record) -> Value {
         Value::Object(query.filters.project(record))
     }
-}
-
-fn poisoned() -> Error {
-    Error::internal("the memory store's lock was poisoned by a panic")
 }
 
 #[async_trait]

@@ -269,7 +269,7 @@ mod tests {
 
     impl Notes {
         fn with(&self, id: &Id) -> Result<usize> {
-            let notes = self.0.lock().map_err(|_| Error::internal("poisoned"))?;
+            let notes = self.0.lock().map_err(crate::error::poisoned)?;
             notes
                 .iter()
                 .position(|note| id.matches(&json!(note.id)))
@@ -285,7 +285,7 @@ mod tests {
         type Result = Note;
 
         async fn find(&self, query: NoteQuery, _params: &Params) -> Result<Found<Note>> {
-            let notes = self.0.lock().map_err(|_| Error::internal("poisoned"))?;
+            let notes = self.0.lock().map_err(crate::error::poisoned)?;
             let data: Vec<Note> = notes
                 .iter()
                 .filter(|note| query.text.as_ref().is_none_or(|text| &note.text == text))
@@ -300,7 +300,7 @@ mod tests {
         }
 
         async fn create(&self, data: NewNote, _params: &Params) -> Result<Note> {
-            let mut notes = self.0.lock().map_err(|_| Error::internal("poisoned"))?;
+            let mut notes = self.0.lock().map_err(crate::error::poisoned)?;
             let note = Note {
                 id: i64::try_from(notes.len()).unwrap_or_default(),
                 text: data.text,
@@ -311,7 +311,7 @@ mod tests {
 
         async fn patch(&self, id: &Id, data: NotePatch, _params: &Params) -> Result<Note> {
             let at = self.with(id)?;
-            let mut notes = self.0.lock().map_err(|_| Error::internal("poisoned"))?;
+            let mut notes = self.0.lock().map_err(crate::error::poisoned)?;
             if let Some(text) = data.text {
                 notes[at].text = text;
             }

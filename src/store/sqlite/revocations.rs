@@ -29,6 +29,7 @@ use rusqlite::{Connection, params};
 use tokio::sync::OnceCell;
 
 use super::{SqliteStore, db_error};
+use crate::error::poisoned;
 use crate::{Error, Result};
 
 /// The table of revoked tokens (also its record-cache key).
@@ -137,7 +138,7 @@ impl SqliteRevocations {
         cache
             .entries
             .write()
-            .map_err(|_| poisoned())?
+            .map_err(poisoned)?
             .retain(|_, expiry| *expiry >= now);
         merge_max(&cache.entries, rows)?;
         merge_max(&cache.subjects, subjects)
@@ -152,7 +153,7 @@ impl SqliteRevocations {
         {
             // Memory first: from this moment on the token is refused, even
             // while the write is on its way to disk.
-            let mut entries = self.cache().entries.write().map_err(|_| poisoned())?;
+            let mut entries = self.cache().entries.write().map_err(poisoned)?;
             entries.retain(|_, expiry| *expiry >= now);
         }
         merge_max(&self.cache().entries, vec![(jti.to_owned(), expires_at)])?;
@@ -185,7 +186,7 @@ impl SqliteRevocations {
         self.ensure_loaded().await?;
         self.refresh_if_stale().await?;
         let now = unix_now()?;
-        let entries = self.cache().entries.read().map_err(|_| poisoned())?;
+        let entries = self.cache().entries.read().map_err(poisoned)?;
         Ok(entries.get(jti).is_some_and(|expiry| *expiry >= now))
     }
 
@@ -216,7 +217,7 @@ impl SqliteRevocations {
     /// [`is_revoked`](Self::is_revoked) first, which refreshes it.
     pub async fn subject_revoked_at(&self, sub: &str) -> Result<Option<i64>> {
         self.ensure_loaded().await?;
-        let subjects = self.cache().subjects.read().map_err(|_| poisoned())?;
+        let subjects = self.cache().subjects.read().map_err(poisoned)?;
         Ok(subjects.get(sub).copied())
     }
 }
@@ -248,7 +249,7 @@ fn read_tables(tx: &Connection, now: i64) -> Result<(Rows, Rows)> {
 
 /// Adds `rows` to `map`, keeping the later time for a key present in both.
 fn merge_max(map: &RwLock<HashMap<String, i64>>, rows: Rows) -> Result<()> {
-    let mut map = map.write().map_err(|_| poisoned())?;
+    let mut map = map.write().map_err(poisoned)?;
     for (key, at) in rows {
         let entry = map.entry(key).or_insert(at);
         *entry = (*entry).max(at);
@@ -263,10 +264,6 @@ fn clock_ms() -> u64 {
     u64::try_from(origin.elapsed().as_millis())
         .unwrap_or(u64::MAX)
         .saturating_add(1)
-}
-
-fn poisoned() -> Error {
-    Error::internal("the revocation cache was poisoned by a panic")
 }
 
 fn unix_now() -> Result<i64> {
