@@ -144,6 +144,13 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
     config.apply_to(&app);
     let indexes = configured_indexes(config)?;
     let pages = pages(config)?;
+    // Compiled once: the hooks check with them and the docs show them.
+    let schemas = ClientSchemas {
+        sign_up: user_schema(&["email", "password"])?,
+        user_patch: user_schema(&[])?,
+        message: message_schema(Writer::ClientCreating)?,
+        message_patch: message_schema(Writer::Client)?.for_patch()?,
+    };
 
     app.use_service(
         "users",
@@ -169,13 +176,16 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
             .before("create", server_assigned_ids)
             .before(
                 "create",
-                validate_data(user_schema(&["email", "password"])?).external_only(),
+                validate_data(schemas.sign_up.clone()).external_only(),
             )
             .before(
                 "update",
                 validate_data(user_schema(&["email"])?).external_only(),
             )
-            .before("patch", validate_data(user_schema(&[])?).external_only())
+            .before(
+                "patch",
+                validate_data(schemas.user_patch.clone()).external_only(),
+            )
             .before("update", preserve_on_update(["role", "permissions"]))
             .before(["create", "update", "patch"], hash_password("password"))
             .after(["update", "patch"], revoke_on_claim_change)
@@ -201,10 +211,9 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
             // client examples do); the server overwrites it. After that the
             // owner and the creation time are the server's.
             // Every call needs a good text; a client may write nothing else.
-            .before("create", validate_data(message_schema(Writer::Any)?))
             .before(
                 "create",
-                validate_data(message_schema(Writer::ClientCreating)?).external_only(),
+                validate_data(message_schema(Writer::Any)?).for_clients(schemas.message.clone()),
             )
             .before(
                 "update",
@@ -212,7 +221,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
             )
             .before(
                 "patch",
-                validate_data(message_schema(Writer::Client)?.for_patch()?).external_only(),
+                validate_data(schemas.message_patch.clone()).external_only(),
             )
             .before(["update", "patch", "remove"], owner_only())
             .before("update", preserve_on_update(["userId", "createdAt"]))
@@ -229,7 +238,7 @@ pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
         .hooks(Hooks::new().before("create", default_role));
 
     channels(&app);
-    docs::register(&app)?;
+    docs::register(&app, schemas)?;
     Ok(app)
 }
 
@@ -485,6 +494,14 @@ fn message_schema(writer: Writer) -> Result<Schema> {
         "required": ["text"],
         "additionalProperties": writer == Writer::Any,
     }))
+}
+
+/// The schemas of what clients write that the OpenAPI document shows too.
+struct ClientSchemas {
+    sign_up: Schema,
+    user_patch: Schema,
+    message: Schema,
+    message_patch: Schema,
 }
 
 /// Who writes a message, for [`message_schema`].

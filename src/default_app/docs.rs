@@ -3,12 +3,12 @@
 
 use serde_json::json;
 
-use super::{Writer, message_schema, user_schema};
+use super::ClientSchemas;
 use crate::schema::{Schema, ServiceDocs, query_syntax};
 use crate::{App, Method, Result};
 
 /// Registers the docs of `users`, `messages` and `authentication`.
-pub(super) fn register(app: &App) -> Result<()> {
+pub(super) fn register(app: &App, schemas: ClientSchemas) -> Result<()> {
     let user = Schema::new(json!({
         "type": "object",
         "properties": {
@@ -22,8 +22,8 @@ pub(super) fn register(app: &App) -> Result<()> {
     app.service("users")?.docs(
         ServiceDocs::new()
             .description("Sign-up is public; a token reaches only its own user.")
-            .data(user_schema(&["email", "password"])?)
-            .patch(user_schema(&[])?)
+            .data(schemas.sign_up)
+            .patch(schemas.user_patch)
             .query(Schema::new(query_syntax(&json!({
                 "id": {"type": "integer"},
                 "email": {"type": "string"},
@@ -40,8 +40,8 @@ pub(super) fn register(app: &App) -> Result<()> {
     app.service("messages")?.docs(
         ServiceDocs::new()
             .description("Everyone logged in reads all messages; only the author changes one.")
-            .data(message_schema(Writer::ClientCreating)?)
-            .patch(message_schema(Writer::Client)?.for_patch()?)
+            .data(schemas.message)
+            .patch(schemas.message_patch)
             .query(Schema::new(query_syntax(&fields))?)
             .result(Schema::new(json!({
                 "type": "object",

@@ -11,6 +11,8 @@ use crate::{BoxFuture, Hook, HookContext, Result};
 #[derive(Debug, Clone)]
 pub struct ValidateData {
     schema: Schema,
+    /// What external calls are checked against instead, when set.
+    clients: Option<Schema>,
     external_only: bool,
 }
 
@@ -23,6 +25,7 @@ pub struct ValidateData {
 pub fn validate_data(schema: Schema) -> ValidateData {
     ValidateData {
         schema,
+        clients: None,
         external_only: false,
     }
 }
@@ -38,16 +41,31 @@ impl ValidateData {
         self
     }
 
+    /// Checks external calls against `schema` instead (one check a call):
+    /// the default app's messages take any field from server code but
+    /// only `text` (and the owner it overwrites) from a client, and both
+    /// need a good text.
+    #[must_use]
+    pub fn for_clients(mut self, schema: Schema) -> Self {
+        self.clients = Some(schema);
+        self
+    }
+
     fn apply(&self, ctx: &HookContext) -> Result<()> {
-        if self.external_only && !ctx.params.is_external() {
+        let external = ctx.params.is_external();
+        if self.external_only && !external {
             return Ok(());
         }
+        let schema = match &self.clients {
+            Some(clients) if external => clients,
+            _ => &self.schema,
+        };
         match &ctx.data {
             Some(Value::Array(records)) => {
                 let errors: Vec<Value> = records
                     .iter()
                     .enumerate()
-                    .flat_map(|(i, record)| self.schema.errors(record, &format!("/{i}")))
+                    .flat_map(|(i, record)| schema.errors(record, &format!("/{i}")))
                     .collect();
                 if errors.is_empty() {
                     Ok(())
@@ -56,7 +74,7 @@ impl ValidateData {
                         .with_data(Value::Array(errors)))
                 }
             }
-            Some(data) => self.schema.validate(data),
+            Some(data) => schema.validate(data),
             None => Ok(()),
         }
     }
