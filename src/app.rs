@@ -54,7 +54,8 @@ impl ServiceOptions {
     }
 
     /// Events the service emits itself. An event named here is not emitted
-    /// automatically after a method (S-SVC-9).
+    /// automatically after a method (Feathers' `eventHook`,
+    /// `@feathersjs/feathers`, `src/events.ts`).
     #[must_use]
     pub fn events<I, S>(mut self, names: I) -> Self
     where
@@ -115,8 +116,10 @@ fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
-/// Normalises a service path as Feathers does (S-SVC-4): leading and
-/// trailing slashes are stripped and the empty path is `/`. Segments are
+/// Normalises a service path as Feathers does (`stripSlashes` in
+/// `@feathersjs/commons`, `src/index.ts`, as used by `@feathersjs/feathers`,
+/// `src/application.ts`): leading and trailing slashes are stripped and
+/// the empty path is `/`. Segments are
 /// URL-safe names, or `:name` placeholders for route parameters.
 pub fn normalize_path(path: &str) -> Result<String> {
     let trimmed = path.trim_matches('/');
@@ -165,7 +168,8 @@ struct AppInner {
     hooks: RwLock<Hooks>,
     lifecycle_hooks: RwLock<Hooks>,
     /// Bumped on every hook registration so cached chains are rebuilt and
-    /// hooks added after a service was used take effect (S-HOOK-7).
+    /// hooks added after a service was used take effect (Feathers collects
+    /// the chain on every call: `@feathersjs/feathers`, `src/hooks.ts`).
     hooks_generation: AtomicU64,
     settings: RwLock<Map<String, Value>>,
     /// Bumped on every [`App::set`], so derived values can be cached.
@@ -334,7 +338,8 @@ impl App {
             services.insert(path, Arc::clone(&entry));
         }
         if self.inner.set_up.load(Ordering::Acquire) {
-            // Registered after setup: set up now (S-SVC-11), without making
+            // Registered after setup: set up now (as `use` in
+            // `@feathersjs/feathers`, `src/application.ts`), without making
             // registration async.
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let app = self.clone();
@@ -413,7 +418,8 @@ impl App {
     }
 
     /// Adds app-level hooks: they wrap every method of every service,
-    /// including services registered later (S-HOOK-6).
+    /// including services registered later (`app.hooks` in
+    /// `@feathersjs/feathers`, `src/application.ts`).
     pub fn hooks(&self, hooks: &Hooks) -> &Self {
         if let Ok(mut current) = self.inner.hooks.write() {
             current.extend(hooks);
@@ -423,7 +429,8 @@ impl App {
     }
 
     /// Adds around hooks for the app's own lifecycle: register them for the
-    /// methods `"setup"` and `"teardown"` (S-SVC-14).
+    /// methods `"setup"` and `"teardown"` (Feathers: `@feathersjs/feathers`,
+    /// `src/application.ts`).
     pub fn lifecycle_hooks(&self, hooks: &Hooks) -> &Self {
         if let Ok(mut current) = self.inner.lifecycle_hooks.write() {
             current.extend(hooks);
@@ -431,7 +438,8 @@ impl App {
         self
     }
 
-    /// Stores a setting (S-SVC-10).
+    /// Stores a setting (`app.set` in `@feathersjs/feathers`,
+    /// `src/application.ts`).
     pub fn set(&self, key: &str, value: Value) -> &Self {
         if let Ok(mut settings) = self.inner.settings.write() {
             settings.insert(key.to_owned(), value);
@@ -571,13 +579,15 @@ impl App {
     }
 
     /// Sets up every service in registration order, each awaited
-    /// (S-SVC-11), inside the app's `setup` lifecycle hooks.
+    /// (`app.setup` in `@feathersjs/feathers`, `src/application.ts`), inside
+    /// the app's `setup` lifecycle hooks.
     pub async fn setup(&self) -> Result<()> {
         self.run_lifecycle("setup").await
     }
 
-    /// Tears down every service in registration order (S-SVC-12), inside
-    /// the app's `teardown` lifecycle hooks.
+    /// Tears down every service in registration order (`app.teardown` in
+    /// `@feathersjs/feathers`, `src/application.ts`), inside the app's
+    /// `teardown` lifecycle hooks.
     pub async fn teardown(&self) -> Result<()> {
         self.run_lifecycle("teardown").await
     }
@@ -729,7 +739,8 @@ impl ServiceHandle {
         self.entry.docs.read().ok().and_then(|docs| docs.clone())
     }
 
-    /// Adds service-level hooks (cumulative, S-HOOK-7).
+    /// Adds service-level hooks (cumulative, as `service.hooks` in
+    /// `@feathersjs/feathers`, `src/hooks.ts`).
     pub fn hooks(&self, hooks: &Hooks) -> &Self {
         if let Ok(mut current) = self.entry.hooks.write() {
             current.extend(hooks);
@@ -816,7 +827,8 @@ impl ServiceHandle {
     }
 
     /// Emits `ctx.event` once per element of an array result, or once
-    /// (S-SVC-9); events the service emits itself are skipped.
+    /// (Feathers' `eventHook`, `@feathersjs/feathers`, `src/events.ts`);
+    /// events the service emits itself are skipped.
     fn emit_event(&self, ctx: &HookContext) {
         let (Some(event), Some(result)) = (ctx.event.as_deref(), ctx.result.as_ref()) else {
             return;
@@ -1023,7 +1035,8 @@ mod tests {
 
     #[test]
     fn paths_are_normalised_and_validated() {
-        // S-SVC-4
+        // Feathers: `stripSlashes` in `@feathersjs/commons`, `src/index.ts`;
+        // `app.service` in `@feathersjs/feathers`, `src/application.ts`.
         assert_eq!(normalize_path("/todos/").unwrap(), "todos");
         assert_eq!(normalize_path("").unwrap(), "/");
         assert_eq!(normalize_path("///").unwrap(), "/");
@@ -1053,7 +1066,8 @@ mod tests {
 
     #[tokio::test]
     async fn custom_methods_are_declared_and_validated() {
-        // S-SVC-3, S-HOOK-8
+        // Feathers: `app.use` in `@feathersjs/feathers`, `src/application.ts`;
+        // `protectedMethods` and `getHookMethods` in `src/service.ts`.
         let app = App::new();
         for bad in [
             "setup",
@@ -1134,7 +1148,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_follow_success_once_per_element() {
-        // S-SVC-9
+        // Feathers' `eventHook`, `@feathersjs/feathers`, `src/events.ts`.
         let app = App::new();
         let svc = app.use_service("echo", Echo).unwrap();
         let seen = record(&app);
@@ -1181,7 +1195,8 @@ mod tests {
 
     #[tokio::test]
     async fn hooks_can_rename_or_suppress_events() {
-        // S-SVC-9: "allows to skip event emitting", custom method events.
+        // Feathers' `eventHook` (`@feathersjs/feathers`, `src/events.ts`): its
+        // test "allows to skip event emitting", custom method events.
         let app = App::new();
         let svc = app
             .use_service_with(
@@ -1227,7 +1242,8 @@ mod tests {
 
     #[tokio::test]
     async fn app_events_and_settings() {
-        // S-SVC-10
+        // Feathers: `app.get`/`app.set` in `@feathersjs/feathers`,
+        // `src/application.ts`.
         let app = App::new();
         assert_eq!(app.get("missing"), None);
         app.set("paginate", json!({"default": 10}));
@@ -1245,7 +1261,8 @@ mod tests {
 
     #[tokio::test]
     async fn setup_and_teardown_call_services_in_order() {
-        // S-SVC-11, S-SVC-12
+        // Feathers: `app.setup`/`app.teardown` in `@feathersjs/feathers`,
+        // `src/application.ts`.
         struct Tracked(&'static str, Arc<Mutex<Vec<String>>>);
         #[async_trait]
         impl Service for Tracked {
@@ -1302,7 +1319,9 @@ mod tests {
 
     #[tokio::test]
     async fn hooks_added_after_use_take_effect() {
-        // S-HOOK-7: chains are cached, and rebuilt when hooks change.
+        // Feathers collects the chain on every call (`@feathersjs/feathers`,
+        // `src/hooks.ts`); Plume caches chains and rebuilds them when hooks
+        // change.
         let app = App::new();
         let svc = app.use_service("echo", Echo).unwrap();
         assert_eq!(

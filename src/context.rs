@@ -173,7 +173,8 @@ impl Params {
 }
 
 /// Transport options a hook may set: status, headers and a redirect
-/// location (S-HOOK-13 `http`).
+/// location (Feathers' `context.http`, which `@feathersjs/transport-commons`,
+/// `src/http.ts`, turns into the response).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpOptions {
     /// Status code to answer with instead of the default.
@@ -187,7 +188,7 @@ pub struct HttpOptions {
 /// The context of one service call, shared by every hook in its chain.
 ///
 /// A before hook that sets [`result`](Self::result) skips the method (but
-/// not the other hooks, S-HOOK-17/18).
+/// not the other hooks; Feathers: `@feathersjs/hooks`, `src/hooks.ts`).
 #[derive(Clone)]
 pub struct HookContext {
     /// The application.

@@ -3,7 +3,8 @@
 //! Every failure a client can see is an [`Error`] with an [`ErrorKind`]
 //! (BadRequest 400, NotAuthenticated 401, ...). It serialises to the JSON
 //! Feathers clients expect: `{name, message, code, className, data?, errors?}`
-//! (S-ERR-3). Failures that are not meant for clients (I/O, a database, a
+//! (`@feathersjs/errors`, `src/index.ts`). Failures that are not meant for
+//! clients (I/O, a database, a
 //! bug) become [`ErrorKind::GeneralError`] with a generic message; their
 //! detail is logged and kept as the source, never sent.
 
@@ -16,7 +17,7 @@ use serde_json::Value;
 /// A `Result` whose error is Plume's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The Feathers error classes (S-ERR-1).
+/// The Feathers error classes (`@feathersjs/errors`, `src/index.ts`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -268,12 +269,14 @@ impl Error {
         self.inner.errors.as_ref()
     }
 
-    /// The Feathers JSON form of the error (S-ERR-3).
+    /// The Feathers JSON form of the error (`toJSON` in `@feathersjs/errors`,
+    /// `src/index.ts`).
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// Revives an error from its Feathers JSON, as a client would (S-ERR-5).
+    /// Revives an error from its Feathers JSON, as a client would (`convert`
+    /// in `@feathersjs/errors`, `src/index.ts`).
     /// Unknown names become GeneralError.
     pub fn from_json(value: &Value) -> Self {
         let kind = value
@@ -403,7 +406,7 @@ mod tests {
 
     #[test]
     fn every_class_has_feathers_name_code_and_class_name() {
-        // S-ERR-1
+        // The classes of `@feathersjs/errors`, `src/index.ts`.
         let expected = [
             ("BadRequest", 400, "bad-request"),
             ("NotAuthenticated", 401, "not-authenticated"),
@@ -436,7 +439,7 @@ mod tests {
 
     #[test]
     fn json_has_feathers_key_order_and_optional_fields() {
-        // S-ERR-3: the example from the spec, key for key.
+        // `toJSON` of `@feathersjs/errors` (`src/index.ts`), key for key.
         let err = Error::general("Custom Error")
             .with_data(json!({"foo": "bar"}))
             .with_errors(json!({"email": "Email Taken", "password": "Invalid Password"}));

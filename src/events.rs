@@ -1,7 +1,8 @@
 //! Event listeners for services and the app.
 //!
 //! Services emit `created`, `updated`, `patched` and `removed` after a call
-//! succeeds (S-SVC-9); the app emits its own events such as `login` and
+//! succeeds (Feathers' `eventHook`, `@feathersjs/feathers`, `src/events.ts`);
+//! the app emits its own events such as `login` and
 //! `logout`. Listeners are synchronous and must not block: a listener that
 //! needs to do I/O spawns a task.
 

@@ -161,8 +161,9 @@ pub const MAX_VALUES: usize = 1000;
 pub const MAX_SELECT: usize = 50;
 
 /// The most keys in `$sort`. A sort no index serves computes every
-/// matching row's key: ten keys on 100,000 rows cost about 100 ms more
-/// than one; five keep a full scan near 100 ms with the other limits.
+/// matching row's key, so each key adds to the cost of a full scan; five
+/// keep the worst query the other limits admit affordable (measured in
+/// BENCHMARKS.md, "Conditions and sorts tested in Rust").
 pub const MAX_SORT: usize = 5;
 
 /// The longest field name, in characters.

@@ -177,7 +177,8 @@ impl Method {
         !matches!(self, Self::Custom(_))
     }
 
-    /// The event emitted after the method succeeds (S-HOOK-13).
+    /// The event emitted after the method succeeds (`defaultEventMap` in
+    /// `@feathersjs/feathers`, `src/service.ts`).
     pub fn event(&self) -> Option<&'static str> {
         match self {
             Self::Create => Some("created"),
@@ -296,13 +297,15 @@ pub trait Service: Any + Send + Sync + 'static {
         None
     }
 
-    /// Called once when the app is set up (S-SVC-11).
+    /// Called once when the app is set up (`app.setup` in
+    /// `@feathersjs/feathers`, `src/application.ts`).
     async fn setup(&self, app: &App, path: &str) -> Result<()> {
         let _ = (app, path);
         Ok(())
     }
 
-    /// Called once when the app is torn down (S-SVC-12).
+    /// Called once when the app is torn down (`app.teardown` in
+    /// `@feathersjs/feathers`, `src/application.ts`).
     async fn teardown(&self, app: &App, path: &str) -> Result<()> {
         let _ = (app, path);
         Ok(())

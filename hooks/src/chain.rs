@@ -12,7 +12,8 @@ use crate::{BoxFuture, Context, HookResult, HookType};
 
 /// The innermost step of a chain: the method the hooks wrap.
 ///
-/// It runs only when no hook has set a result (S-HOOK-17).
+/// It runs only when no hook has set a result (as in `@feathersjs/hooks`,
+/// `src/hooks.ts`).
 pub trait Terminal<C: Context>: Send + Sync {
     /// Runs the method, storing its result on the context.
     fn call<'a>(&'a self, ctx: &'a mut C) -> BoxFuture<'a, HookResult<C>>;
@@ -74,13 +75,15 @@ impl<C: Context> Chain<C> {
     /// Compiles the chain for `method` from the registries of each level,
     /// outermost first.
     ///
-    /// For each level the order is (S-HOOK-9): around `all`, around for the
-    /// method, then the regular hooks as three nested blocks: `error.all`
-    /// around `before.all`; `error[m]` around `before[m]`, the inner levels
-    /// and `after[m]`; and innermost `after.all`. So `all` hooks run before
-    /// the method's own both before and after the method (S-HOOK-11), and an
-    /// error is seen by the error hooks of the blocks it was thrown in
-    /// (S-HOOK-22).
+    /// For each level the order is Feathers' (`collectHooks` and
+    /// `collectMiddleware` in `@feathersjs/feathers`, `src/hooks.ts`): around
+    /// `all`, around for the method, then the regular hooks as three nested
+    /// blocks: `error.all` around `before.all`; `error[m]` around
+    /// `before[m]`, the inner levels and `after[m]`; and innermost
+    /// `after.all`. So `all` hooks run before the method's own both before
+    /// and after the method, and an error is seen by the error hooks of the
+    /// blocks it was thrown in (each block as `collect` in
+    /// `@feathersjs/hooks`, `src/regular.ts`).
     pub fn compile(levels: &[&HookMap<C>], method: &str) -> Self {
         let mut layers = Vec::new();
         for level in levels {
@@ -165,7 +168,7 @@ async fn run_regular<C: Context>(hook: &BoxHook<C>, kind: HookType, ctx: &mut C)
     ctx.set_hook_type(kind);
     hook.run(ctx).await?;
     // Restored only on success, so an error hook can still see where the
-    // error was raised (S-HOOK-13).
+    // error was raised (as `runHook` in `@feathersjs/hooks`, `src/regular.ts`).
     ctx.set_hook_type(previous);
     Ok(())
 }
@@ -213,7 +216,8 @@ fn run_from<'a, C: Context>(
     })
 }
 
-/// One error block catching `error` (S-HOOK-19, S-HOOK-20).
+/// One error block catching `error` (`fromErrorHook` in `@feathersjs/hooks`,
+/// `src/regular.ts`).
 async fn handle_error<C: Context>(
     hooks: &[BoxHook<C>],
     ctx: &mut C,

@@ -8,7 +8,8 @@ use std::fmt;
 ///
 /// The engine sets it while a regular hook runs and restores the previous
 /// value when that hook succeeds; when a hook fails the value is left as it
-/// was, so an error hook can see where the error came from (S-HOOK-13).
+/// was, so an error hook can see where the error came from (as `runHook` in
+/// `@feathersjs/hooks`, `src/regular.ts`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HookType {
     /// Outside any regular hook: around hooks and the method itself.
@@ -58,7 +59,8 @@ pub trait Context: Send + 'static {
     fn set_hook_type(&mut self, hook_type: HookType);
 
     /// True when a result has been set, even to a null value. The method is
-    /// skipped when this holds as the chain reaches it (S-HOOK-17).
+    /// skipped when this holds as the chain reaches it (as in
+    /// `@feathersjs/hooks`, `src/hooks.ts`).
     fn has_result(&self) -> bool;
 
     /// Removes the result (an error block does this when it catches).

@@ -20,7 +20,8 @@ pub type BoxAroundHook<C> = Arc<dyn AroundHook<C>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Methods {
     /// Every method, including custom methods and ones added later. `all`
-    /// hooks always run before the method's own hooks (S-HOOK-11).
+    /// hooks always run before the method's own hooks (as in
+    /// `@feathersjs/feathers`, `src/hooks.ts`).
     All,
     /// The named methods.
     Only(Vec<String>),
@@ -178,7 +179,8 @@ impl<T: Clone> Lists<T> {
 
 /// The hooks registered at one level: an application, or one service.
 ///
-/// Registration is cumulative: every call appends (S-HOOK-7).
+/// Registration is cumulative: every call appends (as in
+/// `@feathersjs/feathers`, `src/hooks.ts`).
 pub struct HookMap<C: Context> {
     around: Lists<BoxAroundHook<C>>,
     before: Lists<BoxHook<C>>,

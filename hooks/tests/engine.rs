@@ -151,7 +151,8 @@ async fn several_methods_at_once_and_cumulative() {
 
 #[tokio::test]
 async fn order_of_levels_and_kinds() {
-    // S-HOOK-10 / S-HOOK-11: registration order mixed on purpose.
+    // Feathers' order (`@feathersjs/feathers`, `src/hooks.ts`); registration
+    // order mixed on purpose.
     let mut app = HookMap::new();
     app.after("get", Log("app after get"))
         .after("all", Log("app after all"))
@@ -195,7 +196,8 @@ async fn order_of_levels_and_kinds() {
 
 #[tokio::test]
 async fn result_skips_only_the_method() {
-    // S-HOOK-17 / S-HOOK-18
+    // A result skips the method, not the other hooks (`@feathersjs/hooks`,
+    // `src/hooks.ts`).
     let mut app = HookMap::new();
     app.before("all", async |ctx: &mut Ctx| {
         ctx.result = Some(7);
@@ -248,7 +250,9 @@ async fn errors_seen(place: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn which_error_hooks_run_depends_on_where() {
-    // S-HOOK-21 / S-HOOK-22, the whole table.
+    // Which error hooks run, for every place an error can be thrown
+    // (`@feathersjs/feathers`, `src/hooks.ts`; `@feathersjs/hooks`,
+    // `src/regular.ts`).
     let all4 = [
         "svc error get",
         "svc error all",
@@ -273,7 +277,7 @@ async fn which_error_hooks_run_depends_on_where() {
 
 #[tokio::test]
 async fn error_hook_replaces_recovers_and_keeps_original() {
-    // S-HOOK-19 / S-HOOK-20 / S-HOOK-23
+    // `fromErrorHook` and `runHook` in `@feathersjs/hooks`, `src/regular.ts`.
     let mut svc = HookMap::new();
     svc.after("get", Fail("after"))
         .error("get", async |ctx: &mut Ctx| {
@@ -327,7 +331,8 @@ async fn clearing_the_error_resolves_without_result() {
 
 #[tokio::test]
 async fn around_without_next_stops_the_chain() {
-    // S-HOOK-4, second half.
+    // An around hook that never calls `next` stops the chain
+    // (`@feathersjs/hooks`, `src/compose.ts`).
     let mut svc = HookMap::new();
     svc.around(
         "get",

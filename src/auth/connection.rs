@@ -1,4 +1,5 @@
-//! Real-time connections and authentication (spec S-JWT-7): a login over a
+//! Real-time connections and authentication (Feathers' `handleConnection`
+//! in `@feathersjs/authentication`, `src/jwt.ts`): a login over a
 //! connection authenticates the connection, so later calls over it carry
 //! the credentials; it stops being authenticated on logout, on disconnect,
 //! when its token is revoked and when its token expires.

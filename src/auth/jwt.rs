@@ -23,7 +23,8 @@ use crate::{Error, ErrorKind, Id, Params, Result};
 #[async_trait]
 pub trait JwtOverrides: Send + Sync + 'static {
     /// The query used to load the entity (default `{}`; any caller query is
-    /// dropped, S-JWT-5).
+    /// dropped, as by Feathers' `getEntityQuery`: `@feathersjs/authentication`,
+    /// `src/jwt.ts`).
     async fn get_entity_query(
         &self,
         strategy: &JwtStrategy,
@@ -77,7 +78,8 @@ impl Default for JwtStrategy {
     }
 }
 
-/// The jwt strategy's settings: S-JWT-1 defaults under its section.
+/// The jwt strategy's settings: Feathers' defaults (`@feathersjs/authentication`,
+/// `src/jwt.ts`) under its section.
 #[derive(Debug, Clone)]
 struct Settings {
     header: String,
@@ -177,9 +179,10 @@ impl JwtStrategy {
             .ok_or_else(|| Error::not_authenticated("The access token has no subject"))
     }
 
-    /// Default entity lookup (S-JWT-5): an internal `get` with the entity
-    /// query; for an external call a second `get` with the caller's params
-    /// returns the version that caller may see. A missing entity is 401.
+    /// Default entity lookup (Feathers' `getEntity`, `@feathersjs/authentication`,
+    /// `src/jwt.ts`): an internal `get` with the entity query; for an external
+    /// call a second `get` with the caller's params returns the version that
+    /// caller may see. A missing entity is 401.
     pub async fn base_get_entity(
         &self,
         ctx: &StrategyContext<'_>,
@@ -238,8 +241,9 @@ impl AuthenticationStrategy for JwtStrategy {
         false
     }
 
-    /// S-JWT-2: only `entity`, `entityId`, `service`, `header`, `schemes`;
-    /// `header` must be a string.
+    /// As Feathers' `verifyConfiguration` (`@feathersjs/authentication`,
+    /// `src/jwt.ts`): only `entity`, `entityId`, `service`, `header`,
+    /// `schemes`; `header` must be a string.
     fn verify_configuration(&self, ctx: &StrategyContext<'_>) -> Result<()> {
         let key = ctx.service.config_key();
         let name = ctx.name;

@@ -9,8 +9,10 @@
 //! over-long username (`maxUsernameLength`, 256 bytes by default) is
 //! refused before the login throttle sees it. Hashes
 //! made with other parameters are replaced after a successful login.
-//! bcrypt hashes (`$2a$`/`$2b$`, S-LOCAL-6) are not supported: Plume has no
-//! bcrypt implementation, so such records never match.
+//! bcrypt hashes (`$2a$`/`$2b$`, which Feathers' local strategy accepts:
+//! `@feathersjs/authentication-local`, `src/strategy.ts`) are not
+//! supported: Plume has no bcrypt implementation, so such records never
+//! match.
 
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
@@ -45,7 +47,8 @@ pub struct LocalStrategy {
     hashing: std::sync::Arc<password::HashingLimiter>,
 }
 
-/// S-LOCAL-1 settings.
+/// The strategy's settings, with the defaults of Feathers' local strategy
+/// (`@feathersjs/authentication-local`, `src/strategy.ts`).
 #[derive(Debug, Clone)]
 struct Settings {
     username_field: String,
@@ -100,8 +103,9 @@ impl LocalStrategy {
         Self::settings(ctx).ok().map(|s| s.entity_password_field)
     }
 
-    /// Hashes a password for storage (S-LOCAL-9), refusing one longer than
-    /// `maxPasswordLength` bytes with 400 BadRequest.
+    /// Hashes a password for storage (Feathers' `hashPassword`,
+    /// `@feathersjs/authentication-local`, `src/strategy.ts`), refusing one
+    /// longer than `maxPasswordLength` bytes with 400 BadRequest.
     pub async fn hash_password(&self, ctx: &StrategyContext<'_>, password: &str) -> Result<String> {
         let max = Self::settings(ctx).map_or(DEFAULT_MAX_PASSWORD_LEN, |s| s.max_password_len);
         if password.len() > max {
@@ -155,7 +159,8 @@ impl LocalStrategy {
     }
 
     /// Finds the entity by username with an internal `find`
-    /// (`{$limit, <entityUsernameField>: username}`, S-LOCAL-5), keeping
+    /// (`{$limit, <entityUsernameField>: username}`, as Feathers' `findEntity`
+    /// in `@feathersjs/authentication-local`, `src/strategy.ts`), keeping
     /// only an exact string match.
     async fn find_entity(
         &self,
@@ -202,8 +207,9 @@ impl LocalStrategy {
         Ok(found.cloned())
     }
 
-    /// The entity to return (S-LOCAL-8): as found for internal calls, else
-    /// what the caller may see, through an external `get`.
+    /// The entity to return (Feathers' `getEntity`,
+    /// `@feathersjs/authentication-local`, `src/strategy.ts`): as found for
+    /// internal calls, else what the caller may see, through an external `get`.
     pub async fn get_entity(
         &self,
         ctx: &StrategyContext<'_>,
@@ -291,7 +297,8 @@ fn text<'v>(value: &'v Value, path: &str) -> Option<&'v str> {
 
 #[async_trait]
 impl AuthenticationStrategy for LocalStrategy {
-    /// S-LOCAL-2, plus: options that belong elsewhere are named.
+    /// Feathers' checks (`verifyConfiguration`, `@feathersjs/authentication-local`,
+    /// `src/strategy.ts`), plus: options that belong elsewhere are named.
     fn verify_configuration(&self, ctx: &StrategyContext<'_>) -> Result<()> {
         let key = ctx.service.config_key();
         for option in ctx.section().keys() {

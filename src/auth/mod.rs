@@ -1,8 +1,7 @@
 //! Authentication: the [`AuthenticationService`] at `/authentication`, the
 //! `jwt` and `local` strategies, and the hooks `authenticate`,
 //! `hash_password` and `protect`, as Feathers' `@feathersjs/authentication`
-//! and `@feathersjs/authentication-local` (spec §5–§8), stricter by
-//! default.
+//! and `@feathersjs/authentication-local`, stricter by default.
 //!
 //! # Layout
 //!

@@ -30,7 +30,8 @@ pub struct StrategyContext<'a> {
 
 impl StrategyContext<'_> {
     /// The strategy's own section of the configuration
-    /// (`authentication.<name>`), empty when absent (S-AUTH-8).
+    /// (`authentication.<name>`), empty when absent (Feathers:
+    /// `@feathersjs/authentication`, `src/strategy.ts`).
     pub fn section(&self) -> Map<String, Value> {
         self.service
             .shared_configuration()
@@ -52,7 +53,8 @@ impl StrategyContext<'_> {
     }
 
     /// The entity service, `None` when no `service` is configured; an error
-    /// when it is configured but not registered (S-AUTH-8).
+    /// when it is configured but not registered (Feathers:
+    /// `@feathersjs/authentication`, `src/strategy.ts`).
     pub fn entity_service(&self) -> Result<Option<ServiceHandle>> {
         match self.entity_settings().service {
             None => Ok(None),
@@ -69,7 +71,8 @@ impl StrategyContext<'_> {
 #[async_trait]
 pub trait AuthenticationStrategy: Any + Send + Sync {
     /// Checks the strategy's configuration when it is registered; an error
-    /// stops the registration (S-AUTH-6).
+    /// stops the registration (Feathers' `register`,
+    /// `@feathersjs/authentication`, `src/core.ts`).
     fn verify_configuration(&self, ctx: &StrategyContext<'_>) -> Result<()> {
         let _ = ctx;
         Ok(())
@@ -83,7 +86,8 @@ pub trait AuthenticationStrategy: Any + Send + Sync {
 
     /// Authenticates `authentication` (the request data or
     /// `params.authentication`). The params always carry
-    /// `authenticated: true` (S-AUTH-9).
+    /// `authenticated: true` (Feathers' `authenticate`,
+    /// `@feathersjs/authentication`, `src/core.ts`).
     async fn authenticate(
         &self,
         ctx: &StrategyContext<'_>,
@@ -93,7 +97,8 @@ pub trait AuthenticationStrategy: Any + Send + Sync {
 
     /// Reads credentials from request headers (lower-case names), e.g.
     /// `{"strategy": "jwt", "accessToken": "..."}`; `None` when there are
-    /// none for this strategy (S-AUTH-7).
+    /// none for this strategy (Feathers' `parse`, `@feathersjs/authentication`,
+    /// `src/core.ts`).
     fn parse(
         &self,
         ctx: &StrategyContext<'_>,

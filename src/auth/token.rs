@@ -6,7 +6,8 @@
 //! `typ` is checked when configured, `exp`/`nbf` must be numbers, there is
 //! no clock leeway, and tokens over [`MAX_TOKEN_LEN`] are refused before any
 //! decoding. Failures are 401 NotAuthenticated with node-jsonwebtoken's
-//! messages (`jwt expired`, `invalid signature`, ...), S-AUTH-12.
+//! messages (`jwt expired`, `invalid signature`, ...), as Feathers'
+//! `verifyAccessToken` (`@feathersjs/authentication`, `src/core.ts`).
 //!
 //! Registered claims (`iat`, `exp`, `nbf`, `aud`, `iss`, `sub`, `jti`) come
 //! from the options only; a payload that carries one is refused, so custom
@@ -199,7 +200,8 @@ pub fn now() -> u64 {
 
 /// Signs `payload` (custom claims) with the registered claims from
 /// `settings`, in Feathers' claim order: custom keys, then `iat, exp, aud,
-/// iss, sub, jti` (S-AUTH-11).
+/// iss, sub, jti` (Feathers' `createAccessToken`, `@feathersjs/authentication`,
+/// `src/core.ts`).
 pub fn sign(
     payload: &Map<String, Value>,
     settings: &JwtSettings,

@@ -2,7 +2,9 @@
 //!
 //! `GET /svc` is `find`, `GET /svc/:id` `get`, `POST /svc` `create` (201),
 //! `PUT /svc/:id` `update`, `PATCH` `patch`, `DELETE` `remove`; `POST` with an
-//! `X-Service-Method` header calls a custom method (S-REST-1 to S-REST-5).
+//! `X-Service-Method` header calls a custom method (Feathers:
+//! `@feathersjs/transport-commons`, `src/routing/router.ts` and
+//! `src/http.ts`; `@feathersjs/express`, `src/rest.ts`).
 //! Errors are Feathers error JSON with their status.
 //!
 //! The router is an ordinary axum [`Router`], so tower layers
@@ -276,7 +278,8 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
     let query = parse_query(parts.uri.query())?;
     let mut ctx = dispatch::context(&target, method.clone(), caller, query);
     // `Authorization` becomes `params.authentication` through the parse
-    // strategies (S-REST-16); whether it is valid is for `authenticate`.
+    // strategies (Feathers' `parseAuthentication`, `@feathersjs/express`,
+    // `src/authentication.ts`); whether it is valid is for `authenticate`.
     if let Some(auth) = state.authentication.get(&state.app)
         && let Some(authentication) = auth.parse(&ctx.params.headers)?
     {
@@ -360,7 +363,9 @@ fn servable(path: &str) -> bool {
         .all(|(index, segment)| !segment.starts_with('.') && (index == last || !segment.is_empty()))
 }
 
-/// The service method for an HTTP verb (S-REST-3, S-REST-4).
+/// The service method for an HTTP verb (`getServiceMethod` in
+/// `@feathersjs/transport-commons`, `src/http.ts`, and the `methods` check
+/// of `@feathersjs/express`, `src/rest.ts`).
 fn service_method(verb: &HttpMethod, headers: &HeaderMap, has_id: bool) -> Result<Method> {
     let method = match *verb {
         HttpMethod::GET | HttpMethod::HEAD if has_id => Method::Get,
@@ -481,7 +486,8 @@ fn parse_body(bytes: &[u8], method: &Method) -> Result<Option<Value>> {
         .map_err(|e| Error::bad_request(format!("Invalid JSON body: {e}")))
 }
 
-/// The response for a successful call (S-REST-8 to S-REST-10).
+/// The response for a successful call (Feathers:
+/// `@feathersjs/transport-commons`, `src/http.ts`).
 fn respond(ctx: &HookContext) -> Response {
     let body = ctx.response().unwrap_or(&Value::Null);
     let location = ctx.http.location.as_deref();
@@ -523,8 +529,9 @@ fn respond(ctx: &HookContext) -> Response {
     response
 }
 
-/// Percent-encodes what may not appear in a header (S-REST-10: spaces
-/// become `%20`).
+/// Percent-encodes what may not appear in a header (as
+/// `@feathersjs/transport-commons`, `src/http.ts`, does: spaces become
+/// `%20`).
 fn encode_location(location: &str) -> String {
     let mut out = String::with_capacity(location.len());
     for byte in location.bytes() {

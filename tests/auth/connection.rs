@@ -1,6 +1,7 @@
 //! The `handleConnection` cases of `packages/authentication/test/jwt.test.ts`
-//! (S-JWT-7): logging a real-time connection in and out, in process, with
-//! a [`Connection`] that records nothing it is sent.
+//! (the code under test: `@feathersjs/authentication`, `src/jwt.ts`):
+//! logging a real-time connection in and out, in process, with a
+//! [`Connection`] that records nothing it is sent.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,8 @@ async fn logged_in(app: &App) -> (Connection, String, Value) {
     (connection, token, user)
 }
 
-// "adds entity and authentication information on create" — S-JWT-7
+// "adds entity and authentication information on create" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn adds_entity_and_authentication_information_on_create() {
     let app = local_app().await;
@@ -61,7 +63,8 @@ async fn adds_entity_and_authentication_information_on_create() {
     assert!(state.expiry.is_some(), "a timer for the token's expiry");
 }
 
-// "login event connection has authentication information (#2908)" — S-JWT-7
+// "login event connection has authentication information (#2908)" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn login_event_connection_has_authentication_information_2908() {
     let app = local_app().await;
@@ -77,7 +80,7 @@ async fn login_event_connection_has_authentication_information_2908() {
 }
 
 // "sends disconnect event when connection token expires and removes all
-// connection information" — S-JWT-7
+// connection information" — `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn sends_disconnect_event_when_connection_token_expires_and_removes_all_connection_information()
  {
@@ -103,7 +106,8 @@ async fn sends_disconnect_event_when_connection_token_expires_and_removes_all_co
     assert!(app.channel("authenticated").connections().is_empty());
 }
 
-// "deletes authentication information on remove" — S-JWT-7
+// "deletes authentication information on remove" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn deletes_authentication_information_on_remove() {
     let app = local_app().await;
@@ -120,7 +124,7 @@ async fn deletes_authentication_information_on_remove() {
 }
 
 // "deletes authentication information on disconnect but maintains it in
-// event handler" — S-JWT-7
+// event handler" — `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn deletes_authentication_information_on_disconnect_but_maintains_it_in_event_handler() {
     let app = local_app().await;
@@ -145,7 +149,8 @@ async fn deletes_authentication_information_on_disconnect_but_maintains_it_in_ev
     assert!(connection.state().authentication.is_none());
 }
 
-// "does not remove if accessToken does not match" — S-JWT-7
+// "does not remove if accessToken does not match" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn does_not_remove_if_access_token_does_not_match() {
     let app = local_app().await;

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::support::{local_app, login};
 
-// "throws error when no field provided" — S-LOCAL-11
+// "throws error when no field provided" —
+// `@feathersjs/authentication-local`, `test/hooks/hash-password.test.ts`
 #[tokio::test]
 async fn throws_error_when_no_field_provided() {
     let err = HashPassword::try_new("").unwrap_err();
@@ -16,7 +17,8 @@ async fn throws_error_when_no_field_provided() {
     );
 }
 
-// "errors when authentication service does not exist" — S-LOCAL-11
+// "errors when authentication service does not exist" —
+// `@feathersjs/authentication-local`, `test/hooks/hash-password.test.ts`
 #[tokio::test]
 async fn errors_when_authentication_service_does_not_exist() {
     let app = local_app().await;
@@ -35,7 +37,8 @@ async fn errors_when_authentication_service_does_not_exist() {
     assert_eq!(err.code(), 400);
 }
 
-// "errors when authentication strategy does not exist" — S-LOCAL-11
+// "errors when authentication strategy does not exist" —
+// `@feathersjs/authentication-local`, `test/hooks/hash-password.test.ts`
 #[tokio::test]
 async fn errors_when_authentication_strategy_does_not_exist() {
     let app = local_app().await;
@@ -53,7 +56,8 @@ async fn errors_when_authentication_strategy_does_not_exist() {
     );
 }
 
-// "hashes password on field" — S-LOCAL-11
+// "hashes password on field" —
+// `@feathersjs/authentication-local`, `test/hooks/hash-password.test.ts`
 #[tokio::test]
 async fn hashes_password_on_field() {
     let app = local_app().await;
@@ -68,7 +72,8 @@ async fn hashes_password_on_field() {
     assert!(login(&app, "a@x", "pw-one").await.is_ok());
 }
 
-// "hashes password on array data" — S-LOCAL-11
+// "hashes password on array data" —
+// `@feathersjs/authentication-local`, `test/hooks/hash-password.test.ts`
 #[tokio::test]
 async fn hashes_password_on_array_data() {
     let app = local_app().await;
@@ -87,7 +92,8 @@ async fn hashes_password_on_array_data() {
     assert!(login(&app, "b@x", "pw-two").await.is_ok());
 }
 
-// "does nothing when field is not present" — S-LOCAL-11
+// "does nothing when field is not present" —
+// `@feathersjs/authentication-local`, `test/hooks/hash-password.test.ts`
 #[tokio::test]
 async fn does_nothing_when_field_is_not_present() {
     let app = local_app().await;

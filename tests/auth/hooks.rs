@@ -36,7 +36,8 @@ fn with_auth(provider: Option<Provider>, authentication: Value) -> Params {
     params
 }
 
-// "throws an error when no strategies are passed" — S-AHOOK-1
+// "throws an error when no strategies are passed" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn throws_an_error_when_no_strategies_are_passed() {
     let err = Authenticate::try_new(Vec::<String>::new()).unwrap_err();
@@ -51,7 +52,8 @@ async fn throws_an_error_when_no_strategies_are_passed() {
     assert!(svc.get(1, Params::new()).await.is_err());
 }
 
-// "throws an error when not a before hook" — S-AHOOK-2
+// "throws an error when not a before hook" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn throws_an_error_when_not_a_before_hook() {
     let app = app().await;
@@ -65,7 +67,8 @@ async fn throws_an_error_when_not_a_before_hook() {
     assert_eq!(err.code(), 401);
 }
 
-// "throws an error if authentication service is gone" — S-AHOOK-3
+// "throws an error if authentication service is gone" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn throws_an_error_if_authentication_service_is_gone() {
     let app = app().await;
@@ -78,7 +81,8 @@ async fn throws_an_error_if_authentication_service_is_gone() {
     );
 }
 
-// "authenticates with first strategy, merges params" — S-AHOOK-6
+// "authenticates with first strategy, merges params" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn authenticates_with_first_strategy_merges_params() {
     let app = app().await;
@@ -94,8 +98,9 @@ async fn authenticates_with_first_strategy_merges_params() {
 }
 
 // "authenticates with first strategy, keeps references alive (#1629)" —
-// S-AHOOK-6: every other param survives the merge. Rust has no shared
-// references to keep alive; what matters is that nothing is dropped.
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`: every other
+// param survives the merge. Rust has no shared references to keep alive; what
+// matters is that nothing is dropped.
 #[tokio::test]
 async fn authenticates_with_first_strategy_keeps_other_params() {
     let app = app().await;
@@ -107,7 +112,8 @@ async fn authenticates_with_first_strategy_keeps_other_params() {
     assert_eq!(result["params"]["entities"]["other"], json!({"id": 9}));
 }
 
-// "authenticates with different authentication service" — S-AHOOK-3
+// "authenticates with different authentication service" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn authenticates_with_different_authentication_service() {
     let app = app().await;
@@ -128,7 +134,8 @@ async fn authenticates_with_different_authentication_service() {
     assert_eq!(result["params"]["entities"]["user"]["name"], json!("Dave"));
 }
 
-// "authenticates with second strategy" — S-AHOOK-6
+// "authenticates with second strategy" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn authenticates_with_second_strategy() {
     let app = app().await;
@@ -144,7 +151,8 @@ async fn authenticates_with_second_strategy() {
     assert_eq!(result["params"]["authenticated"], json!(true));
 }
 
-// "passes for internal calls without authentication" — S-AHOOK-8
+// "passes for internal calls without authentication" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn passes_for_internal_calls_without_authentication() {
     let app = app().await;
@@ -158,7 +166,8 @@ async fn passes_for_internal_calls_without_authentication() {
     assert_eq!(result["params"]["entities"], json!({}));
 }
 
-// "fails for invalid params.authentication" — S-AHOOK-6
+// "fails for invalid params.authentication" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn fails_for_invalid_params_authentication() {
     let app = app().await;
@@ -172,7 +181,8 @@ async fn fails_for_invalid_params_authentication() {
     assert_eq!(err.message(), "Invalid Dave");
 }
 
-// "fails for external calls without authentication" — S-AHOOK-7
+// "fails for external calls without authentication" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn fails_for_external_calls_without_authentication() {
     let app = app().await;
@@ -185,7 +195,8 @@ async fn fails_for_external_calls_without_authentication() {
     assert_eq!(err.message(), "Not authenticated");
 }
 
-// "passes with authenticated: true but external call" — S-AHOOK-5
+// "passes with authenticated: true but external call" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn passes_with_authenticated_true_but_external_call() {
     let app = app().await;
@@ -195,7 +206,8 @@ async fn passes_with_authenticated_true_but_external_call() {
     assert_eq!(result["params"]["provider"], json!("rest"));
 }
 
-// "errors when used on the authentication service" — S-AHOOK-4
+// "errors when used on the authentication service" —
+// `@feathersjs/authentication`, `test/hooks/authenticate.test.ts`
 #[tokio::test]
 async fn errors_when_used_on_the_authentication_service() {
     let app = app().await;
@@ -243,8 +255,9 @@ async fn event_app() -> App {
     app
 }
 
-// "login" — S-EVT-1: an external login emits `login` with the result, the
-// params and the context.
+// "login" —
+// `@feathersjs/authentication`, `test/hooks/event.test.ts`: an external login
+// emits `login` with the result, the params and the context.
 #[tokio::test]
 async fn login_event() {
     let app = event_app().await;
@@ -263,7 +276,7 @@ async fn login_event() {
     assert_eq!(seen[0], (result, Some("rest"), "create".to_owned()));
 }
 
-// "logout" — S-EVT-1
+// "logout" — `@feathersjs/authentication`, `test/hooks/event.test.ts`
 #[tokio::test]
 async fn logout_event() {
     let app = event_app().await;
@@ -283,7 +296,8 @@ async fn logout_event() {
     assert_eq!(seen[0], (result, Some("rest"), "remove".to_owned()));
 }
 
-// "does nothing when provider is not set" — S-EVT-1
+// "does nothing when provider is not set" —
+// `@feathersjs/authentication`, `test/hooks/event.test.ts`
 #[tokio::test]
 async fn events_do_nothing_when_provider_is_not_set() {
     let app = event_app().await;

@@ -1,6 +1,7 @@
 //! Port of `packages/authentication/test/jwt.test.ts` ("authentication/jwt").
 //!
-//! The `handleConnection` cases (S-JWT-7) are in `connection.rs`.
+//! The `handleConnection` cases (of `@feathersjs/authentication`,
+//! `src/jwt.ts`) are in `connection.rs`.
 //! "resolves safe dispatch data in authentication result" is ported as what
 //! it protects: the entity in a login result is the version an external
 //! caller may see.
@@ -30,9 +31,10 @@ async fn app() -> (App, String, Value) {
     (app, token, user)
 }
 
-// "getEntity" — S-JWT-5: an internal lookup (the caller's query dropped),
-// then for an external caller a second, external get that runs the
-// service's external hooks.
+// "getEntity" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`: an internal lookup (the
+// caller's query dropped), then for an external caller a second, external get
+// that runs the service's external hooks.
 #[tokio::test]
 async fn get_entity() {
     let (app, _token, user) = app().await;
@@ -56,7 +58,8 @@ async fn get_entity() {
     assert!(external.get("password").is_none());
 }
 
-// "resolves safe dispatch data in authentication result" — S-AUTH-21
+// "resolves safe dispatch data in authentication result" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn resolves_safe_dispatch_data_in_authentication_result() {
     let (app, token, _user) = app().await;
@@ -73,7 +76,8 @@ async fn resolves_safe_dispatch_data_in_authentication_result() {
     assert_eq!(result["user"]["fromGet"], json!(true));
 }
 
-// "fails for protected service and external call when not set" — S-AHOOK-7
+// "fails for protected service and external call when not set" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn fails_for_protected_service_and_external_call_when_not_set() {
     let (app, _token, _user) = app().await;
@@ -87,7 +91,8 @@ async fn fails_for_protected_service_and_external_call_when_not_set() {
     assert_eq!(err.code(), 401);
 }
 
-// "fails for protected service and external call when not strategy" — S-AHOOK-6
+// "fails for protected service and external call when not strategy" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn fails_for_protected_service_and_external_call_when_not_strategy() {
     let (app, _token, _user) = app().await;
@@ -105,7 +110,8 @@ async fn fails_for_protected_service_and_external_call_when_not_strategy() {
     );
 }
 
-// "fails when entity service was not found" — S-JWT-5
+// "fails when entity service was not found" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn fails_when_entity_service_was_not_found() {
     let (app, token, _user) = app().await;
@@ -121,7 +127,8 @@ async fn fails_when_entity_service_was_not_found() {
     assert_eq!(err.message(), "Can not find service 'not-users'");
 }
 
-// "fails when accessToken is not set" — S-JWT-4
+// "fails when accessToken is not set" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn fails_when_access_token_is_not_set() {
     let (app, _token, _user) = app().await;
@@ -137,9 +144,10 @@ async fn fails_when_access_token_is_not_set() {
     assert_eq!(err.code(), 401);
 }
 
-// "passes when authentication is set and merges params" — S-AHOOK-6: the
-// service sees provider, authentication `{strategy, accessToken, payload}`,
-// the internal user (hash included) and `authenticated`.
+// "passes when authentication is set and merges params" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`: the service sees provider,
+// authentication `{strategy, accessToken, payload}`, the internal user (hash
+// included) and `authenticated`.
 #[tokio::test]
 async fn passes_when_authentication_is_set_and_merges_params() {
     let (app, token, user) = app().await;
@@ -166,7 +174,8 @@ async fn passes_when_authentication_is_set_and_merges_params() {
     );
 }
 
-// "works with entity set to null" — S-JWT-4 step 4: stateless tokens, no
+// "works with entity set to null" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`: stateless tokens, no
 // lookup, no user.
 #[tokio::test]
 async fn works_with_entity_set_to_null() {
@@ -186,8 +195,9 @@ async fn works_with_entity_set_to_null() {
     assert!(params["authentication"]["payload"]["sub"].is_string());
 }
 
-// "authenticates but does not return a new accessToken" — S-AUTH-15 step
-// 3, S-JWT-8: the same token back, never a longer-lived one.
+// "authenticates but does not return a new accessToken" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`: the same token back, never
+// a longer-lived one.
 #[tokio::test]
 async fn authenticates_but_does_not_return_a_new_access_token() {
     let (app, token, user) = app().await;
@@ -209,7 +219,8 @@ async fn authenticates_but_does_not_return_a_new_access_token() {
     assert_eq!(result["user"]["email"], user["email"]);
 }
 
-// "errors when trying to set invalid option" — S-JWT-2
+// "errors when trying to set invalid option" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn errors_when_trying_to_set_invalid_option() {
     let app = App::new();
@@ -225,7 +236,8 @@ async fn errors_when_trying_to_set_invalid_option() {
     );
 }
 
-// "errors when `header` option is an object" — S-JWT-2
+// "errors when `header` option is an object" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn errors_when_header_option_is_an_object() {
     let app = App::new();
@@ -250,14 +262,16 @@ fn parse(app: &App, value: Option<&str>) -> Option<Value> {
     auth_of(app).parse(&headers).unwrap()
 }
 
-// "returns null when header not set" — S-JWT-3
+// "returns null when header not set" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn parse_returns_null_when_header_not_set() {
     let (app, _token, _user) = app().await;
     assert_eq!(parse(&app, None), None);
 }
 
-// "parses plain Authorization header" — S-JWT-3
+// "parses plain Authorization header" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`
 #[tokio::test]
 async fn parses_plain_authorization_header() {
     let (app, token, _user) = app().await;
@@ -267,8 +281,9 @@ async fn parses_plain_authorization_header() {
     );
 }
 
-// "parses Authorization header with Bearer scheme" — S-JWT-3; schemes are
-// matched case-insensitively, whitespace is free.
+// "parses Authorization header with Bearer scheme" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`; schemes are matched
+// case-insensitively, whitespace is free.
 #[tokio::test]
 async fn parses_authorization_header_with_bearer_scheme() {
     let (app, token, _user) = app().await;
@@ -285,10 +300,11 @@ async fn parses_authorization_header_with_bearer_scheme() {
     }
 }
 
-// "return null when scheme does not match" — S-JWT-3. Plume is stricter
-// (DESIGN.md): the scheme must be a whole word, so `Bearer:` and
-// `XBearerY`, which Feathers accepts by substring, are refused, and so is
-// a header of three words.
+// "return null when scheme does not match" —
+// `@feathersjs/authentication`, `test/jwt.test.ts`. Plume is stricter
+// (DESIGN.md): the scheme must be a whole word, so `Bearer:` and `XBearerY`,
+// which Feathers accepts by substring, are refused, and so is a header of three
+// words.
 #[tokio::test]
 async fn parse_returns_null_when_scheme_does_not_match() {
     let (app, token, _user) = app().await;

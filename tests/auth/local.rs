@@ -10,7 +10,8 @@ use super::support::{auth_of, configure, create_user, local_app, local_app_with,
 const EMAIL: &str = "hello@feathersjs.com";
 const PASSWORD: &str = "supersecret";
 
-// "throw error when configuration is not set" — S-LOCAL-2
+// "throw error when configuration is not set" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`
 #[tokio::test]
 async fn throw_error_when_configuration_is_not_set() {
     let app = App::new();
@@ -38,7 +39,8 @@ async fn throw_error_when_configuration_is_not_set() {
     );
 }
 
-// "fails when entity not found" — S-LOCAL-5
+// "fails when entity not found" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`
 #[tokio::test]
 async fn fails_when_entity_not_found() {
     let app = local_app().await;
@@ -48,8 +50,10 @@ async fn fails_when_entity_not_found() {
     assert_eq!(err.code(), 401);
 }
 
-// "getEntity" — S-LOCAL-8: internal callers get the record as stored,
-// external ones what an external `get` returns (protected, `fromGet`).
+// "getEntity" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`: internal callers
+// get the record as stored, external ones what an external `get` returns
+// (protected, `fromGet`).
 #[tokio::test]
 async fn get_entity() {
     let app = local_app().await;
@@ -75,7 +79,8 @@ async fn get_entity() {
     );
 }
 
-// "strategy fails when strategy is different" — S-LOCAL-4: the strategy
+// "strategy fails when strategy is different" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`: the strategy
 // does not look at `data.strategy`; it fails for the wrong password.
 #[tokio::test]
 async fn strategy_fails_when_strategy_is_different() {
@@ -98,7 +103,8 @@ async fn strategy_fails_when_strategy_is_different() {
     assert_eq!(err.message(), "Invalid login");
 }
 
-// "fails when password is wrong" — S-LOCAL-6
+// "fails when password is wrong" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`
 #[tokio::test]
 async fn fails_when_password_is_wrong() {
     let app = local_app().await;
@@ -107,7 +113,8 @@ async fn fails_when_password_is_wrong() {
     assert_eq!(err.message(), "Invalid login");
 }
 
-// "fails when password is not provided" — S-LOCAL-4
+// "fails when password is not provided" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`
 #[tokio::test]
 async fn fails_when_password_is_not_provided() {
     let app = local_app().await;
@@ -121,7 +128,8 @@ async fn fails_when_password_is_not_provided() {
     assert_eq!(err.message(), "Invalid login");
 }
 
-// "fails when password field is not available" — S-LOCAL-6
+// "fails when password field is not available" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`
 #[tokio::test]
 async fn fails_when_password_field_is_not_available() {
     let app = local_app().await;
@@ -134,7 +142,8 @@ async fn fails_when_password_field_is_not_available() {
     assert_eq!(err.message(), "Invalid login");
 }
 
-// "authenticates an existing user" — S-LOCAL-4, S-AUTH-15: an internal
+// "authenticates an existing user" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`: an internal
 // login returns the stored record (hash included) and a token.
 #[tokio::test]
 async fn authenticates_an_existing_user() {
@@ -159,7 +168,7 @@ async fn authenticates_an_existing_user() {
 }
 
 // "returns safe result when params.provider is set, works without
-// pagination" — S-LOCAL-5, S-LOCAL-8
+// pagination" — `@feathersjs/authentication-local`, `test/strategy.test.ts`
 #[tokio::test]
 async fn returns_safe_result_when_provider_is_set_works_without_pagination() {
     let app = local_app().await;
@@ -181,9 +190,10 @@ async fn returns_safe_result_when_provider_is_set_works_without_pagination() {
     );
 }
 
-// "passwordHash property resolver" — S-LOCAL-10. Plume has no schema
-// resolvers; what such a resolver calls is the strategy's `hash_password`,
-// which must give a hash the strategy accepts.
+// "passwordHash property resolver" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`. Plume has no
+// schema resolvers; what such a resolver calls is the strategy's
+// `hash_password`, which must give a hash the strategy accepts.
 #[tokio::test]
 async fn password_hash_property_resolver() {
     let app = local_app().await;
@@ -210,7 +220,8 @@ async fn password_hash_property_resolver() {
     assert!(login(&app, EMAIL, PASSWORD).await.is_ok());
 }
 
-// "should allow for nested values in the usernameField" — S-LOCAL-3
+// "should allow for nested values in the usernameField" —
+// `@feathersjs/authentication-local`, `test/strategy.test.ts`
 #[tokio::test]
 async fn should_allow_for_nested_values_in_the_username_field() {
     let app = local_app_with(json!({

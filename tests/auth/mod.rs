@@ -1,6 +1,6 @@
 //! Authentication tests: ports of Feathers' `packages/authentication/test/**`
-//! and `packages/authentication-local/test/**` (spec §11), one Rust test
-//! per `it(...)` case, plus the attack battery and Plume's own rules.
+//! and `packages/authentication-local/test/**`, one Rust test per
+//! `it(...)` case, plus the attack battery and Plume's own rules.
 
 mod support;
 

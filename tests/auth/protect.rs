@@ -26,7 +26,8 @@ fn user() -> Value {
     json!({"email": "test@user.com", "password": "supersecret"})
 }
 
-// "does nothing when called with no result" — S-LOCAL-12
+// "does nothing when called with no result" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn does_nothing_when_called_with_no_result() {
     let mut ctx = context(Method::Get, None, false);
@@ -40,7 +41,8 @@ async fn omits_from_object(in_dispatch: bool) {
     run(&["password"], &mut ctx).await;
     assert_eq!(ctx.dispatch, Some(json!({"email": "test@user.com"})));
     if !in_dispatch {
-        // S-LOCAL-13: internal calls keep their result.
+        // Internal calls keep their result (`@feathersjs/authentication-local`,
+        // `src/hooks/protect.ts`).
         assert_eq!(ctx.result, Some(user()));
     }
 }
@@ -108,86 +110,101 @@ async fn updates_result_if_provider_is_set(in_dispatch: bool) {
     assert_eq!(ctx.result, ctx.dispatch);
 }
 
-// "with hook.result › omits from object" — S-LOCAL-12, S-LOCAL-13
+// "with hook.result › omits from object" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn result_omits_from_object() {
     omits_from_object(false).await;
 }
 
-// "with hook.result › omits from nested object" — S-LOCAL-12 (dotted path)
+// "with hook.result › omits from nested object" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts` (dotted
+// path)
 #[tokio::test]
 async fn result_omits_from_nested_object() {
     omits_from_nested_object(false).await;
 }
 
-// "with hook.result › handles `data` property only for find" — S-LOCAL-12
+// "with hook.result › handles `data` property only for find" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn result_handles_data_property_only_for_find() {
     handles_data_property_only_for_find(false).await;
 }
 
-// "with hook.result › uses .toJSON (#48)" — S-LOCAL-12. Rust values reach
-// hooks already serialised (serde), which is what `toJSON` is for.
+// "with hook.result › uses .toJSON (#48)" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`. Rust values
+// reach hooks already serialised (serde), which is what `toJSON` is for.
 #[tokio::test]
 async fn result_uses_serialised_values() {
     uses_serialised_values(false).await;
 }
 
-// "with hook.result › omits from array but only objects (#2053)" — S-LOCAL-12
+// "with hook.result › omits from array but only objects (#2053)" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn result_omits_from_array_but_only_objects() {
     omits_from_array_but_only_objects(false).await;
 }
 
-// "with hook.result › omits from pagination object" — S-LOCAL-12
+// "with hook.result › omits from pagination object" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn result_omits_from_pagination_object() {
     omits_from_pagination_object(false).await;
 }
 
-// "with hook.result › updates result if params.provider is set" — S-LOCAL-14
+// "with hook.result › updates result if params.provider is set" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn result_updates_result_if_provider_is_set() {
     updates_result_if_provider_is_set(false).await;
 }
 
-// "with hook.dispatch already set › omits from object" — S-LOCAL-12
+// "with hook.dispatch already set › omits from object" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn dispatch_omits_from_object() {
     omits_from_object(true).await;
 }
 
-// "with hook.dispatch already set › omits from nested object" — S-LOCAL-12
+// "with hook.dispatch already set › omits from nested object" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn dispatch_omits_from_nested_object() {
     omits_from_nested_object(true).await;
 }
 
-// "with hook.dispatch already set › handles `data` property only for find" — S-LOCAL-12
+// "with hook.dispatch already set › handles `data` property only for find" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn dispatch_handles_data_property_only_for_find() {
     handles_data_property_only_for_find(true).await;
 }
 
-// "with hook.dispatch already set › uses .toJSON (#48)" — S-LOCAL-12 (see above)
+// "with hook.dispatch already set › uses .toJSON (#48)" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts` (see above)
 #[tokio::test]
 async fn dispatch_uses_serialised_values() {
     uses_serialised_values(true).await;
 }
 
-// "with hook.dispatch already set › omits from array but only objects (#2053)" — S-LOCAL-12
+// "with hook.dispatch already set › omits from array but only objects (#2053)" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn dispatch_omits_from_array_but_only_objects() {
     omits_from_array_but_only_objects(true).await;
 }
 
-// "with hook.dispatch already set › omits from pagination object" — S-LOCAL-12
+// "with hook.dispatch already set › omits from pagination object" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn dispatch_omits_from_pagination_object() {
     omits_from_pagination_object(true).await;
 }
 
-// "with hook.dispatch already set › updates result if params.provider is set" — S-LOCAL-14
+// "with hook.dispatch already set › updates result if params.provider is set" —
+// `@feathersjs/authentication-local`, `test/hooks/protect.test.ts`
 #[tokio::test]
 async fn dispatch_updates_result_if_provider_is_set() {
     updates_result_if_provider_is_set(true).await;

@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::support::{NoIdService, Strategy1, claims, configure, core_app};
 
-// "settings returns authentication options" — S-AUTH-2
+// "settings returns authentication options" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn settings_returns_authentication_options() {
     let (app, auth) = core_app();
@@ -25,8 +26,9 @@ async fn settings_returns_authentication_options() {
     assert_eq!(auth.configuration(), expected);
 }
 
-// S-AUTH-2: the configuration is live. Plume keeps the derived copy until a
-// setting changes, so a change must show on the very next call.
+// The configuration is live (Feathers' `configuration` getter,
+// `@feathersjs/authentication`, `src/core.ts`). Plume keeps the derived copy
+// until a setting changes, so a change must show on the very next call.
 #[tokio::test]
 async fn configuration_follows_every_change_of_the_setting() {
     let (app, auth) = core_app();
@@ -53,8 +55,9 @@ async fn configuration_follows_every_change_of_the_setting() {
     assert_eq!(auth.configuration(), after);
 }
 
-// "app.defaultAuthentication()" — S-AUTH-5: the service named by the
-// `defaultAuthentication` setting (a path in Plume), or an explicit path.
+// "app.defaultAuthentication()" —
+// `@feathersjs/authentication`, `test/service.test.ts`: the service named by
+// the `defaultAuthentication` setting (a path in Plume), or an explicit path.
 #[tokio::test]
 async fn app_default_authentication() {
     let (app, _auth) = core_app();
@@ -73,7 +76,8 @@ fn david() -> Value {
     json!({"strategy": "first", "username": "David"})
 }
 
-// "creates a valid accessToken and includes strategy result" — S-AUTH-15
+// "creates a valid accessToken and includes strategy result" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn creates_a_valid_access_token_and_includes_strategy_result() {
     let (app, auth) = core_app();
@@ -96,7 +100,8 @@ async fn creates_a_valid_access_token_and_includes_strategy_result() {
     assert_eq!(keys[0], "accessToken");
 }
 
-// "fails when strategy fails" — S-AUTH-15
+// "fails when strategy fails" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn fails_when_strategy_fails() {
     let (app, _auth) = core_app();
@@ -112,7 +117,8 @@ async fn fails_when_strategy_fails() {
     assert_eq!(err.message(), "Invalid Dave");
 }
 
-// "creates a valid accessToken with strategy and params.payload" — S-AUTH-16
+// "creates a valid accessToken with strategy and params.payload" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn creates_a_valid_access_token_with_strategy_and_params_payload() {
     let (app, _auth) = core_app();
@@ -134,7 +140,8 @@ async fn creates_a_valid_access_token_with_strategy_and_params_payload() {
     );
 }
 
-// "sets the subject authResult[entity][entityService.id]" — S-AUTH-17
+// "sets the subject authResult[entity][entityService.id]" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn sets_the_subject_from_the_entity_service_id() {
     let app = App::new();
@@ -159,7 +166,8 @@ async fn sets_the_subject_from_the_entity_service_id() {
     );
 }
 
-// "sets the subject authResult[entity][entityId]" — S-AUTH-17
+// "sets the subject authResult[entity][entityId]" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn sets_the_subject_from_entity_id() {
     let (app, _auth) = core_app();
@@ -178,7 +186,8 @@ async fn sets_the_subject_from_entity_id() {
     );
 }
 
-// "does not override the subject if already set" — S-AUTH-17, S-AUTH-18
+// "does not override the subject if already set" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 // (`params.jwt` is `AuthCallOptions`, settable only by server code).
 #[tokio::test]
 async fn does_not_override_the_subject_if_already_set() {
@@ -202,7 +211,8 @@ async fn does_not_override_the_subject_if_already_set() {
     );
 }
 
-// "errors when subject can not be found" — S-AUTH-17
+// "errors when subject can not be found" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn errors_when_subject_can_not_be_found() {
     let (app, _auth) = core_app();
@@ -219,7 +229,8 @@ async fn errors_when_subject_can_not_be_found() {
     assert_eq!(err.code(), 401);
 }
 
-// "errors when no allowed strategies are set" — S-AUTH-15
+// "errors when no allowed strategies are set" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn errors_when_no_allowed_strategies_are_set() {
     let (app, _auth) = core_app();
@@ -238,7 +249,8 @@ async fn errors_when_no_allowed_strategies_are_set() {
     );
 }
 
-// "can remove with authentication strategy set" — S-AUTH-19
+// "can remove with authentication strategy set" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn can_remove_with_authentication_strategy_set() {
     let (app, _auth) = core_app();
@@ -253,7 +265,8 @@ async fn can_remove_with_authentication_strategy_set() {
     assert_eq!(removed, Strategy1::result());
 }
 
-// "passes when id is set and matches accessToken" — S-AUTH-19
+// "passes when id is set and matches accessToken" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn passes_when_id_is_set_and_matches_access_token() {
     let (app, _auth) = core_app();
@@ -269,7 +282,8 @@ async fn passes_when_id_is_set_and_matches_access_token() {
     assert_eq!(removed, Strategy1::result());
 }
 
-// "fails when id is set and does not match accessToken" — S-AUTH-19
+// "fails when id is set and does not match accessToken" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn fails_when_id_is_set_and_does_not_match_access_token() {
     let (app, _auth) = core_app();
@@ -286,7 +300,8 @@ async fn fails_when_id_is_set_and_does_not_match_access_token() {
     assert_eq!(err.code(), 401);
 }
 
-// "errors when trying to remove with nothing" — S-AUTH-19
+// "errors when trying to remove with nothing" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn errors_when_trying_to_remove_with_nothing() {
     let (app, _auth) = core_app();
@@ -319,7 +334,8 @@ async fn setup_error(config: Value, users: Option<bool>) -> String {
         .unwrap_or_default()
 }
 
-// "errors when there is no secret" — S-AUTH-13
+// "errors when there is no secret" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn setup_errors_when_there_is_no_secret() {
     let message = setup_error(json!({"entity": "user", "service": "users"}), Some(true)).await;
@@ -329,7 +345,8 @@ async fn setup_errors_when_there_is_no_secret() {
     );
 }
 
-// "throws an error if service name is not set" — S-AUTH-13
+// "throws an error if service name is not set" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn setup_throws_an_error_if_service_name_is_not_set() {
     let message = setup_error(
@@ -343,7 +360,8 @@ async fn setup_throws_an_error_if_service_name_is_not_set() {
     );
 }
 
-// "throws an error if entity service does not exist" — S-AUTH-13
+// "throws an error if entity service does not exist" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn setup_throws_an_error_if_entity_service_does_not_exist() {
     let message = setup_error(
@@ -354,7 +372,8 @@ async fn setup_throws_an_error_if_entity_service_does_not_exist() {
     assert_eq!(message, "Can not find service 'users'");
 }
 
-// "throws an error if entity service exists but has no `id`" — S-AUTH-13
+// "throws an error if entity service exists but has no `id`" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn setup_throws_an_error_if_entity_service_has_no_id() {
     let message = setup_error(
@@ -368,7 +387,8 @@ async fn setup_throws_an_error_if_entity_service_has_no_id() {
     );
 }
 
-// "passes when entity service exists and `entityId` property is set" — S-AUTH-13
+// "passes when entity service exists and `entityId` property is set" —
+// `@feathersjs/authentication`, `test/service.test.ts`
 #[tokio::test]
 async fn setup_passes_when_entity_service_exists_and_entity_id_is_set() {
     let message = setup_error(
@@ -379,8 +399,9 @@ async fn setup_passes_when_entity_service_exists_and_entity_id_is_set() {
     assert_eq!(message, "");
 }
 
-// "does nothing when `entity` is explicitly `null`" — S-AUTH-13: null is
-// not the same as absent (absent still runs the checks).
+// "does nothing when `entity` is explicitly `null`" —
+// `@feathersjs/authentication`, `test/service.test.ts`: null is not the same as
+// absent (absent still runs the checks).
 #[tokio::test]
 async fn setup_does_nothing_when_entity_is_explicitly_null() {
     assert_eq!(

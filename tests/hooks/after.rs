@@ -20,7 +20,8 @@ fn laundry() -> FnService {
         .on("find", |_call| async move { Ok(json!([])) })
 }
 
-// ".after hooks can return a promise" — S-HOOK-1, S-HOOK-12
+// ".after hooks can return a promise" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn after_hooks_can_return_a_promise() {
     let app = App::new();
@@ -46,7 +47,8 @@ async fn after_hooks_can_return_a_promise() {
     assert_rejects(service.find(Params::new()).await, "You can not see this");
 }
 
-// ".after hooks do not need to return anything" — S-HOOK-1, S-HOOK-3
+// ".after hooks do not need to return anything" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn after_hooks_do_not_need_to_return_anything() {
     let app = App::new();
@@ -73,7 +75,8 @@ fn create_returns_data() -> FnService {
     FnService::new().on("create", |call| async move { Ok(call.data()) })
 }
 
-// "gets mixed into a service and modifies data" — S-HOOK-13
+// "gets mixed into a service and modifies data" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn gets_mixed_into_a_service_and_modifies_data() {
     let app = App::new();
@@ -95,7 +98,8 @@ async fn gets_mixed_into_a_service_and_modifies_data() {
     );
 }
 
-// "also makes the app available at hook.app" — S-HOOK-13
+// "also makes the app available at hook.app" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn also_makes_the_app_available_at_hook_app() {
     let app = App::new();
@@ -120,7 +124,7 @@ async fn also_makes_the_app_available_at_hook_app() {
     assert_eq!(logged(&app), ["after create"]);
 }
 
-// "returns errors" — S-HOOK-22
+// "returns errors" — `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn returns_errors() {
     let app = App::new();
@@ -138,7 +142,8 @@ async fn returns_errors() {
     assert_rejects(outcome, "This did not work");
 }
 
-// "does not run after hook when there is an error" — S-HOOK-21
+// "does not run after hook when there is an error" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn does_not_run_after_hook_when_there_is_an_error() {
     let app = App::new();
@@ -157,7 +162,8 @@ async fn does_not_run_after_hook_when_there_is_an_error() {
     assert!(logged(&app).is_empty(), "{:?}", logged(&app));
 }
 
-// "adds .after() and chains multiple hooks for the same method" — S-HOOK-7, S-HOOK-11
+// "adds .after() and chains multiple hooks for the same method" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn adds_after_and_chains_multiple_hooks_for_the_same_method() {
     let app = App::new();
@@ -182,7 +188,8 @@ async fn adds_after_and_chains_multiple_hooks_for_the_same_method() {
     );
 }
 
-// "chains multiple after hooks using array syntax" — S-HOOK-5, S-HOOK-11
+// "chains multiple after hooks using array syntax" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn chains_multiple_after_hooks_using_array_syntax() {
     let app = App::new();
@@ -224,7 +231,8 @@ fn push_item(item: &'static str) -> impl Hook<HookContext> {
     })
 }
 
-// ".after hooks run in the correct order (#13)" — S-HOOK-11, S-HOOK-7
+// ".after hooks run in the correct order (#13)" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn after_hooks_run_in_the_correct_order_13() {
     let app = App::new();
@@ -244,7 +252,7 @@ async fn after_hooks_run_in_the_correct_order_13() {
     assert_eq!(data["items"], json!(["first", "second", "third"]));
 }
 
-// "after all hooks (#11)" — S-HOOK-5, S-HOOK-11
+// "after all hooks (#11)" — `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn after_all_hooks_11() {
     let app = App::new();
@@ -283,7 +291,8 @@ async fn after_all_hooks_11() {
     assert_eq!(data["afterAllMethodArray"], json!(true));
 }
 
-// "after hooks have service as context and keep it in service method (#17)" — S-HOOK-2
+// "after hooks have service as context and keep it in service method (#17)" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn after_hooks_have_service_as_context_and_keep_it_in_service_method_17() {
     let app = App::new();
@@ -309,7 +318,8 @@ async fn after_hooks_have_service_as_context_and_keep_it_in_service_method_17() 
     assert_eq!(data, json!({"id": 10, "number": 42, "test": 43}));
 }
 
-// ".after all and method specific hooks run in the correct order (#3002)" — S-HOOK-11
+// ".after all and method specific hooks run in the correct order (#3002)" —
+// `@feathersjs/feathers`, `test/hooks/after.test.ts`
 #[tokio::test]
 async fn after_all_and_method_specific_hooks_run_in_the_correct_order_3002() {
     let app = App::new();

@@ -36,7 +36,8 @@ fn todos() -> (App, ServiceHandle) {
     (app, todos)
 }
 
-// "app has the .hooks method" — S-HOOK-6
+// "app has the .hooks method" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn app_has_the_hooks_method() {
     let (app, todos) = todos();
@@ -70,7 +71,8 @@ async fn teardown_2(ctx: &mut HookContext, next: Next<'_, HookContext>) -> Resul
     next.run(ctx).await
 }
 
-// ".setup and .teardown special hooks" — S-SVC-14, S-SVC-11, S-SVC-12
+// ".setup and .teardown special hooks" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn setup_and_teardown_special_hooks() {
     let app = App::new();
@@ -104,7 +106,8 @@ async fn ran_after_next(ctx: &mut HookContext, next: Next<'_, HookContext>) -> R
     Ok(())
 }
 
-// "basic app async hook, works with custom method" — S-HOOK-6, S-HOOK-1, S-HOOK-8
+// "basic app async hook, works with custom method" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn basic_app_async_hook_works_with_custom_method() {
     let (app, todos) = todos();
@@ -133,7 +136,8 @@ async fn basic_app_async_hook_works_with_custom_method() {
     );
 }
 
-// "basic app async method hook" — S-HOOK-6, S-HOOK-9
+// "basic app async method hook" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn basic_app_async_method_hook() {
     let (app, todos) = todos();
@@ -153,7 +157,8 @@ async fn basic_app_async_method_hook() {
     assert_eq!(logged(&app), ["around get"]);
 }
 
-// "basic app before hook, works with custom method" — S-HOOK-6, S-HOOK-8
+// "basic app before hook, works with custom method" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn basic_app_before_hook_works_with_custom_method() {
     let (app, todos) = todos();
@@ -192,7 +197,8 @@ fn push_order(label: &'static str) -> impl plume::Hook<HookContext> {
     })
 }
 
-// "app before hooks always run first" — S-HOOK-10, S-HOOK-11
+// "app before hooks always run first" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn app_before_hooks_always_run_first() {
     let (app, todos) = todos();
@@ -220,7 +226,7 @@ async fn app_before_hooks_always_run_first() {
     );
 }
 
-// "basic app after hook" — S-HOOK-6
+// "basic app after hook" — `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn basic_app_after_hook() {
     let (app, todos) = todos();
@@ -250,7 +256,8 @@ fn push_result_order(label: &'static str) -> impl plume::Hook<HookContext> {
     })
 }
 
-// "app after hooks always run last" — S-HOOK-10, S-HOOK-11
+// "app after hooks always run last" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn app_after_hooks_always_run_last() {
     let (app, todos) = todos();
@@ -278,7 +285,7 @@ async fn app_after_hooks_always_run_last() {
     );
 }
 
-// "basic app error hook" — S-HOOK-6, S-HOOK-19
+// "basic app error hook" — `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn basic_app_error_hook() {
     let (app, todos) = todos();
@@ -305,7 +312,8 @@ fn append_to_error(suffix: &'static str) -> impl plume::Hook<HookContext> {
     })
 }
 
-// "app error hooks always run last" — S-HOOK-21
+// "app error hooks always run last" —
+// `@feathersjs/feathers`, `test/hooks/app.test.ts`
 #[tokio::test]
 async fn app_error_hooks_always_run_last() {
     let (app, todos) = todos();

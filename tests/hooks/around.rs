@@ -18,7 +18,8 @@ fn never_get() -> FnService {
     })
 }
 
-// "around hooks can set hook.result which will skip service method" — S-HOOK-17
+// "around hooks can set hook.result which will skip service method" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn around_hooks_can_set_hook_result_which_will_skip_service_method() {
     let app = App::new();
@@ -62,7 +63,8 @@ async fn set_from_around_get(ctx: &mut HookContext, next: Next<'_, HookContext>)
     next.run(ctx).await
 }
 
-// "works with traditional registration format, all syntax and app hooks" — S-HOOK-5, S-HOOK-6, S-HOOK-9, S-HOOK-17
+// "works with traditional registration format, all syntax and app hooks" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn works_with_traditional_registration_format_all_syntax_and_app_hooks() {
     let app = App::new();
@@ -102,7 +104,8 @@ fn create_expecting(
     })
 }
 
-// "gets mixed into a service and modifies data" — S-HOOK-1, S-HOOK-13
+// "gets mixed into a service and modifies data" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn gets_mixed_into_a_service_and_modifies_data() {
     let app = App::new();
@@ -136,7 +139,8 @@ async fn gets_mixed_into_a_service_and_modifies_data() {
     );
 }
 
-// "contains the app object at hook.app" — S-HOOK-13
+// "contains the app object at hook.app" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn contains_the_app_object_at_hook_app() {
     let app = App::new();
@@ -169,7 +173,7 @@ async fn contains_the_app_object_at_hook_app() {
     assert_eq!(logged(&app), ["around create"]);
 }
 
-// "passes errors" — S-HOOK-1, S-HOOK-22
+// "passes errors" — `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn passes_errors() {
     let app = App::new();
@@ -194,7 +198,8 @@ async fn passes_errors() {
     assert_rejects(outcome, "You are not allowed to update");
 }
 
-// "does not run after hook when there is an error" — S-HOOK-1, S-HOOK-21
+// "does not run after hook when there is an error" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn does_not_run_after_hook_when_there_is_an_error() {
     let app = App::new();
@@ -221,7 +226,8 @@ async fn does_not_run_after_hook_when_there_is_an_error() {
     assert_eq!(logged(&app), ["before next"]);
 }
 
-// "adds .hooks() and chains multiple hooks for the same method" — S-HOOK-5, S-HOOK-11
+// "adds .hooks() and chains multiple hooks for the same method" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn adds_hooks_and_chains_multiple_hooks_for_the_same_method() {
     let app = App::new();
@@ -266,7 +272,8 @@ fn get_expecting_items() -> FnService {
     })
 }
 
-// "around hooks run in the correct order" — S-HOOK-7, S-HOOK-11
+// "around hooks run in the correct order" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn around_hooks_run_in_the_correct_order() {
     let app = App::new();
@@ -296,7 +303,8 @@ async fn around_hooks_run_in_the_correct_order() {
     assert_eq!(data, json!({"id": 10, "items": []}));
 }
 
-// "around all hooks (#11)" — S-HOOK-5, S-HOOK-6
+// "around all hooks (#11)" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn around_all_hooks_11() {
     let check = |params: &Params| {
@@ -344,7 +352,8 @@ async fn around_all_hooks_11() {
     );
 }
 
-// "around hooks have service as context and keep it in service method (#17)" — S-HOOK-2
+// "around hooks have service as context and keep it in service method (#17)" —
+// `@feathersjs/feathers`, `test/hooks/around.test.ts`
 #[tokio::test]
 async fn around_hooks_have_service_as_context_and_keep_it_in_service_method_17() {
     let app = App::new();

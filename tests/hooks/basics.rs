@@ -20,10 +20,12 @@ fn echo_get() -> FnService {
     })
 }
 
-// "mix @feathersjs/hooks and .hooks" — S-HOOK-9, S-HOOK-10
+// "mix @feathersjs/hooks and .hooks" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 //
 // Plume has no hooks built into a service implementation (the
-// `@feathersjs/hooks` decorators, S-HOOK-9 item 7); the `@hooks` around hooks
+// `@feathersjs/hooks` decorators, placed in the chain by `collectMiddleware`
+// in `@feathersjs/feathers`, `src/hooks.ts`); the `@hooks` around hooks
 // are service-level around hooks registered first, which is where Feathers
 // runs them when the service has no `service.hooks([...])` arrays.
 #[tokio::test]
@@ -92,7 +94,8 @@ async fn mix_feathersjs_hooks_and_hooks() {
     );
 }
 
-// "works with services that return a promise (feathers-hooks#28)" — S-HOOK-1
+// "works with services that return a promise (feathers-hooks#28)" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn works_with_services_that_return_a_promise_feathers_hooks_28() {
     let app = App::new();
@@ -120,7 +123,8 @@ async fn works_with_services_that_return_a_promise_feathers_hooks_28() {
     assert_eq!(data, json!({"id": 10, "user": "David", "after": true}));
 }
 
-// "has context.app, context.service and context.path" — S-HOOK-2, S-HOOK-13, S-SVC-4
+// "has context.app, context.service and context.path" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn has_context_app_context_service_and_context_path() {
     let app = App::new();
@@ -149,7 +153,8 @@ async fn has_context_app_context_service_and_context_path() {
     assert_eq!(logged(&app), ["before"]);
 }
 
-// "does not error when result is null" — S-HOOK-18
+// "does not error when result is null" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn does_not_error_when_result_is_null() {
     let app = App::new();
@@ -178,7 +183,8 @@ async fn does_not_error_when_result_is_null() {
     assert_eq!(ctx.result, Some(Value::Null));
 }
 
-// "registering an already hooked service works (#154)" — S-SVC-6
+// "registering an already hooked service works (#154)" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn registering_an_already_hooked_service_works_154() {
     let app = App::new();
@@ -211,7 +217,8 @@ async fn registering_an_already_hooked_service_works_154() {
     );
 }
 
-// "returns the context when passing it as last parameter › on normal method call" — S-HOOK-14
+// "returns the context when passing it as last parameter › on normal method call" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn returns_the_context_when_passing_it_as_last_parameter_on_normal_method_call() {
     let app = App::new();
@@ -230,7 +237,8 @@ async fn returns_the_context_when_passing_it_as_last_parameter_on_normal_method_
     assert_eq!(ctx.result, Some(json!({"id": 10, "params": {}})));
 }
 
-// "returns the context when passing it as last parameter › on error" — S-HOOK-14, S-HOOK-19
+// "returns the context when passing it as last parameter › on error" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 //
 // Skipped in Feathers; in Plume the caller keeps the context, and `run`
 // fails with the error while the context holds it too.
@@ -261,7 +269,8 @@ async fn returns_the_context_when_passing_it_as_last_parameter_on_error() {
     assert_eq!(ctx.result, None);
 }
 
-// "returns the context when passing it as last parameter › still swallows error if context.result is set" — S-HOOK-14, S-HOOK-20
+// "returns the context when passing it as last parameter › still swallows error if context.result is set" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn returns_the_context_when_passing_it_as_last_parameter_still_swallows_error_if_context_result_is_set()
  {
@@ -295,7 +304,8 @@ async fn from_hook(ctx: &mut HookContext, next: Next<'_, HookContext>) -> Result
     next.run(ctx).await
 }
 
-// "can register hooks on a custom method, still adds hooks to default methods" — S-HOOK-8, S-HOOK-5
+// "can register hooks on a custom method, still adds hooks to default methods" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn can_register_hooks_on_a_custom_method_still_adds_hooks_to_default_methods() {
     let app = App::new();
@@ -333,7 +343,8 @@ async fn can_register_hooks_on_a_custom_method_still_adds_hooks_to_default_metho
     assert_eq!(logged(&app), ["create before", "create after"]);
 }
 
-// "normalizes params to object even when it is falsy (#1001)" — S-HOOK-13
+// "normalizes params to object even when it is falsy (#1001)" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn normalizes_params_to_object_even_when_it_is_falsy_1001() {
     let app = App::new();
@@ -351,7 +362,8 @@ async fn normalizes_params_to_object_even_when_it_is_falsy_1001() {
     assert_eq!(logged(&app), ["before"]);
 }
 
-// "allows to return new context in basic hooks (#2451)" — S-HOOK-3
+// "allows to return new context in basic hooks (#2451)" —
+// `@feathersjs/feathers`, `test/hooks/hooks.test.ts`
 #[tokio::test]
 async fn allows_to_return_new_context_in_basic_hooks_2451() {
     let app = App::new();

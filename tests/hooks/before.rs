@@ -27,7 +27,8 @@ fn get_requiring_ran() -> FnService {
         })
 }
 
-// ".before hooks can return a promise" — S-HOOK-1, S-HOOK-12
+// ".before hooks can return a promise" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn before_hooks_can_return_a_promise() {
     let app = App::new();
@@ -54,7 +55,8 @@ async fn before_hooks_can_return_a_promise() {
     assert_rejects(outcome, "This did not work");
 }
 
-// ".before hooks do not need to return anything" — S-HOOK-1, S-HOOK-3
+// ".before hooks do not need to return anything" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn before_hooks_do_not_need_to_return_anything() {
     let app = App::new();
@@ -77,7 +79,8 @@ async fn before_hooks_do_not_need_to_return_anything() {
     assert_rejects(outcome, "This did not work");
 }
 
-// ".before hooks can set context.result which will skip service method" — S-HOOK-17, S-HOOK-18
+// ".before hooks can set context.result which will skip service method" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn before_hooks_can_set_context_result_which_will_skip_service_method() {
     let app = App::new();
@@ -112,7 +115,8 @@ fn create_expecting(expected_data: Value, expected_params: Value) -> FnService {
     })
 }
 
-// "gets mixed into a service and modifies data" — S-HOOK-13
+// "gets mixed into a service and modifies data" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn gets_mixed_into_a_service_and_modifies_data() {
     let app = App::new();
@@ -145,7 +149,8 @@ async fn gets_mixed_into_a_service_and_modifies_data() {
     );
 }
 
-// "contains the app object at context.app" — S-HOOK-13
+// "contains the app object at context.app" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn contains_the_app_object_at_context_app() {
     let app = App::new();
@@ -177,7 +182,7 @@ async fn contains_the_app_object_at_context_app() {
     assert_eq!(logged(&app), ["before create"]);
 }
 
-// "passes errors" — S-HOOK-22
+// "passes errors" — `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn passes_errors() {
     let app = App::new();
@@ -201,7 +206,8 @@ async fn passes_errors() {
     assert_rejects(outcome, "You are not allowed to update");
 }
 
-// "calling back with no arguments uses the old ones" — S-HOOK-3
+// "calling back with no arguments uses the old ones" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn calling_back_with_no_arguments_uses_the_old_ones() {
     let app = App::new();
@@ -226,7 +232,8 @@ async fn calling_back_with_no_arguments_uses_the_old_ones() {
     assert_eq!(logged(&app), ["remove hook"]);
 }
 
-// "adds .hooks() and chains multiple hooks for the same method" — S-HOOK-7, S-HOOK-11
+// "adds .hooks() and chains multiple hooks for the same method" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn adds_hooks_and_chains_multiple_hooks_for_the_same_method() {
     let app = App::new();
@@ -259,7 +266,8 @@ async fn adds_hooks_and_chains_multiple_hooks_for_the_same_method() {
     assert_eq!(data, json!({"some": "thing", "modified": "second data"}));
 }
 
-// "chains multiple before hooks using array syntax" — S-HOOK-5, S-HOOK-11
+// "chains multiple before hooks using array syntax" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn chains_multiple_before_hooks_using_array_syntax() {
     let app = App::new();
@@ -291,7 +299,8 @@ async fn chains_multiple_before_hooks_using_array_syntax() {
     assert_eq!(data, json!({"some": "thing", "modified": "second data"}));
 }
 
-// ".before hooks run in the correct order (#13)" — S-HOOK-11, S-HOOK-7
+// ".before hooks run in the correct order (#13)" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn before_hooks_run_in_the_correct_order_13() {
     let app = App::new();
@@ -329,7 +338,8 @@ async fn before_hooks_run_in_the_correct_order_13() {
     assert_eq!(data, json!({"id": 10, "items": []}));
 }
 
-// "before all hooks (#11)" — S-HOOK-5, S-HOOK-11
+// "before all hooks (#11)" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn before_all_hooks_11() {
     let check = |params: &Params| {
@@ -371,7 +381,8 @@ async fn before_all_hooks_11() {
     );
 }
 
-// "before hooks have service as context and keep it in service method (#17)" — S-HOOK-2
+// "before hooks have service as context and keep it in service method (#17)" —
+// `@feathersjs/feathers`, `test/hooks/before.test.ts`
 #[tokio::test]
 async fn before_hooks_have_service_as_context_and_keep_it_in_service_method_17() {
     let app = App::new();

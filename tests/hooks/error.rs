@@ -23,7 +23,7 @@ fn failing_get() -> (App, ServiceHandle) {
     (app, service)
 }
 
-// "basic error hook" — S-HOOK-19, S-HOOK-13
+// "basic error hook" — `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn basic_error_hook() {
     let (app, service) = failing_get();
@@ -47,7 +47,7 @@ async fn basic_error_hook() {
     assert_eq!(logged(&app), ["error hook"]);
 }
 
-// "can change the error" — S-HOOK-19
+// "can change the error" — `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn can_change_the_error() {
     let (_app, service) = failing_get();
@@ -59,7 +59,7 @@ async fn can_change_the_error() {
     assert_rejects(service.get("test", Params::new()).await, SOMETHING_ELSE);
 }
 
-// "throwing an error" — S-HOOK-19
+// "throwing an error" — `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn throwing_an_error() {
     let (_app, service) = failing_get();
@@ -70,7 +70,7 @@ async fn throwing_an_error() {
     assert_rejects(service.get("test", Params::new()).await, SOMETHING_ELSE);
 }
 
-// "rejecting a promise" — S-HOOK-19
+// "rejecting a promise" — `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn rejecting_a_promise() {
     let (_app, service) = failing_get();
@@ -96,7 +96,8 @@ fn flag_error(flag: &'static str) -> impl Hook<HookContext> {
     })
 }
 
-// "can chain multiple hooks" — S-HOOK-19, S-HOOK-12
+// "can chain multiple hooks" —
+// `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn can_chain_multiple_hooks() {
     let (_app, service) = failing_get();
@@ -119,7 +120,8 @@ async fn can_chain_multiple_hooks() {
     );
 }
 
-// "setting `context.result` will return result" — S-HOOK-20
+// "setting `context.result` will return result" —
+// `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn setting_context_result_will_return_result() {
     let (_app, service) = failing_get();
@@ -132,7 +134,8 @@ async fn setting_context_result_will_return_result() {
     assert_eq!(result, json!({"message": "It worked"}));
 }
 
-// "allows to set `context.result = null` in error hooks (#865)" — S-HOOK-20, S-HOOK-17
+// "allows to set `context.result = null` in error hooks (#865)" —
+// `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn allows_to_set_context_result_null_in_error_hooks_865() {
     let app = App::new();
@@ -162,7 +165,8 @@ async fn allows_to_set_context_result_null_in_error_hooks_865() {
     assert_eq!(ctx.result, Some(Value::Null));
 }
 
-// "uses the current hook object if thrown in a service method" — S-HOOK-13, S-HOOK-19
+// "uses the current hook object if thrown in a service method" —
+// `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn uses_the_current_hook_object_if_thrown_in_a_service_method() {
     let (app, service) = failing_get();
@@ -204,7 +208,7 @@ fn dishes() -> (App, ServiceHandle) {
     (app, service)
 }
 
-// "in before hook" — S-HOOK-23
+// "in before hook" — `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn in_before_hook() {
     let (app, service) = dishes();
@@ -235,7 +239,7 @@ async fn in_before_hook() {
     assert_eq!(logged(&app), ["error hook"]);
 }
 
-// "in after hook" — S-HOOK-23
+// "in after hook" — `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn in_after_hook() {
     let (app, service) = dishes();
@@ -272,7 +276,8 @@ async fn in_after_hook() {
     assert_eq!(logged(&app), ["error hook"]);
 }
 
-// "uses the current hook object if thrown in a hook and sets context.original" — S-HOOK-13, S-HOOK-19, S-HOOK-23
+// "uses the current hook object if thrown in a hook and sets context.original" —
+// `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn uses_the_current_hook_object_if_thrown_in_a_hook_and_sets_context_original() {
     let (app, service) = dishes();
@@ -299,7 +304,8 @@ async fn uses_the_current_hook_object_if_thrown_in_a_hook_and_sets_context_origi
     assert_eq!(logged(&app), ["error hook"]);
 }
 
-// "Error in before hook causes inter-service calls to have wrong hook context (#841)" — S-HOOK-24
+// "Error in before hook causes inter-service calls to have wrong hook context (#841)" —
+// `@feathersjs/feathers`, `test/hooks/error.test.ts`
 #[tokio::test]
 async fn error_in_before_hook_causes_inter_service_calls_to_have_wrong_hook_context_841() {
     let app = App::new();

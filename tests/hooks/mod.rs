@@ -1,5 +1,5 @@
 //! Ports of Feathers' `packages/feathers/test/hooks/*.test.ts`, one module per
-//! file and one Rust test per `it(...)` case (spec section 11).
+//! file and one Rust test per `it(...)` case.
 
 mod support;
 

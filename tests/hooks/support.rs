@@ -257,7 +257,8 @@ pub(crate) fn is_this(ctx: &HookContext, service: &Arc<dyn Service>) -> bool {
 }
 
 /// Runs a call with a context the caller keeps (Feathers: passing a context
-/// as the last argument, S-HOOK-14).
+/// made by `createContext` as the last argument, `@feathersjs/feathers`,
+/// `src/hooks.ts`).
 pub(crate) async fn run_ctx(
     handle: &ServiceHandle,
     method: Method,

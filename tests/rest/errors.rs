@@ -1,5 +1,6 @@
 //! Bad requests: each gets Feathers error JSON with the right status, the
-//! server keeps serving and nothing is lost (S-REST-4, S-REST-14, S-REST-15).
+//! server keeps serving and nothing is lost (Feathers: `@feathersjs/express`,
+//! `src/rest.ts` and `src/handlers.ts`).
 
 use plume::store::MemoryService;
 use plume::transport::rest::RestOptions;
@@ -43,7 +44,8 @@ async fn unknown_paths_are_404() {
 
 #[tokio::test]
 async fn methods_not_offered_are_405() {
-    // S-REST-3, S-REST-4
+    // `getServiceMethod` (`@feathersjs/transport-commons`, `src/http.ts`) and
+    // the `methods` check (`@feathersjs/express`, `src/rest.ts`).
     let server = TestServer::start(notes_app()).await;
     let c = &server.client;
     let (status, body) = server

@@ -1,4 +1,7 @@
-//! Routing, verb mapping, params and responses (S-REST-1 to S-REST-13).
+//! Routing, verb mapping, params and responses (Feathers:
+//! `@feathersjs/transport-commons`, `src/routing/router.ts` and `src/http.ts`;
+//! `@feathersjs/express`, `src/rest.ts`; the shared REST tests of
+//! `@feathersjs/tests`, `src/rest.ts`).
 
 use async_trait::async_trait;
 use plume::store::MemoryService;
@@ -74,7 +77,8 @@ fn mirror_app() -> App {
 
 #[tokio::test]
 async fn verbs_map_to_methods_with_their_arguments() {
-    // S-REST-3, S-REST-5, S-REST-13
+    // `getServiceMethod` and `argumentsFor` (`@feathersjs/transport-commons`,
+    // `src/http.ts`); statuses as in `@feathersjs/tests`, `src/rest.ts`.
     let server = TestServer::start(mirror_app()).await;
     let c = &server.client;
     let body = json!({"a": 1});
@@ -161,7 +165,9 @@ async fn head_is_get_without_a_body() {
 
 #[tokio::test]
 async fn trailing_slashes_and_route_placeholders() {
-    // S-REST-1, S-REST-6: `/:org/items` captures `org`; literal paths win.
+    // Routing (`@feathersjs/transport-commons`, `src/routing/router.ts`) and
+    // `params.route` (`@feathersjs/express`, `src/rest.ts`): `/:org/items`
+    // captures `org`; literal paths win.
     let server = TestServer::start(mirror_app()).await;
     let (_, out) = server.get("/mirror/").await;
     assert_eq!(out["method"], json!("find"));
@@ -180,7 +186,8 @@ async fn trailing_slashes_and_route_placeholders() {
 
 #[tokio::test]
 async fn ids_are_percent_decoded() {
-    // Plume decodes ids (Feathers passes `a%20b%2Fc` raw, S-REST-2).
+    // Plume decodes ids (Feathers passes `a%20b%2Fc` raw:
+    // `@feathersjs/transport-commons`, `src/routing/router.ts`).
     let server = TestServer::start(mirror_app()).await;
     let (_, out) = server.get("/mirror/a%20b%2Fc").await;
     assert_eq!(out["id"], json!("a b/c"));
@@ -188,7 +195,9 @@ async fn ids_are_percent_decoded() {
 
 #[tokio::test]
 async fn queries_are_parsed_the_qs_way() {
-    // S-REST-6: brackets nest, percent-encoded brackets too, `[]` appends,
+    // `params.query` as Feathers builds it (`@feathersjs/express`,
+    // `src/rest.ts`, with Express's `qs` parser): brackets nest,
+    // percent-encoded brackets too, `[]` appends,
     // every value is a string.
     let server = TestServer::start(mirror_app()).await;
     let (_, out) = server
@@ -221,7 +230,8 @@ async fn headers_and_client_address_reach_params() {
 
 #[tokio::test]
 async fn empty_results_are_204_and_hooks_set_status_headers_location() {
-    // S-REST-9, S-REST-10
+    // Status and headers from `context.http` (`@feathersjs/transport-commons`,
+    // `src/http.ts`).
     let app = mirror_app();
     app.service("mirror").unwrap().hooks(
         Hooks::new()
@@ -357,7 +367,8 @@ async fn cors_allows_configured_origins_only() {
 
 #[tokio::test]
 async fn the_root_service_serves_slash_and_slash_id() {
-    // S-REST-1: a service at '/' answers `/` and `/:id`; other services
+    // As `@feathersjs/transport-commons`, `src/routing/router.ts`: a service
+    // at '/' answers `/` and `/:id`; other services
     // keep their own paths.
     let app = mirror_app();
     app.use_service("/", Mirror).unwrap();

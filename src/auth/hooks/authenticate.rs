@@ -1,4 +1,5 @@
-//! The `authenticate(...)` hook (spec §7).
+//! The `authenticate(...)` hook (Feathers: `@feathersjs/authentication`,
+//! `src/hooks/authenticate.ts`).
 
 use crate::auth::AuthenticationService;
 use crate::{AroundHook, BoxFuture, Error, Hook, HookContext, Next, Result};
@@ -29,7 +30,8 @@ where
 }
 
 impl Authenticate {
-    /// The hook, or an error when no strategy is given (S-AHOOK-1).
+    /// The hook, or an error when no strategy is given (`@feathersjs/authentication`,
+    /// `src/hooks/authenticate.ts`).
     pub fn try_new<I, S>(strategies: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,

@@ -1,4 +1,5 @@
-//! The `hash_password(field)` hook (S-LOCAL-11).
+//! The `hash_password(field)` hook (Feathers: `@feathersjs/authentication-local`,
+//! `src/hooks/hash-password.ts`).
 //!
 //! Plume adds a limit per client address: an external call from an
 //! address that already has `maxHashingPerAddress` (local strategy

@@ -1,4 +1,5 @@
-//! The `protect(fields)` hook (S-LOCAL-12..14).
+//! The `protect(fields)` hook (Feathers: `@feathersjs/authentication-local`,
+//! `src/hooks/protect.ts`).
 
 use serde_json::Value;
 

@@ -3,12 +3,13 @@
 //! over each record it reads however many fields it compares.
 //!
 //! Written as SQL, each comparison of an unindexed field is a
-//! `json_extract` (and often a `json_type`) call per row, each a few
-//! hundred nanoseconds on a JSONB record: ten comparisons that every row
-//! passes cost about 380 ms on 100,000 rows. Here the record's compared
-//! fields are found in one walk over its JSONB ([`super::jsonb`]) and the
-//! whole condition tree is tested on them, with `$in` / `$nin` lists
-//! looked up in sets rather than scanned.
+//! `json_extract` (and often a `json_type`) call per row, each a lookup in
+//! the JSONB record, so a scan's cost grows with the number of fields the
+//! query compares (BENCHMARKS.md, "Conditions and sorts tested in Rust",
+//! has the measurements). Here the record's compared fields are found in
+//! one walk over its JSONB ([`super::jsonb`]) and the whole condition tree
+//! is tested on them, with `$in` / `$nin` lists looked up in sets rather
+//! than scanned.
 //!
 //! [`sql::condition`](super::sql::condition) keeps the comparisons that
 //! an index can serve in SQL (so that SQLite's planner sees them) and

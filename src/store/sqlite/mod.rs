@@ -268,8 +268,8 @@ impl SqliteStore {
     /// `:memory:`, whose single connection also writes.
     ///
     /// The transaction is begun and ended with cached statements: rusqlite's
-    /// `transaction()` parses `BEGIN` and `ROLLBACK` again every time, which
-    /// was about 8 % of an authenticated GET.
+    /// `transaction()` parses `BEGIN` and `ROLLBACK` again every time, a
+    /// cost an authenticated GET pays on every call.
     pub async fn read<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,

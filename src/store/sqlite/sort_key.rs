@@ -4,8 +4,9 @@
 //! [`query::compare_records`] (the memory store's sort).
 //!
 //! Written as SQL, each sort key costs three JSON lookups per row (its
-//! type rank, its type again, its value): sorting 100,000 rows by ten
-//! stored fields took 380 ms, by one 80 ms.
+//! type rank, its type again, its value), so a sort's cost grows with its
+//! number of keys; here all of a row's keys are one call and one pass
+//! (BENCHMARKS.md, "Conditions and sorts tested in Rust").
 //!
 //! `keys` is the `$sort` list as text, `+name` or `-name` per key,
 //! separated by commas; field names are identifiers, so it is written into

@@ -7,10 +7,11 @@
 //! it. Everything else (unindexed fields, `$ne`, `$nin`, `$or`) is one
 //! term, `plume_match(data, ?N)`, which [`matcher`] evaluates in Rust in
 //! one pass over each row the SQL terms let through: a comparison written
-//! as SQL costs one or two `json_extract`/`json_type` calls per row (a few
-//! hundred nanoseconds each), so ten of them on a 100,000-row table took
-//! 380 ms where the matcher takes under 100. Both routes follow the rules
-//! of [`crate::query`]; a query never reads the table into Rust.
+//! as SQL costs one or two `json_extract`/`json_type` calls per row, each a
+//! lookup in the record, so many comparisons cost many lookups per row
+//! where the matcher walks the record once (BENCHMARKS.md, "Conditions and
+//! sorts tested in Rust"). Both routes follow the rules of
+//! [`crate::query`]; a query never reads the table into Rust.
 //!
 //! Values are always bound parameters (`?1`, `?2`, ...). Field names are
 //! spliced into JSON paths (`'$.name'`) because an expression index only
