@@ -26,6 +26,9 @@ const SECRET: &str = "bench-secret-bench-secret-bench-secret-bench";
 fn bench(c: &mut Criterion) {
     let rt = runtime();
     let app = App::new();
+    // The secret below is published in this repository, which only the
+    // `test` environment accepts.
+    app.set("env", json!("test"));
     app.set(
         "authentication",
         json!({"secret": SECRET,

@@ -24,10 +24,7 @@ pub use knex::{postgres_url, sqlite_filename};
 /// The environment used when `PLUME_ENV` is not set.
 pub const DEFAULT_ENV: &str = "development";
 
-/// The shortest secret accepted outside development, in bytes.
-pub const MIN_SECRET_LEN: usize = 32;
-
-pub use crate::auth::secret::DEVELOPMENT_SECRET;
+pub use crate::auth::secret::{DEVELOPMENT_SECRET, MIN_SECRET_LEN};
 
 /// Loaded configuration: the merged JSON object and the environment name.
 #[derive(Debug, Clone)]
@@ -118,8 +115,8 @@ impl Config {
     /// secret written in this repository (see
     /// [`PUBLISHED_SECRETS`](crate::auth::secret::PUBLISHED_SECRETS)) or
     /// one shorter than [`MIN_SECRET_LEN`] bytes (an empty `AUTH_SECRET=`
-    /// included), in development too, since development no longer needs
-    /// a shared secret: one is generated. A missing secret is not an error here:
+    /// included) or a placeholder, by the one policy of
+    /// [`auth::secret::check`](crate::auth::secret::check). A missing secret is not an error here:
     /// [`with_secret`](Self::with_secret) makes one. The message names the
     /// key and says how to make a good secret.
     pub fn check_secret(&self, key: &str) -> Result<()> {
@@ -134,22 +131,13 @@ impl Config {
                 )));
             }
         };
-        if self.env == "test" {
-            return Ok(());
-        }
-        if crate::auth::secret::is_published(secret) {
-            return Err(Error::general(format!(
-                "{key}.secret is a secret published in Plume's repository, so anyone can sign \
-                 tokens with it; it is refused outside the 'test' environment: {how}"
-            )));
-        }
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(Error::general(format!(
-                "{key}.secret is {} bytes long; at least {MIN_SECRET_LEN} are required: {how}",
-                secret.len()
-            )));
-        }
-        Ok(())
+        crate::auth::secret::check(secret, &self.env, key).map_err(|e| {
+            Error::general(format!(
+                "{} and set it in AUTH_SECRET, or remove it to have one generated \
+                 beside the database",
+                e.message()
+            ))
+        })
     }
 
     /// This configuration with `<key>.secret` filled in when it is not set
@@ -246,17 +234,29 @@ fn read_object(path: &Path) -> Result<Option<Map<String, Value>>> {
 }
 
 /// Deep-merges `overlay` into `base`: objects merge key by key, anything
-/// else (arrays included) replaces, as node-config does.
+/// else (arrays and `null` included) replaces, as node-config does. This
+/// is the one merge of settings: the config files, the environment, and
+/// the authentication service's `jwtOptions` over Feathers' defaults. A
+/// `null` stays in the result, because some settings tell `null` from
+/// absent (`authentication.entity: null` means no entity, absent means
+/// `user`); readers that have no such meaning take `null` as unset.
 pub fn merge(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
     for (key, value) in overlay {
-        match (base.get_mut(&key), value) {
-            (Some(Value::Object(base_child)), Value::Object(overlay_child)) => {
-                merge(base_child, overlay_child);
-            }
-            (_, value) => {
+        match base.get_mut(&key) {
+            Some(child) => merge_value(child, value),
+            None => {
                 base.insert(key, value);
             }
         }
+    }
+}
+
+/// [`merge`] for any two values: two objects merge, otherwise `overlay`
+/// replaces `base`.
+pub fn merge_value(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => merge(base, overlay),
+        (base, overlay) => *base = overlay,
     }
 }
 

@@ -41,10 +41,12 @@ pub const JWT_OPTION_KEYS: &[&str] = &[
     "notBefore",
 ];
 
-/// Keys of the jwt strategy's own section (S-JWT-2).
+/// Keys of the jwt strategy's own section (Feathers' `verifyConfiguration`:
+/// `@feathersjs/authentication`, `src/jwt.ts`).
 pub const JWT_STRATEGY_KEYS: &[&str] = &["entity", "entityId", "service", "header", "schemes"];
 
-/// Keys of the local strategy's own section (S-LOCAL-1, plus Plume's
+/// Keys of the local strategy's own section (the defaults of Feathers' local
+/// strategy, `@feathersjs/authentication-local`, `src/strategy.ts`, plus Plume's
 /// `maxPasswordLength`, `maxUsernameLength` and `maxHashingPerAddress`;
 /// `hashSize` is bcrypt's and is accepted and ignored).
 pub const LOCAL_STRATEGY_KEYS: &[&str] = &[
@@ -62,7 +64,8 @@ pub const LOCAL_STRATEGY_KEYS: &[&str] = &[
     "maxHashingPerAddress",
 ];
 
-/// Top-level keys (S-AUTH-4) plus Plume's `publicKey` and `throttle`.
+/// Top-level keys (`authenticationSettingsSchema` in `@feathersjs/schema`,
+/// `src/default-schemas.ts`) plus Plume's `publicKey` and `throttle`.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
     "secret",
     "publicKey",
@@ -76,7 +79,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "keepSocketOnExpiry",
 ];
 
-/// Feathers' default `jwtOptions` (S-AUTH-3).
+/// Feathers' default `jwtOptions` (`@feathersjs/authentication`,
+/// `src/options.ts`).
 pub fn default_jwt_options() -> Map<String, Value> {
     let value = json!({
         "header": { "typ": "access" },
@@ -93,7 +97,10 @@ pub fn default_jwt_options() -> Map<String, Value> {
 
 /// The effective configuration: Feathers' defaults (`authStrategies: []`,
 /// `jwtOptions`) under the user's settings, with `jwtOptions` merged key by
-/// key (a deep merge, so `header.typ` survives a user's `header.kid`).
+/// key by the configuration's one merge ([`crate::config::merge_value`]),
+/// so `header.typ` survives a user's `header.kid`, and `"audience": null`
+/// leaves a null that [`JwtSettings`](super::token::JwtSettings) reads as
+/// no audience.
 pub fn effective(raw: Option<&Value>) -> Map<String, Value> {
     let mut config = Map::new();
     config.insert("authStrategies".to_owned(), Value::Array(Vec::new()));
@@ -102,7 +109,7 @@ pub fn effective(raw: Option<&Value>) -> Map<String, Value> {
     if let Some(user) = user {
         for (key, value) in user {
             if key == "jwtOptions" {
-                deep_merge(&mut jwt_options, value);
+                crate::config::merge_value(&mut jwt_options, value.clone());
             } else {
                 config.insert(key.clone(), value.clone());
             }
@@ -110,31 +117,6 @@ pub fn effective(raw: Option<&Value>) -> Map<String, Value> {
     }
     config.insert("jwtOptions".to_owned(), jwt_options);
     config
-}
-
-/// Merges `overlay` into `base`: objects key by key, anything else
-/// replaces. `null` in the overlay removes a default (`"audience": null`
-/// switches the audience off).
-pub fn deep_merge(base: &mut Value, overlay: &Value) {
-    match (base, overlay) {
-        (Value::Object(base), Value::Object(overlay)) => {
-            for (key, value) in overlay {
-                if value.is_null() {
-                    base.shift_remove(key);
-                    continue;
-                }
-                match base.get_mut(key) {
-                    Some(existing) if existing.is_object() && value.is_object() => {
-                        deep_merge(existing, value);
-                    }
-                    _ => {
-                        base.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (base, overlay) => *base = overlay.clone(),
-    }
 }
 
 /// Where a misplaced key belongs, for the error message.
@@ -355,6 +337,9 @@ mod tests {
                    "issuer": "feathers", "algorithm": "HS256", "expiresIn": "2h"})
         );
         let config = effective(Some(&json!({"jwtOptions": {"audience": null}})));
-        assert!(config["jwtOptions"].get("audience").is_none());
+        let options = config["jwtOptions"].as_object().unwrap();
+        let settings = crate::auth::token::JwtSettings::parse(options).unwrap();
+        assert_eq!(settings.audience, None);
+        assert_eq!(settings.issuer.as_deref(), Some("feathers"));
     }
 }

@@ -47,6 +47,78 @@ pub fn is_published(secret: &str) -> bool {
     PUBLISHED_SECRETS.contains(&secret.trim())
 }
 
+/// The shortest secret accepted outside the `test` environment, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Secrets people type when a template asks for one.
+const PLACEHOLDERS: &[&str] = &[
+    "change_me",
+    "changeme",
+    "change-me",
+    "secret",
+    "supersecret",
+    "your-secret-key",
+    "your-secret",
+];
+
+/// Why a signing secret must not protect real data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Weakness {
+    /// One of the [`PUBLISHED_SECRETS`].
+    Published,
+    /// A template's placeholder such as `change_me`.
+    Placeholder,
+    /// Shorter than [`MIN_SECRET_LEN`] bytes; holds the length.
+    TooShort(usize),
+}
+
+impl std::fmt::Display for Weakness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Published => {
+                f.write_str("is published in Plume's repository, so anyone can sign tokens with it")
+            }
+            Self::Placeholder => f.write_str("is a placeholder"),
+            Self::TooShort(len) => write!(
+                f,
+                "is {len} bytes long; at least {MIN_SECRET_LEN} are required"
+            ),
+        }
+    }
+}
+
+/// What is wrong with `secret`, if anything.
+pub fn weakness(secret: &str) -> Option<Weakness> {
+    if is_published(secret) {
+        Some(Weakness::Published)
+    } else if PLACEHOLDERS.contains(&secret.trim().to_ascii_lowercase().as_str()) {
+        Some(Weakness::Placeholder)
+    } else if secret.len() < MIN_SECRET_LEN {
+        Some(Weakness::TooShort(secret.len()))
+    } else {
+        None
+    }
+}
+
+/// The one secret policy, for the configuration the binary loads, the
+/// authentication service's setup and a stored secret alike: outside the
+/// `test` environment a [`weakness`] is an error, in development too,
+/// since development needs no shared secret (one is generated beside the
+/// database). The `test` environment accepts any secret, so that a suite
+/// can sign with a fixed one. `key` names the setting in the message.
+pub fn check(secret: &str, env: &str, key: &str) -> Result<()> {
+    if env == "test" {
+        return Ok(());
+    }
+    match weakness(secret) {
+        None => Ok(()),
+        Some(weakness) => Err(Error::general(format!(
+            "{key}.secret {weakness}; it is refused outside the 'test' environment. \
+             Generate one with `plume secret`"
+        ))),
+    }
+}
+
 /// A new random secret: 64 bytes from the operating system, base64.
 pub fn generate() -> Result<String> {
     use base64::Engine as _;
@@ -143,7 +215,7 @@ fn read_stored(path: &Path) -> Result<String> {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
-        if secret.len() < crate::config::MIN_SECRET_LEN || is_published(secret) {
+        if weakness(secret).is_some() {
             return Err(Error::general(format!(
                 "{} does not hold a usable secret: delete it to have a new one made \
                  (tokens signed with the old one stop working), or set AUTH_SECRET \

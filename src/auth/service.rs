@@ -29,7 +29,7 @@ pub const DEFAULT_AUTHENTICATION: &str = "defaultAuthentication";
 /// Per-call overrides that only server code can set (they live in
 /// [`Params::extensions`], which no transport fills from a request):
 /// Feathers' `params.jwtOptions`/`params.jwt`, `params.secret` and
-/// `params.authStrategies` (S-AUTH-15, S-AUTH-18).
+/// `params.authStrategies` (`@feathersjs/authentication`, `src/service.ts`).
 #[derive(Debug, Clone, Default)]
 pub struct AuthCallOptions {
     /// Token options for this call (`subject`, `expiresIn`, ...).
@@ -73,7 +73,8 @@ pub struct AuthCallOptions {
 /// ```
 #[async_trait]
 pub trait AuthenticationOverrides: Send + Sync + 'static {
-    /// The custom claims of a new token (S-AUTH-16).
+    /// The custom claims of a new token (Feathers' `getPayload`,
+    /// `@feathersjs/authentication`, `src/service.ts`).
     async fn get_payload(
         &self,
         service: &AuthenticationService,
@@ -83,7 +84,8 @@ pub trait AuthenticationOverrides: Send + Sync + 'static {
         service.base_get_payload(auth_result, params).await
     }
 
-    /// The options of a new token (S-AUTH-17).
+    /// The options of a new token (Feathers' `getTokenOptions`,
+    /// `@feathersjs/authentication`, `src/service.ts`).
     async fn get_token_options(
         &self,
         service: &AuthenticationService,
@@ -171,7 +173,8 @@ impl AuthenticationService {
     }
 
     /// A service reading `app.get(config_key)`; two services with
-    /// different keys can coexist. Makes sure the setting exists (S-AUTH-1).
+    /// different keys can coexist. Makes sure the setting exists (as the
+    /// constructor in `@feathersjs/authentication`, `src/core.ts`, does).
     pub fn with_config_key(app: &App, config_key: &str) -> Self {
         if app.get(config_key).is_none() {
             app.set(config_key, Value::Object(Map::new()));
@@ -238,9 +241,10 @@ impl AuthenticationService {
 
     /// A copy of the effective configuration: the defaults under
     /// `app.get(config_key)`, current with the settings so changes to the
-    /// setting apply at once (S-AUTH-2). `jwtOptions` are merged over the
-    /// defaults key by key (Feathers replaces them). It is derived again
-    /// only when a setting has changed since the last call.
+    /// setting apply at once (Feathers' `configuration` getter,
+    /// `@feathersjs/authentication`, `src/core.ts`). `jwtOptions` are merged
+    /// over the defaults key by key (Feathers replaces them). It is derived
+    /// again only when a setting has changed since the last call.
     pub fn configuration(&self) -> Map<String, Value> {
         (*self.shared_configuration()).clone()
     }
@@ -281,7 +285,8 @@ impl AuthenticationService {
     // ----- strategies -----
 
     /// Registers `strategy` under `name` after checking its configuration
-    /// (S-AUTH-6); replaces a strategy of the same name.
+    /// (Feathers' `register`, `@feathersjs/authentication`, `src/core.ts`);
+    /// replaces a strategy of the same name.
     pub fn register(&self, name: &str, strategy: impl AuthenticationStrategy) -> Result<()> {
         self.register_arc(name, Arc::new(strategy))
     }
@@ -312,7 +317,8 @@ impl AuthenticationService {
     }
 
     /// The strategies for `names`, in that order; unknown names are
-    /// skipped (S-AUTH-6).
+    /// skipped (Feathers' `getStrategies`, `@feathersjs/authentication`,
+    /// `src/core.ts`).
     pub fn get_strategies(&self, names: &[&str]) -> Vec<Arc<dyn AuthenticationStrategy>> {
         names.iter().filter_map(|n| self.get_strategy(n)).collect()
     }
@@ -329,7 +335,8 @@ impl AuthenticationService {
     }
 
     /// Authenticates `authentication` with the strategy it names, which
-    /// must be in `allowed` (S-AUTH-9). The strategy sees
+    /// must be in `allowed` (Feathers' `authenticate`,
+    /// `@feathersjs/authentication`, `src/core.ts`). The strategy sees
     /// `params.authenticated == true`.
     pub async fn authenticate(
         &self,
@@ -373,7 +380,9 @@ impl AuthenticationService {
     /// Reads credentials from request headers (lower-case names) with the
     /// `parseStrategies` (or `authStrategies`): the first strategy that
     /// finds some wins, e.g. `{"strategy": "jwt", "accessToken": "..."}`.
-    /// This is what the REST transport calls (S-AUTH-7, S-REST-16).
+    /// This is what the REST transport calls (Feathers' `parse` in
+    /// `@feathersjs/authentication`, `src/core.ts`, called by
+    /// `parseAuthentication` in `@feathersjs/express`, `src/authentication.ts`).
     pub fn parse(&self, headers: &HashMap<String, String>) -> Result<Option<Value>> {
         let config = self.shared_configuration();
         let names = string_list(config.get("parseStrategies"))
@@ -417,7 +426,7 @@ impl AuthenticationService {
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new()));
         if let Some(overrides) = overrides {
-            config::deep_merge(&mut options, &Value::Object(overrides.clone()));
+            crate::config::merge_value(&mut options, Value::Object(overrides.clone()));
         }
         match options {
             Value::Object(options) => JwtSettings::parse(&options),
@@ -462,8 +471,9 @@ impl AuthenticationService {
 
     /// Signs a new access token with `payload` as its custom claims, the
     /// configured `jwtOptions` merged with `options`, and the configured
-    /// secret or `secret` (S-AUTH-11). Registered claims in `payload` are
-    /// refused.
+    /// secret or `secret` (Feathers' `createAccessToken`,
+    /// `@feathersjs/authentication`, `src/core.ts`). Registered claims in
+    /// `payload` are refused.
     pub fn create_access_token(
         &self,
         payload: &Map<String, Value>,
@@ -485,7 +495,8 @@ impl AuthenticationService {
     /// Verifies an access token against the configured `jwtOptions` merged
     /// with `options`, with the configured key or `secret` (for asymmetric
     /// algorithms, a PEM public key), and refuses revoked tokens; returns
-    /// the claims (S-AUTH-12).
+    /// the claims (Feathers' `verifyAccessToken`, `@feathersjs/authentication`,
+    /// `src/core.ts`).
     pub async fn verify_access_token(
         &self,
         token: &str,
@@ -595,8 +606,8 @@ impl AuthenticationService {
             .await
     }
 
-    /// The default payload: `params.payload` (S-AUTH-16). What an override
-    /// calls as `super.getPayload`.
+    /// The default payload: `params.payload` (`@feathersjs/authentication`,
+    /// `src/service.ts`). What an override calls as `super.getPayload`.
     pub async fn base_get_payload(
         &self,
         auth_result: &AuthResult,
@@ -606,7 +617,8 @@ impl AuthenticationService {
         Ok(params.payload.clone())
     }
 
-    /// The default token options (S-AUTH-17): the call's
+    /// The default token options (`@feathersjs/authentication`,
+    /// `src/service.ts`): the call's
     /// [`AuthCallOptions::jwt_options`], plus `subject` = the entity's id
     /// when an entity service is configured and the result has the entity.
     pub async fn base_get_token_options(
@@ -675,12 +687,7 @@ impl AuthenticationService {
         app.emit(event, result, &ctx);
     }
 
-    fn check_secret(
-        &self,
-        app: &App,
-        config: &Map<String, Value>,
-        settings: &JwtSettings,
-    ) -> Result<()> {
+    fn check_secret(&self, app: &App, config: &Map<String, Value>) -> Result<()> {
         let secret = config
             .get("secret")
             .and_then(Value::as_str)
@@ -690,51 +697,7 @@ impl AuthenticationService {
             .and_then(|v| v.as_str().map(str::to_owned))
             .or_else(|| std::env::var("PLUME_ENV").ok())
             .unwrap_or_else(|| "development".to_owned());
-        // Anyone who has read the repository can sign with these: no
-        // warning is enough, not even in development.
-        if env != "test" && super::secret::is_published(secret) {
-            return Err(Error::general(format!(
-                "The authentication secret in '{}.secret' is published in Plume's repository, \
-                 so anyone can sign tokens with it. Generate one with `plume secret`.",
-                self.config_key
-            )));
-        }
-        if !settings.is_symmetric() {
-            return Ok(());
-        }
-        const PLACEHOLDERS: &[&str] = &[
-            "change_me",
-            "changeme",
-            "change-me",
-            "secret",
-            "supersecret",
-            "your-secret-key",
-            "your-secret",
-        ];
-        let problem = if PLACEHOLDERS.contains(&secret.to_ascii_lowercase().as_str()) {
-            Some("is a placeholder".to_owned())
-        } else if secret.len() < crate::config::MIN_SECRET_LEN {
-            Some(format!(
-                "is too short ({} bytes, at least {} are needed)",
-                secret.len(),
-                crate::config::MIN_SECRET_LEN
-            ))
-        } else {
-            None
-        };
-        let Some(problem) = problem else {
-            return Ok(());
-        };
-        let message = format!(
-            "The authentication secret in '{}.secret' {problem}. Generate one with `plume secret`.",
-            self.config_key
-        );
-        if env == "development" || env == "test" {
-            tracing::warn!("{message} (allowed only because the environment is '{env}')");
-            Ok(())
-        } else {
-            Err(Error::general(message))
-        }
+        super::secret::check(secret, &env, &self.config_key)
     }
 
     async fn setup_checks(&self, app: &App) -> Result<()> {
@@ -743,8 +706,9 @@ impl AuthenticationService {
             return Err(missing_secret());
         }
         config::check_layout(&config, &self.config_key, &self.strategy_names())?;
-        let settings = self.jwt_settings(&config, None)?;
-        self.check_secret(app, &config, &settings)?;
+        // Fails on bad jwtOptions now rather than at the first login.
+        self.jwt_settings(&config, None)?;
+        self.check_secret(app, &config)?;
         if !matches!(config.get("entity"), Some(Value::Null)) {
             let service = config
                 .get("service")
@@ -860,7 +824,8 @@ fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
 
 /// Hides the auth service's own `created`/`removed` events: their data is
 /// an access token, which must never be published to other clients
-/// (Feathers publishes nothing for this service, S-AUTH-13).
+/// (Feathers publishes nothing for this service: `setup` in
+/// `@feathersjs/authentication`, `src/service.ts`).
 async fn no_service_events(ctx: &mut HookContext) -> Result<()> {
     ctx.event = None;
     Ok(())
@@ -868,7 +833,8 @@ async fn no_service_events(ctx: &mut HookContext) -> Result<()> {
 
 #[async_trait]
 impl Service for AuthenticationService {
-    /// Logs in (S-AUTH-15): authenticates `data` with the strategy it names
+    /// Logs in (Feathers' `create`, `@feathersjs/authentication`,
+    /// `src/service.ts`): authenticates `data` with the strategy it names
     /// and returns `{accessToken, authentication: {strategy, payload}, <entity>}`.
     async fn create(&self, data: &Value, params: &Params) -> Result<Value> {
         let config = self.shared_configuration();
@@ -962,7 +928,9 @@ impl Service for AuthenticationService {
             Value::Object(result)
         };
         // The connection learns its login before `login` listeners run, so
-        // they see it authenticated (S-JWT-7, #2908).
+        // they see it authenticated, as in Feathers, whose
+        // `@feathersjs/authentication` `src/service.ts` runs the connection
+        // hook before the `login` event (#2908).
         if let (Some(connection), Ok(app)) = (&params.connection, self.app()) {
             let entity = config.get("entity").and_then(Value::as_str);
             let keep_open = config
@@ -977,7 +945,8 @@ impl Service for AuthenticationService {
         Ok(result)
     }
 
-    /// Logs out (S-AUTH-19): verifies `params.authentication` (whose token
+    /// Logs out (Feathers' `remove`, `@feathersjs/authentication`,
+    /// `src/service.ts`): verifies `params.authentication` (whose token
     /// must equal `id` when one is given), then revokes that token until
     /// it expires (Plume; Feathers only verifies).
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
@@ -1021,7 +990,8 @@ impl Service for AuthenticationService {
         &[Method::Create, Method::Remove]
     }
 
-    /// Checks the configuration with Feathers' messages (S-AUTH-13), runs
+    /// Checks the configuration with Feathers' messages (`setup` in
+    /// `@feathersjs/authentication`, `src/service.ts`), runs
     /// the strategies' setup and a sign+verify self-test, and makes this
     /// the app's default authentication service if there is none yet.
     async fn setup(&self, app: &App, path: &str) -> Result<()> {

@@ -14,9 +14,9 @@ fn allowed(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| (*n).to_owned()).collect()
 }
 
-// "infers configuration from settings schema" — S-AUTH-2, S-AUTH-4: the
-// configuration is the defaults under the app setting, recomputed on
-// every access.
+// "infers configuration from settings schema" —
+// `@feathersjs/authentication`, `test/core.test.ts`: the configuration is the
+// defaults under the app setting, recomputed on every access.
 #[tokio::test]
 async fn infers_configuration_from_settings() {
     let (app, auth) = core_app();
@@ -29,9 +29,10 @@ async fn infers_configuration_from_settings() {
     assert_eq!(config["authStrategies"], json!([]), "default list");
 }
 
-// "throws an error when app is not provided" — S-AUTH-1. Rust cannot build
-// the service without an app; what can still go wrong is the app being
-// dropped while the service lives on, which must be an error, not a panic.
+// "throws an error when app is not provided" —
+// `@feathersjs/authentication`, `test/core.test.ts`. Rust cannot build the
+// service without an app; what can still go wrong is the app being dropped
+// while the service lives on, which must be an error, not a panic.
 #[tokio::test]
 async fn throws_an_error_when_app_is_not_provided() {
     let app = App::new();
@@ -41,7 +42,7 @@ async fn throws_an_error_when_app_is_not_provided() {
     assert_eq!(err.code(), 500);
 }
 
-// "sets defaults" — S-AUTH-3
+// "sets defaults" — `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn sets_defaults() {
     let app = App::new();
@@ -60,9 +61,10 @@ async fn sets_defaults() {
     assert!(auth.configuration().get("entity").is_none());
 }
 
-// "allows to override jwtOptions, does not merge" — S-AUTH-3. Plume is
-// stricter (DESIGN.md, README): a user's jwtOptions are merged over the
-// defaults, so `expiresIn: "2h"` keeps `typ`, `aud` and `iss`.
+// "allows to override jwtOptions, does not merge" —
+// `@feathersjs/authentication`, `test/core.test.ts`. Plume is stricter
+// (DESIGN.md, README): a user's jwtOptions are merged over the defaults, so
+// `expiresIn: "2h"` keeps `typ`, `aud` and `iss`.
 #[tokio::test]
 async fn allows_to_override_jwt_options_and_merges_them() {
     let app = App::new();
@@ -82,11 +84,13 @@ async fn allows_to_override_jwt_options_and_merges_them() {
     assert_eq!(header(&token)["typ"], json!("access"));
 }
 
-// "sets configKey and defaultAuthentication" — S-AUTH-1, S-AUTH-5. Plume
-// stores the path of the first authentication service set up.
+// "sets configKey and defaultAuthentication" —
+// `@feathersjs/authentication`, `test/core.test.ts`. Plume stores the path of
+// the first authentication service set up.
 #[tokio::test]
 async fn sets_config_key_and_default_authentication() {
     let app = App::new();
+    app.set("env", json!("test"));
     app.set("other", json!({"secret": "supersecret", "entity": null}));
     let auth = AuthenticationService::with_config_key(&app, "other");
     assert_eq!(auth.config_key(), "other");
@@ -99,7 +103,7 @@ async fn sets_config_key_and_default_authentication() {
     assert_eq!(found.path().as_deref(), Some("login"));
 }
 
-// "uses default configKey" — S-AUTH-1
+// "uses default configKey" — `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn uses_default_config_key() {
     let app = App::new();
@@ -108,14 +112,16 @@ async fn uses_default_config_key() {
     assert_eq!(app.get("authentication"), Some(json!({})));
 }
 
-// "strategyNames" — S-AUTH-6
+// "strategyNames" — `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn strategy_names() {
     let (_app, auth) = core_app();
     assert_eq!(auth.strategy_names(), ["first", "second"]);
 }
 
-// "getStrategies" — S-AUTH-6: in the given order, unknown names skipped.
+// "getStrategies" —
+// `@feathersjs/authentication`, `test/core.test.ts`: in the given order,
+// unknown names skipped.
 #[tokio::test]
 async fn get_strategies() {
     let (_app, auth) = core_app();
@@ -125,7 +131,7 @@ async fn get_strategies() {
     assert!(Arc::ptr_eq(&found[1], &first));
 }
 
-// "getStrategy" — S-AUTH-6
+// "getStrategy" — `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn get_strategy() {
     let (_app, auth) = core_app();
@@ -161,8 +167,8 @@ impl AuthenticationStrategy for Recorder {
 }
 
 // "calls setName, setApplication and setAuthentication if available" —
-// S-AUTH-6: Plume hands the name, the service and (through it) the app to
-// every strategy call instead of setters.
+// `@feathersjs/authentication`, `test/core.test.ts`: Plume hands the name, the
+// service and (through it) the app to every strategy call instead of setters.
 #[tokio::test]
 async fn calls_set_name_set_application_and_set_authentication() {
     let app = App::new();
@@ -195,7 +201,8 @@ impl AuthenticationStrategy for Inspector {
     }
 }
 
-// "strategy configuration getter" — S-AUTH-8: a strategy's configuration
+// "strategy configuration getter" —
+// `@feathersjs/authentication`, `test/core.test.ts`: a strategy's configuration
 // is its own section.
 #[tokio::test]
 async fn strategy_configuration_getter() {
@@ -213,8 +220,9 @@ async fn strategy_configuration_getter() {
     );
 }
 
-// "strategy configuration getter" (second case) — S-AUTH-8: no entity
-// service when `service` is not configured.
+// "strategy configuration getter" (second case) —
+// `@feathersjs/authentication`, `test/core.test.ts`: no entity service when
+// `service` is not configured.
 #[tokio::test]
 async fn strategy_configuration_getter_without_service() {
     let app = App::new();
@@ -229,7 +237,7 @@ async fn strategy_configuration_getter_without_service() {
     );
 }
 
-// "returns first success" — S-AUTH-9
+// "returns first success" — `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn returns_first_success() {
     let (_app, auth) = core_app();
@@ -244,7 +252,8 @@ async fn returns_first_success() {
     assert_eq!(Value::Object(result), Strategy1::result());
 }
 
-// "returns error when failed" — S-AUTH-9
+// "returns error when failed" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn returns_error_when_failed() {
     let (_app, auth) = core_app();
@@ -260,7 +269,7 @@ async fn returns_error_when_failed() {
     assert_eq!(err.code(), 401);
 }
 
-// "returns second success" — S-AUTH-9
+// "returns second success" — `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn returns_second_success() {
     let (_app, auth) = core_app();
@@ -273,8 +282,9 @@ async fn returns_second_success() {
     assert_eq!(result["authentication"], data);
 }
 
-// "passes params" — S-AUTH-9: the strategy sees the caller's params with
-// `authenticated: true`.
+// "passes params" —
+// `@feathersjs/authentication`, `test/core.test.ts`: the strategy sees the
+// caller's params with `authenticated: true`.
 #[tokio::test]
 async fn passes_params() {
     let (_app, auth) = core_app();
@@ -290,7 +300,8 @@ async fn passes_params() {
     );
 }
 
-// "throws error when allowed and passed strategy does not match" — S-AUTH-9
+// "throws error when allowed and passed strategy does not match" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn throws_error_when_allowed_and_passed_strategy_does_not_match() {
     let (_app, auth) = core_app();
@@ -309,7 +320,8 @@ async fn throws_error_when_allowed_and_passed_strategy_does_not_match() {
     assert_eq!(err.code(), 401);
 }
 
-// "throws error when strategy is not set" — S-AUTH-9
+// "throws error when strategy is not set" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn throws_error_when_strategy_is_not_set() {
     let (_app, auth) = core_app();
@@ -334,7 +346,8 @@ fn headers(names: &[&str]) -> HashMap<String, String> {
         .collect()
 }
 
-// "returns null when no names are given" — S-AUTH-7
+// "returns null when no names are given" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn parse_returns_null_when_no_names_are_given() {
     let (_app, auth) = core_app();
@@ -344,7 +357,8 @@ async fn parse_returns_null_when_no_names_are_given() {
     );
 }
 
-// "successfully parses a request (first)" — S-AUTH-7
+// "successfully parses a request (first)" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn successfully_parses_a_request_first() {
     let (_app, auth) = core_app();
@@ -354,7 +368,8 @@ async fn successfully_parses_a_request_first() {
     assert_eq!(found, Some(Strategy1::result()));
 }
 
-// "successfully parses a request (second)" — S-AUTH-7
+// "successfully parses a request (second)" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn successfully_parses_a_request_second() {
     let (_app, auth) = core_app();
@@ -364,7 +379,7 @@ async fn successfully_parses_a_request_second() {
     assert_eq!(found, Some(Strategy2::result()));
 }
 
-// "null when no success" — S-AUTH-7
+// "null when no success" — `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn parse_null_when_no_success() {
     let (_app, auth) = core_app();
@@ -375,8 +390,10 @@ async fn parse_null_when_no_success() {
     );
 }
 
-// "with default options" — S-AUTH-11: header `{alg: HS256, typ: access}`,
-// claims `iat, exp, aud, iss, jti` in that order, a day apart.
+// "with default options" —
+// `@feathersjs/authentication`, `test/core.test.ts`: header
+// `{alg: HS256, typ: access}`, claims `iat, exp, aud, iss, jti` in that order,
+// a day apart.
 #[tokio::test]
 async fn create_access_token_with_default_options() {
     let (_app, auth) = core_app();
@@ -396,7 +413,8 @@ async fn create_access_token_with_default_options() {
     assert_eq!(verified, c);
 }
 
-// "with default and overriden options" — S-AUTH-11
+// "with default and overriden options" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn create_access_token_with_default_and_overridden_options() {
     let (_app, auth) = core_app();
@@ -415,7 +433,8 @@ async fn create_access_token_with_default_and_overridden_options() {
     );
 }
 
-// "errors with invalid options" — S-AUTH-11
+// "errors with invalid options" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn create_access_token_errors_with_invalid_options() {
     let (_app, auth) = core_app();
@@ -439,7 +458,8 @@ async fn create_access_token_errors_with_invalid_options() {
     );
 }
 
-// "returns payload when token is valid" — S-AUTH-12
+// "returns payload when token is valid" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn verify_returns_payload_when_token_is_valid() {
     let (_app, auth) = core_app();
@@ -450,7 +470,8 @@ async fn verify_returns_payload_when_token_is_valid() {
     assert_eq!(verified["message"], json!("Hi"));
 }
 
-// "errors when custom algorithm property does not match" — S-AUTH-12
+// "errors when custom algorithm property does not match" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn verify_errors_when_custom_algorithm_does_not_match() {
     let (_app, auth) = core_app();
@@ -465,9 +486,10 @@ async fn verify_errors_when_custom_algorithm_does_not_match() {
     assert_eq!(err.code(), 401);
 }
 
-// "errors when algorithms property does not match" — S-AUTH-12. Plume has
-// no `algorithms` list: verification pins the one configured algorithm,
-// here overridden per call.
+// "errors when algorithms property does not match" —
+// `@feathersjs/authentication`, `test/core.test.ts`. Plume has no `algorithms`
+// list: verification pins the one configured algorithm, here overridden per
+// call.
 #[tokio::test]
 async fn verify_errors_when_algorithms_property_does_not_match() {
     let (_app, auth) = core_app();
@@ -479,7 +501,8 @@ async fn verify_errors_when_algorithms_property_does_not_match() {
     assert_eq!(err.message(), "invalid algorithm");
 }
 
-// "errors when secret is different" — S-AUTH-12
+// "errors when secret is different" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn verify_errors_when_secret_is_different() {
     let (_app, auth) = core_app();
@@ -491,7 +514,8 @@ async fn verify_errors_when_secret_is_different() {
     assert_eq!(err.message(), "invalid signature");
 }
 
-// "errors when other custom options do not match" — S-AUTH-12
+// "errors when other custom options do not match" —
+// `@feathersjs/authentication`, `test/core.test.ts`
 #[tokio::test]
 async fn verify_errors_when_other_custom_options_do_not_match() {
     let (_app, auth) = core_app();
@@ -503,8 +527,9 @@ async fn verify_errors_when_other_custom_options_do_not_match() {
     assert_eq!(err.message(), "jwt issuer invalid. expected: someonelse");
 }
 
-// "errors when token is expired" — S-AUTH-12: 401 'jwt expired' with data
-// `{name: TokenExpiredError, expiredAt}`. The token is built with a past
+// "errors when token is expired" —
+// `@feathersjs/authentication`, `test/core.test.ts`: 401 'jwt expired' with
+// data `{name: TokenExpiredError, expiredAt}`. The token is built with a past
 // `exp` instead of waiting.
 #[tokio::test]
 async fn verify_errors_when_token_is_expired() {

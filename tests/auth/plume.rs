@@ -122,25 +122,43 @@ async fn expires_in_forms() {
     }
 }
 
-// Point 2/DESIGN: a short or placeholder secret stops setup outside
-// development, with a message that says how to make one.
+// Point 2/DESIGN: a short, placeholder or published secret stops setup
+// everywhere but in the `test` environment (development included: the
+// binary generates one there), with a message that names the setting and
+// says how to make one. One policy (`auth::secret::check`) for the service
+// and the binary's configuration.
 #[tokio::test]
-async fn weak_secrets_stop_production_setup() {
-    for secret in ["supersecret", "CHANGE_ME", "short-but-not-a-placeholder"] {
+async fn weak_secrets_stop_setup_outside_test() {
+    let weak = [
+        "supersecret",
+        "CHANGE_ME",
+        "short-but-not-a-placeholder",
+        plume::config::DEVELOPMENT_SECRET,
+    ];
+    for env in ["production", "development"] {
+        for secret in weak {
+            let app = App::new();
+            app.set("env", json!(env));
+            configure(&app, json!({"secret": secret, "entity": null}));
+            app.use_service("authentication", AuthenticationService::new(&app))
+                .unwrap();
+            let err = app.setup().await.unwrap_err();
+            assert!(err.message().contains("plume secret"), "{}", err.message());
+            assert!(
+                err.message().contains("authentication.secret"),
+                "{}",
+                err.message()
+            );
+        }
+    }
+    for (env, secret) in [("production", STRONG_SECRET), ("test", "supersecret")] {
         let app = App::new();
-        app.set("env", json!("production"));
+        app.set("env", json!(env));
         configure(&app, json!({"secret": secret, "entity": null}));
         app.use_service("authentication", AuthenticationService::new(&app))
             .unwrap();
-        let err = app.setup().await.unwrap_err();
-        assert!(err.message().contains("plume secret"), "{}", err.message());
+        app.setup().await.unwrap();
     }
-    let app = App::new();
-    app.set("env", json!("production"));
-    configure(&app, json!({"secret": STRONG_SECRET, "entity": null}));
-    app.use_service("authentication", AuthenticationService::new(&app))
-        .unwrap();
-    app.setup().await.unwrap();
 }
 
 // Point 3: every supported key type signs with the private key and
@@ -689,7 +707,8 @@ async fn transport_entry_point_parse() {
 }
 
 // The authentication service's own `created`/`removed` events carry
-// tokens and are never emitted (Feathers never publishes them, S-AUTH-13).
+// tokens and are never emitted (Feathers never publishes them: `setup` in
+// `@feathersjs/authentication`, `src/service.ts`).
 #[tokio::test]
 async fn login_results_are_not_service_events() {
     let app = local_app().await;

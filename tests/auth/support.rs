@@ -128,8 +128,13 @@ pub(crate) struct NoIdService;
 #[async_trait]
 impl Service for NoIdService {}
 
-/// Sets the authentication config of `app`.
+/// Sets the authentication config of `app`, in the `test` environment
+/// unless the test chose another: Feathers' suites sign with
+/// `supersecret`, which Plume refuses everywhere else.
 pub(crate) fn configure(app: &App, config: Value) {
+    if app.get("env").is_none() {
+        app.set("env", json!("test"));
+    }
     app.set("authentication", config);
 }
 
@@ -171,6 +176,7 @@ async fn from_get(ctx: &mut HookContext) -> Result<()> {
 /// authentication config. Set up and ready.
 pub(crate) async fn local_app_with(extra: Value) -> App {
     let app = App::new();
+    app.set("env", json!("test"));
     let mut config = json!({
         "entity": "user",
         "service": "users",
