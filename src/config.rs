@@ -94,9 +94,7 @@ impl Config {
 
     /// The value at a dotted path such as `sqlite.filename`.
     pub fn get(&self, path: &str) -> Option<&Value> {
-        let mut parts = path.split('.');
-        let first = self.values.get(parts.next()?)?;
-        parts.try_fold(first, |value, key| value.get(key))
+        crate::fields::get_in(&self.values, path)
     }
 
     /// Stores every top-level key as an app setting, and the environment

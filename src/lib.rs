@@ -84,6 +84,7 @@ pub mod context;
 pub mod default_app;
 pub mod error;
 mod events;
+mod fields;
 pub mod logging;
 pub mod query;
 pub mod schema;
@@ -93,6 +94,7 @@ pub mod service;
 pub mod store;
 pub mod transport;
 mod typed;
+mod workers;
 
 pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
 pub use auth::{

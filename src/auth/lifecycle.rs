@@ -11,11 +11,11 @@
 
 use serde_json::Value;
 
-use super::fields::get_path;
 use super::hooks::protect_query;
 use super::local::PrehashedPassword;
 use super::service::AuthenticationService;
 use super::token::subject_of;
+use crate::fields::get_path;
 use crate::{BoxFuture, Hook, HookContext, Hooks, Method, Result};
 
 /// Installs the lifecycle hooks on the entity service at `entity_path`.

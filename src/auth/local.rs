@@ -18,9 +18,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use super::config::{JWT_OPTION_KEYS, LOCAL_STRATEGY_KEYS, misplaced};
-use super::fields::{get_path, set_path};
 use super::password::{self, DEFAULT_MAX_PASSWORD_LEN, Priority};
 use super::strategy::{AuthResult, AuthenticationStrategy, StrategyContext};
+use crate::fields::{get_path, set_path};
 use crate::{Error, Id, Params, Result};
 
 /// How many records a login lookup reads: one exact match plus the few

@@ -35,7 +35,6 @@
 
 pub mod config;
 mod connection;
-pub mod fields;
 pub mod hooks;
 pub mod jwt;
 mod lifecycle;

@@ -13,120 +13,57 @@
 //! server's resident memory past 1 GB. With one thread per CPU the memory
 //! in use stays at a few hashes' worth.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use tokio::sync::OnceCell;
 
 use crate::error::poisoned;
+use crate::workers::{Lane, Workers};
 use crate::{Error, Result};
 
 /// Passwords longer than this (in bytes) are refused: hashing cost does
 /// not grow much with length, but there is no reason to accept megabytes.
 pub const DEFAULT_MAX_PASSWORD_LEN: usize = 1024;
 
-type Job = Box<dyn FnOnce() + Send>;
-
 /// Which queue a job waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Priority {
     /// A login's verification (and the dummy hash it may need): taken
-    /// first.
+    /// first, though after
+    /// [`FIRSTS_BEFORE_A_SECOND`](crate::workers::FIRSTS_BEFORE_A_SECOND) logins taken ahead
+    /// of a waiting storage hash, that one goes, so a steady stream of
+    /// logins cannot hold sign-ups and password changes back for ever.
     Login,
     /// A hash to store: sign-ups, password changes, rehashes.
     Storage,
 }
 
-#[derive(Default)]
-struct Queues {
-    login: VecDeque<Job>,
-    storage: VecDeque<Job>,
-    /// Login jobs taken in a row while storage jobs waited.
-    logins_in_a_row: usize,
-}
-
-/// After this many logins taken ahead of waiting storage hashes, one
-/// storage hash goes: logins still come first, but a steady stream of them
-/// cannot hold sign-ups and password changes back for ever.
-const LOGINS_BEFORE_A_STORAGE_HASH: usize = 8;
-
-impl Queues {
-    /// The next job: a login first, unless logins have gone ahead of a
-    /// waiting storage hash [`LOGINS_BEFORE_A_STORAGE_HASH`] times.
-    fn next(&mut self) -> Option<Job> {
-        let storage_due = self.logins_in_a_row >= LOGINS_BEFORE_A_STORAGE_HASH;
-        if !storage_due && let Some(job) = self.login.pop_front() {
-            if !self.storage.is_empty() {
-                self.logins_in_a_row += 1;
-            }
-            return Some(job);
+impl Priority {
+    fn lane(self) -> Lane {
+        match self {
+            Self::Login => Lane::First,
+            Self::Storage => Lane::Second,
         }
-        self.logins_in_a_row = 0;
-        self.storage.pop_front().or_else(|| self.login.pop_front())
     }
 }
 
-struct Pool {
-    queues: Mutex<Queues>,
-    ready: Condvar,
-    /// How many threads started.
-    threads: AtomicUsize,
-}
-
-/// The hashing threads, started on first use; they live as long as the
-/// process.
-fn pool() -> &'static Arc<Pool> {
-    static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
+/// The hashing threads, one per CPU, started on first use; they live as
+/// long as the process.
+fn pool() -> Result<&'static Workers<()>> {
+    static POOL: OnceLock<Result<Workers<()>>> = OnceLock::new();
     POOL.get_or_init(|| {
-        let pool = Arc::new(Pool {
-            queues: Mutex::new(Queues::default()),
-            ready: Condvar::new(),
-            threads: AtomicUsize::new(0),
-        });
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        for n in 0..cpus {
-            let shared = Arc::clone(&pool);
-            let spawned = std::thread::Builder::new()
-                .name(format!("plume-argon2-{n}"))
-                .spawn(move || {
-                    lower_priority();
-                    work(&shared);
-                });
-            match spawned {
-                Ok(_) => {
-                    pool.threads.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(error) => tracing::error!(%error, "cannot start a password hashing thread"),
-            }
-        }
-        pool
+        Workers::start(
+            "the password hashing threads",
+            "plume-argon2",
+            vec![(); cpus],
+            lower_priority,
+        )
     })
-}
-
-/// A hashing thread's loop: logins first, then storage hashes (see
-/// [`Queues::next`]).
-fn work(pool: &Pool) {
-    loop {
-        let job = {
-            let Ok(mut queues) = pool.queues.lock() else {
-                return;
-            };
-            loop {
-                if let Some(job) = queues.next() {
-                    break job;
-                }
-                queues = match pool.ready.wait(queues) {
-                    Ok(queues) => queues,
-                    Err(_) => return,
-                };
-            }
-        };
-        // A panicking job must not take the thread with it.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-    }
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// How much nicer than the rest of the process the hashing threads run
@@ -158,39 +95,15 @@ fn lower_priority() {
     }
 }
 
-/// Queues `work` and returns where its result will arrive. A job whose
-/// caller has gone away by the time a thread takes it is skipped.
-fn submit<T: Send + 'static>(
-    priority: Priority,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<tokio::sync::oneshot::Receiver<T>> {
-    let pool = pool();
-    if pool.threads.load(Ordering::Relaxed) == 0 {
-        return Err(Error::internal("no password hashing thread is running"));
-    }
-    let (done, result) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        if !done.is_closed() {
-            let _ = done.send(work());
-        }
-    });
-    let mut queues = pool.queues.lock().map_err(poisoned)?;
-    match priority {
-        Priority::Login => queues.login.push_back(job),
-        Priority::Storage => queues.storage.push_back(job),
-    }
-    drop(queues);
-    pool.ready.notify_one();
-    Ok(result)
-}
-
+/// Runs `work` on a hashing thread at `priority`. A job whose caller has
+/// gone away by the time a thread takes it is skipped.
 async fn blocking<T: Send + 'static>(
     priority: Priority,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
-    submit(priority, work)?
+    pool()?
+        .run(priority.lane(), move |_: &mut ()| Ok(work()))
         .await
-        .map_err(|_| Error::internal("password hashing failed (the job panicked)"))
 }
 
 fn hasher() -> Argon2<'static> {
@@ -287,26 +200,6 @@ pub fn needs_rehash(hash: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn logins_go_first_but_cannot_hold_storage_hashes_back_for_ever() {
-        let mut queues = Queues::default();
-        let taken = Arc::new(Mutex::new(Vec::new()));
-        let job = |name: &'static str| -> Job {
-            let taken = Arc::clone(&taken);
-            Box::new(move || taken.lock().unwrap().push(name))
-        };
-        queues.storage.push_back(job("storage"));
-        for _ in 0..20 {
-            queues.login.push_back(job("login"));
-        }
-        while let Some(next) = queues.next() {
-            next();
-        }
-        let taken = taken.lock().unwrap();
-        let position = taken.iter().position(|t| *t == "storage").unwrap();
-        assert_eq!(position, LOGINS_BEFORE_A_STORAGE_HASH, "{taken:?}");
-    }
-
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_at_a_lower_priority() {
@@ -326,14 +219,18 @@ mod tests {
     async fn a_login_is_verified_before_queued_storage_hashes() {
         let hash = hash_password("hunter42".to_owned()).await.unwrap();
         // Sign-ups queued first...
-        let threads = pool().threads.load(Ordering::Relaxed);
+        let workers = pool().unwrap();
+        let threads = workers.threads();
         let queued: Vec<_> = (0..4 * threads + 4)
             .map(|i| {
                 let password = format!("sign-up {i}");
-                submit(Priority::Storage, move || {
-                    let _ = hasher().hash_password(password.as_bytes());
-                })
-                .unwrap()
+                let (task, done) =
+                    crate::workers::task("the password hashing threads", move |_: &mut ()| {
+                        let _ = hasher().hash_password(password.as_bytes());
+                        Ok(())
+                    });
+                workers.submit(Lane::Second, task).unwrap();
+                done
             })
             .collect();
         // ...a login after them is taken as soon as a thread is free.

@@ -10,8 +10,8 @@
 
 use serde_json::Value;
 
-use crate::auth::fields::{get_path, set_path};
 use crate::auth::{AuthenticationService, LocalStrategy, PrehashedPassword, StrategyContext};
+use crate::fields::{get_path, set_path};
 use crate::{BoxFuture, Error, Hook, HookContext, Result};
 
 /// Replaces the password at `field` (a dotted path) in `ctx.data` by its

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::auth::fields::remove_path;
+use crate::fields::remove_path;
 use crate::{AroundHook, BoxFuture, Hook, HookContext, Method, Next, Result};
 
 /// Removes `fields` (dotted paths) from what is sent to callers, whatever

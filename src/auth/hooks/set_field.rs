@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use crate::auth::fields::get_path;
+use crate::fields::get_path;
 use crate::{BoxFuture, Error, Hook, HookContext, Result};
 
 /// Where [`SetField`] writes.
@@ -158,14 +158,9 @@ impl SetField {
 }
 
 fn lookup_map(map: &serde_json::Map<String, Value>, path: &str) -> Option<Value> {
-    let (head, rest) = path.split_once('.').unwrap_or((path, ""));
-    let value = map.get(head)?;
-    let found = if rest.is_empty() {
-        Some(value)
-    } else {
-        get_path(value, rest)
-    };
-    found.filter(|v| !v.is_null()).cloned()
+    crate::fields::get_in(map, path)
+        .filter(|v| !v.is_null())
+        .cloned()
 }
 
 fn bad_target(to: &str) -> Error {

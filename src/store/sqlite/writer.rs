@@ -35,7 +35,8 @@ use rusqlite::Connection;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use tokio::sync::oneshot;
 
-use super::{db_error, pool};
+use super::db_error;
+use crate::workers::{self, Task};
 use crate::{Error, Result};
 
 /// The most writes committed by one transaction.
@@ -53,18 +54,19 @@ trait WriteJob: Send {
     fn finish(self: Box<Self>, failed: Option<&Error>);
 }
 
-enum Job {
+/// What waits in the writer's queue.
+enum Queued {
     /// A write, batched with others into one transaction.
     Write(Box<dyn WriteJob>),
     /// Work that runs alone, outside any transaction: the reads of a
     /// `:memory:` database, whose single connection lives here.
-    Alone(pool::Job),
+    Alone(Task<Connection>),
 }
 
 /// The handle to the writer thread. The thread ends, closing the
 /// connection, when the last handle is dropped.
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
 }
 
 impl fmt::Debug for Writer {
@@ -162,7 +164,7 @@ impl Writer {
             invalidate,
         };
         self.jobs
-            .send(Job::Write(Box::new(job)))
+            .send(Queued::Write(Box::new(job)))
             .map_err(|_| Error::internal("the SQLite writer thread has stopped"))?;
         answer
             .await
@@ -176,17 +178,17 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
-        let (job, reply) = pool::job(work);
+        let (task, reply) = workers::task("the SQLite writer thread", work);
         self.jobs
-            .send(Job::Alone(job))
+            .send(Queued::Alone(task))
             .map_err(|_| Error::internal("the SQLite writer thread has stopped"))?;
-        pool::answer(reply, "the SQLite writer thread").await
+        workers::answer(reply, "the SQLite writer thread").await
     }
 }
 
 /// The writer thread: batches consecutive writes until every handle is
 /// gone.
-fn serve(mut conn: Connection, jobs: &mpsc::Receiver<Job>, in_write: &AtomicBool) {
+fn serve(mut conn: Connection, jobs: &mpsc::Receiver<Queued>, in_write: &AtomicBool) {
     let mut next = None;
     loop {
         let job = match next.take() {
@@ -197,12 +199,12 @@ fn serve(mut conn: Connection, jobs: &mpsc::Receiver<Job>, in_write: &AtomicBool
             },
         };
         match job {
-            Job::Alone(work) => work(&mut conn),
-            Job::Write(first) => {
+            Queued::Alone(work) => work(&mut conn),
+            Queued::Write(first) => {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match jobs.try_recv() {
-                        Ok(Job::Write(job)) => batch.push(job),
+                        Ok(Queued::Write(job)) => batch.push(job),
                         Ok(other) => {
                             next = Some(other);
                             break;
