@@ -13,7 +13,8 @@ use crate::Result;
 use crate::error::poisoned;
 
 /// Where revoked token ids are kept. The in-memory [`MemoryRevocationList`]
-/// is the default; a persistent store implements the same two methods.
+/// is the default; a persistent store implements the same methods beside
+/// its own code (`store::SqliteRevocations` for SQLite).
 #[async_trait]
 pub trait RevocationList: Send + Sync + 'static {
     /// Records that the token `jti` is revoked until `expires_at` (Unix
@@ -88,35 +89,6 @@ impl RevocationList for MemoryRevocationList {
     async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
         let subjects = self.subjects.lock().map_err(poisoned)?;
         Ok(subjects.get(sub).copied())
-    }
-}
-
-/// Revoked tokens in the SQLite database, so that a logout survives a
-/// restart.
-#[cfg(feature = "sqlite")]
-#[async_trait]
-impl RevocationList for crate::store::SqliteRevocations {
-    async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()> {
-        // Expiry times past i64::MAX seconds do not occur; clamp rather than wrap.
-        let expires_at = i64::try_from(expires_at).unwrap_or(i64::MAX);
-        crate::store::SqliteRevocations::revoke(self, jti, expires_at).await
-    }
-
-    async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        crate::store::SqliteRevocations::is_revoked(self, jti).await
-    }
-
-    async fn revoke_subject(&self, sub: &str, at: u64) -> Result<()> {
-        let at = i64::try_from(at).unwrap_or(i64::MAX);
-        crate::store::SqliteRevocations::revoke_subject(self, sub, at).await
-    }
-
-    async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
-        Ok(
-            crate::store::SqliteRevocations::subject_revoked_at(self, sub)
-                .await?
-                .and_then(|at| u64::try_from(at).ok()),
-        )
     }
 }
 

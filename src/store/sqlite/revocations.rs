@@ -7,8 +7,8 @@
 //! [`revoke`](SqliteRevocations::revoke). The list therefore never holds
 //! more than the tokens revoked within one token lifetime. It lives in
 //! the store's database (table `plume_revoked_tokens`), so a logout
-//! survives a restart. The authentication layer wraps it in whatever
-//! revocation trait it defines.
+//! survives a restart. It implements the authentication layer's
+//! [`RevocationList`], the one way the service reaches revocations.
 //!
 //! Every authenticated request asks whether its token is revoked, so the
 //! list is also kept in memory, loaded from the table on first use and
@@ -25,10 +25,12 @@ use std::sync::RwLock;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use tokio::sync::OnceCell;
 
 use super::{SqliteStore, db_error};
+use crate::auth::RevocationList;
 use crate::error::poisoned;
 use crate::{Error, Result};
 
@@ -38,6 +40,7 @@ const TABLE: &str = "plume_revoked_tokens";
 /// Revoked token ids in an SQLite database, kept until they expire.
 ///
 /// ```
+/// use plume::auth::RevocationList;
 /// use plume::store::{SqliteRevocations, SqliteStore};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -143,11 +146,18 @@ impl SqliteRevocations {
         merge_max(&cache.entries, rows)?;
         merge_max(&cache.subjects, subjects)
     }
+}
 
+/// The authentication service's revocation storage (see
+/// [`RevocationList`]), kept in this store's database.
+#[async_trait]
+impl RevocationList for SqliteRevocations {
     /// Revokes the token `jti` until `expires_at` (its `exp`, seconds since
     /// the Unix epoch), durably; revoking twice keeps the later expiry.
     /// Also forgets tokens whose expiry has passed.
-    pub async fn revoke(&self, jti: &str, expires_at: i64) -> Result<()> {
+    async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()> {
+        // Expiry times past i64::MAX seconds do not occur; clamp rather than wrap.
+        let expires_at = i64::try_from(expires_at).unwrap_or(i64::MAX);
         self.ensure_loaded().await?;
         let now = unix_now()?;
         {
@@ -182,7 +192,7 @@ impl SqliteRevocations {
     /// True when the token `jti` was revoked (and has not expired since;
     /// a token is still revoked in its last second, `exp == now`, when its
     /// signature still verifies).
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool> {
+    async fn is_revoked(&self, jti: &str) -> Result<bool> {
         self.ensure_loaded().await?;
         self.refresh_if_stale().await?;
         let now = unix_now()?;
@@ -194,7 +204,8 @@ impl SqliteRevocations {
     /// (its `iat`, seconds since the Unix epoch), durably; a later `at`
     /// wins. One row per subject, kept for good (subjects are never
     /// reused by the stores' id counters).
-    pub async fn revoke_subject(&self, sub: &str, at: i64) -> Result<()> {
+    async fn revoke_subject(&self, sub: &str, at: u64) -> Result<()> {
+        let at = i64::try_from(at).unwrap_or(i64::MAX);
         self.ensure_loaded().await?;
         merge_max(&self.cache().subjects, vec![(sub.to_owned(), at)])?;
         let sub = sub.to_owned();
@@ -214,11 +225,11 @@ impl SqliteRevocations {
 
     /// The `iat` up to which the subject's tokens are revoked, if ever.
     /// Reads the mirror as it is: the verification of a token asks
-    /// [`is_revoked`](Self::is_revoked) first, which refreshes it.
-    pub async fn subject_revoked_at(&self, sub: &str) -> Result<Option<i64>> {
+    /// [`is_revoked`](RevocationList::is_revoked) first, which refreshes it.
+    async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
         self.ensure_loaded().await?;
         let subjects = self.cache().subjects.read().map_err(poisoned)?;
-        Ok(subjects.get(sub).copied())
+        Ok(subjects.get(sub).and_then(|at| u64::try_from(*at).ok()))
     }
 }
 
@@ -281,7 +292,7 @@ mod tests {
     async fn revocations_persist_and_expire() {
         let dir = std::env::temp_dir().join(format!("plume-revoked-{}", uuid::Uuid::new_v4()));
         let path = dir.join("db.sqlite");
-        let now = unix_now().unwrap();
+        let now = unix_now().unwrap().cast_unsigned();
         {
             let store = SqliteStore::open(&path).await.unwrap();
             let revoked = SqliteRevocations::new(&store);
@@ -320,7 +331,11 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(expiry, now + 3600, "the later expiry is kept");
+        assert_eq!(
+            expiry.cast_unsigned(),
+            now + 3600,
+            "the later expiry is kept"
+        );
         drop(revoked);
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
@@ -339,7 +354,7 @@ mod tests {
         // (`plume user grant`).
         let other = SqliteStore::open(&path).await.unwrap();
         let writing = SqliteRevocations::new(&other);
-        let now = unix_now().unwrap();
+        let now = unix_now().unwrap().cast_unsigned();
         writing.revoke("t", now + 3600).await.unwrap();
         writing.revoke_subject("7", now).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(60)).await;
@@ -355,13 +370,13 @@ mod tests {
         let first = SqliteRevocations::new(&store);
         let second = SqliteRevocations::new(&store);
         assert!(!second.is_revoked("t1").await.unwrap());
-        first.revoke("t1", i64::MAX).await.unwrap();
+        first.revoke("t1", u64::MAX).await.unwrap();
         assert!(second.is_revoked("t1").await.unwrap());
         // Expired entries are not revoked (the token fails on its own).
         first.revoke("old", 1).await.unwrap();
         assert!(!second.is_revoked("old").await.unwrap());
         // In its last second a token is still revoked.
-        let now = unix_now().unwrap();
+        let now = unix_now().unwrap().cast_unsigned();
         first.revoke("last", now).await.unwrap();
         assert!(second.is_revoked("last").await.unwrap());
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::auth::RevocationList as _;
 use crate::query::{self, QueryLimits, QueryOptions};
 use crate::{ErrorKind, Id, Paginate, PaginateParam, Params, Provider, Result, Service};
 
