@@ -276,6 +276,12 @@ fn bad_timespan(value: &Value) -> Error {
     ))
 }
 
+/// Vercel's `ms` syntax, which node-jsonwebtoken reads `expiresIn` with:
+/// a number, fractions allowed, then an optional space and a unit in any
+/// case (`"1.5h"`, `"7 Days"`). Written here rather than taken from
+/// humantime, which reads neither fractions nor capitals and does read
+/// compounds (`"1h 30m"`) that Feathers refuses: a Feathers config must
+/// mean the same token lifetime in Plume.
 fn parse_timespan_str(input: &str) -> Option<u64> {
     let s = input.trim();
     let split = s
@@ -313,6 +319,7 @@ mod tests {
             (json!("1.5h"), 5_400),
             (json!(3600), 3_600),
             (json!("1500ms"), 1),
+            (json!("2 Days"), 172_800),
         ] {
             assert_eq!(parse_timespan(&input).unwrap(), seconds, "{input}");
         }
@@ -323,6 +330,7 @@ mod tests {
             json!(null),
             json!([1]),
             json!("1 fortnight"),
+            json!("1h 30m"),
         ] {
             assert!(parse_timespan(&bad).is_err(), "{bad}");
         }

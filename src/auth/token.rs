@@ -415,26 +415,18 @@ fn verification_error(kind: &JwtErrorKind, token: &str, settings: &JwtSettings) 
 }
 
 /// Unix seconds as an ISO 8601 UTC timestamp with milliseconds, the way a
-/// JavaScript `Date` serialises (`2024-01-31T12:00:00.000Z`).
+/// JavaScript `Date` serialises (`2024-01-31T12:00:00.000Z`). Past year
+/// 9999, which a `Date` cannot show either, the last second of 9999.
 pub fn iso8601(seconds: u64) -> String {
-    let days = seconds / 86_400;
-    let rem = seconds % 86_400;
-    // Howard Hinnant's civil-from-days, for days since 1970-01-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let at = i64::try_from(seconds)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or_else(|| time::macros::datetime!(9999-12-31 23:59:59).assume_utc());
+    at.format(FORMAT)
+        .unwrap_or_else(|_| "9999-12-31T23:59:59.000Z".to_owned())
 }
 
 #[cfg(test)]
@@ -460,5 +452,6 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00.000Z");
         assert_eq!(iso8601(1_700_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(iso8601(u64::MAX), "9999-12-31T23:59:59.000Z");
     }
 }

@@ -156,17 +156,16 @@ fn url_of(parts: &Map<String, Value>) -> Result<String> {
     Ok(url)
 }
 
-/// Encodes everything but RFC 3986's unreserved characters.
+/// Everything but RFC 3986's unreserved characters (letters, digits,
+/// `-`, `.`, `_`, `~`) is encoded in a URL's user, password and database.
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn percent_encode(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
+    percent_encoding::utf8_percent_encode(text, NOT_UNRESERVED).to_string()
 }
 
 fn check_client(section: &Map<String, Value>, key: &str, clients: &[&str]) -> Result<()> {
