@@ -31,6 +31,12 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// The app the `plume` binary serves, from the binary's own source (the
+/// library does not ship it).
+#[allow(dead_code, unused_imports, unreachable_pub)]
+#[path = "../src/bin/plume/default_app/mod.rs"]
+mod default_app;
+
 use std::time::Instant;
 
 use plume::store::{SqliteService, SqliteStore};
@@ -50,16 +56,13 @@ const OWNERS: i64 = 1000;
 const PROBE_MESSAGES: i64 = 10;
 
 /// The `messages` service exactly as the default app declares it
-/// (`plume::default_app::messages_service`: setting a service up drops
+/// (`default_app::messages_service`: setting a service up drops
 /// the indexes it does not declare, so a copy could differ). Indexes added
 /// through `sqlite.indexes` in a configuration are not seen here.
 /// `multi_methods` does not touch the schema; the server's service
 /// refuses calls on many records as before.
 fn messages(store: &SqliteStore) -> Result<SqliteService> {
-    Ok(
-        plume::default_app::messages_service(store)?
-            .multi_methods([Method::Create, Method::Remove]),
-    )
+    Ok(default_app::messages_service(store)?.multi_methods([Method::Create, Method::Remove]))
 }
 
 struct Options {

@@ -16,6 +16,12 @@
 //! cargo run --release --example stateless
 //! ```
 
+/// The app the `plume` binary serves, from the binary's own source (the
+/// library does not ship it).
+#[allow(dead_code, unused_imports, unreachable_pub)]
+#[path = "../src/bin/plume/default_app/mod.rs"]
+mod default_app;
+
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -58,7 +64,7 @@ async fn main() -> Result<()> {
         .parse()
         .map_err(|e| Error::general(format!("cannot listen on '{host}:{port}': {e}")))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let app = plume::default_app::build(&config).await?;
+    let app = default_app::build(&config).await?;
     // Before the start-up line, so a signal right after it is handled.
     let shutdown = plume::server::shutdown_signal();
     tracing::info!(

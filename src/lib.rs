@@ -36,8 +36,9 @@
 //! - [`channels`]: real-time connections, channels and publishers.
 //! - [`transport`]: REST (axum) and socket.io (socketioxide).
 //! - [`config`]: configuration files and environment variables.
-//! - [`server`]: serving an app on a listener; [`default_app`]: the app
-//!   the `plume` binary serves.
+//! - [`server`]: serving an app on a listener. The app the `plume` binary
+//!   serves is the binary's own (`src/bin/plume/default_app/`), built on
+//!   this public API only.
 //! - [`logging`]: the access log and the log writer, off the request
 //!   path.
 //!
@@ -81,7 +82,6 @@ pub mod channels;
 pub mod config;
 pub mod context;
 #[cfg(all(feature = "sqlite", feature = "rest"))]
-pub mod default_app;
 pub mod error;
 mod events;
 mod fields;

@@ -16,6 +16,11 @@
 
 mod auth;
 mod cli;
+/// The app the `plume` binary serves, compiled from the binary's source:
+/// the library does not ship it.
+#[allow(dead_code, unused_imports, unreachable_pub)]
+#[path = "../src/bin/plume/default_app/mod.rs"]
+mod default_app;
 mod e2e;
 mod fuzz;
 mod hooks;

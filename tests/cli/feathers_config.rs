@@ -403,7 +403,7 @@ async fn every_address_of_a_name_is_listened_on_with_one_port() {
     // The repository's own test configuration (an in-memory database).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     let config = plume::config::Config::load_with(&dir, "test", |_| None).unwrap();
-    let app = plume::default_app::build(&config).await.unwrap();
+    let app = crate::default_app::build(&config).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(plume::server::serve_on(
         app,

@@ -412,7 +412,7 @@ async fn blank_message_text_is_400_naming_the_field() {
         Method::POST,
         "/messages",
         Some(&ada.token),
-        Some(&at(plume::default_app::MAX_TEXT + 1)),
+        Some(&at(crate::default_app::MAX_TEXT + 1)),
     )
     .await;
     assert_status_error(&answer, "BadRequest", 400);
@@ -428,7 +428,7 @@ async fn blank_message_text_is_400_naming_the_field() {
         Method::POST,
         "/messages",
         Some(&ada.token),
-        Some(&at(plume::default_app::MAX_TEXT)),
+        Some(&at(crate::default_app::MAX_TEXT)),
     )
     .await;
     assert_eq!(status, 201);

@@ -29,7 +29,7 @@ pub(super) async fn server_with(overrides: Value) -> TestServer {
     }
     let config = Config::from_value("test", values);
     let store = SqliteStore::open(":memory:").await.unwrap();
-    let app = plume::default_app::build_with_store(&config, &store).unwrap();
+    let app = crate::default_app::build_with_store(&config, &store).unwrap();
     TestServer::start(app).await
 }
 

@@ -37,7 +37,7 @@ async fn server_and_app(overrides: Value) -> (TestServer, App) {
     }
     let config = Config::from_value("test", values);
     let store = SqliteStore::open(":memory:").await.unwrap();
-    let app = plume::default_app::build_with_store(&config, &store).unwrap();
+    let app = crate::default_app::build_with_store(&config, &store).unwrap();
     (TestServer::start(app.clone()).await, app)
 }
 

@@ -61,7 +61,7 @@ async fn default_app_on(file: &Path) -> TestServer {
     );
     let config = Config::from_value("test", values);
     let store = SqliteStore::open(file).await.unwrap();
-    let app = plume::default_app::build_with_store(&config, &store).unwrap();
+    let app = crate::default_app::build_with_store(&config, &store).unwrap();
     TestServer::start(app).await
 }
 

@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::auth::config::TOP_LEVEL_KEYS;
-use crate::config::Config;
+use plume::auth::config::TOP_LEVEL_KEYS;
+use plume::config::Config;
 
 /// The strategies the default app registers: their sections under
 /// `authentication` are read by the strategies.
@@ -58,7 +58,7 @@ const NOT_BUILT: &[(&str, &str)] = &[
 
 /// What a configuration holds that nothing reads.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Unused {
+pub(crate) struct Unused {
     /// Feathers settings Plume does not implement (dotted paths).
     pub not_built: Vec<String>,
     /// Keys Plume does not know at all (dotted paths).
@@ -68,7 +68,7 @@ pub struct Unused {
 impl Unused {
     /// The start-up warnings: one naming every setting that is not built,
     /// one naming every unknown key; none when all is read.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         if !self.not_built.is_empty() {
             let named: Vec<String> = self
@@ -98,7 +98,7 @@ impl Unused {
 }
 
 /// The keys of `config` that neither the binary nor the default app read.
-pub fn unused(config: &Config) -> Unused {
+pub(crate) fn unused(config: &Config) -> Unused {
     let mut unused = Unused::default();
     for (key, value) in config.values() {
         if NOT_BUILT.iter().any(|(known, _)| known == key) {

@@ -32,31 +32,31 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use crate::auth::hooks::{SetField, preserve_on_update, set_field};
-use crate::auth::token::subject_of;
-use crate::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
-use crate::channels::{ANONYMOUS, AUTHENTICATED};
-use crate::config::Config;
-use crate::schema::{Schema, validate_data};
-use crate::store::{SqliteRevocations, SqliteService, SqliteStore};
+use plume::auth::hooks::{SetField, preserve_on_update, set_field};
+use plume::auth::token::subject_of;
+use plume::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
+use plume::channels::{ANONYMOUS, AUTHENTICATED};
+use plume::config::Config;
+use plume::schema::{Schema, validate_data};
+use plume::store::{SqliteRevocations, SqliteService, SqliteStore};
 
 mod docs;
 mod settings;
 
-use crate::{
+use plume::{
     App, Error, ErrorKind, HookContext, Hooks, JwtStrategy, LocalStrategy, Paginate, Params,
     Result, authenticate, hash_password, protect,
 };
-pub use settings::{Unused, unused};
+pub(crate) use settings::unused;
 
 /// Builds the default app from the configuration, opening the SQLite
 /// database named by `sqlite.filename` (or knex's `sqlite.connection`, see
-/// [`sqlite_filename`](crate::config::sqlite_filename)); `sqlite.recordCacheMs` sets the
+/// [`sqlite_filename`](plume::config::sqlite_filename)); `sqlite.recordCacheMs` sets the
 /// store's record cache time to live (0 turns it off). Without an
 /// `authentication.secret` the one kept beside the database is used, made
 /// on the first start ([`Config::with_secret`]).
-pub async fn build(config: &Config) -> Result<App> {
-    let filename = crate::config::sqlite_filename(config)?;
+pub(crate) async fn build(config: &Config) -> Result<App> {
+    let filename = plume::config::sqlite_filename(config)?;
     let config = &config.with_secret("authentication", &filename)?;
     let store = SqliteStore::open(&filename).await?;
     if let Some(ttl) = milliseconds(config, "sqlite.recordCacheMs")? {
@@ -75,7 +75,7 @@ pub async fn build(config: &Config) -> Result<App> {
 /// tools writing the same table (the scale benchmark's `grow` example)
 /// declare exactly the same indexes: setting a service up drops the
 /// indexes it does not declare.
-pub fn messages_service(store: &SqliteStore) -> Result<SqliteService> {
+pub(crate) fn messages_service(store: &SqliteStore) -> Result<SqliteService> {
     Ok(store
         .service("messages")?
         .paginate(PAGES)
@@ -139,7 +139,7 @@ fn milliseconds(config: &Config, key: &str) -> Result<Option<std::time::Duration
 }
 
 /// Builds the default app on an open store (tests pass `:memory:`).
-pub fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
+pub(crate) fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
     let app = App::new();
     config.apply_to(&app);
     let indexes = configured_indexes(config)?;
@@ -288,7 +288,7 @@ const PAGES: Paginate = Paginate {
 /// `paginate` (`{"default": 10, "max": 50}`, as in Feathers) for every
 /// `find` of the default app. `false`, which in Feathers lists whole
 /// tables, is refused: the default app pages every find.
-pub fn pages(config: &Config) -> Result<Paginate> {
+pub(crate) fn pages(config: &Config) -> Result<Paginate> {
     let section = match config.get("paginate") {
         None | Some(Value::Null) => return Ok(PAGES),
         Some(Value::Object(section)) => section,
@@ -443,7 +443,7 @@ async fn server_assigned_ids(ctx: &mut HookContext) -> Result<()> {
 }
 
 /// The longest message text, in characters.
-pub const MAX_TEXT: usize = 10_000;
+pub(crate) const MAX_TEXT: usize = 10_000;
 
 /// The longest email address (RFC 5321's path limit) and password a client
 /// may send; a longer password only costs the server hashing time.

@@ -4,8 +4,8 @@
 use serde_json::json;
 
 use super::ClientSchemas;
-use crate::schema::{Schema, ServiceDocs, query_syntax};
-use crate::{App, Method, Result};
+use plume::schema::{Schema, ServiceDocs, query_syntax};
+use plume::{App, Method, Result};
 
 /// Registers the docs of `users`, `messages` and `authentication`.
 pub(super) fn register(app: &App, schemas: ClientSchemas) -> Result<()> {

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod default_app;
+
 use clap::{Parser, Subcommand};
 use plume::config::{self, Config};
 use plume::logging::{self, LogOptions};
@@ -178,11 +180,11 @@ async fn serve(cli: &Cli, config: &Config) -> plume::Result<()> {
     }
     options.cors = rest::cors_of(config.get("cors"), config.get("origins"))?;
     options.public = public_folder(config)?;
-    for warning in plume::default_app::unused(config).warnings() {
+    for warning in default_app::unused(config).warnings() {
         tracing::warn!("{warning}");
     }
     let listeners = plume::server::bind(&host, port).await?;
-    let app = plume::default_app::build(config).await?;
+    let app = default_app::build(config).await?;
     // Before the start-up line, so a signal right after it is handled.
     let shutdown = plume::server::shutdown_signal();
     let addresses = listeners.local_addrs()?;
@@ -225,7 +227,7 @@ fn public_folder(config: &Config) -> plume::Result<Option<PathBuf>> {
 /// sees the change within `sqlite.recordCacheMs`).
 async fn user(config: &Config, command: &UserCommand) -> plume::Result<()> {
     // `build` checks the secret (or makes one), as for `serve`.
-    let app = plume::default_app::build(config).await?;
+    let app = default_app::build(config).await?;
     let users = app.service("users")?;
     let shown = match command {
         UserCommand::Add {
