@@ -74,12 +74,10 @@ mod chain;
 mod context;
 mod hook;
 mod registry;
+#[cfg(feature = "test-support")]
 pub mod test_support;
 
 pub use chain::{Chain, Next, Terminal};
 pub use context::{Context, HookType};
 pub use hook::{AroundFn, AroundHook, BoxFuture, Hook, HookFn, HookResult, around_fn, hook_fn};
-pub use registry::{
-    BoxAroundHook, BoxHook, HookMap, IntoAroundHooks, IntoHooks, Many, Methods, One, Tuple1,
-    Tuple2, Tuple3, Tuple4, Tuple5, Tuple6, Tuple7, Tuple8,
-};
+pub use registry::{BoxAroundHook, BoxHook, HookMap, IntoAroundHooks, IntoHooks, Methods};
