@@ -81,7 +81,6 @@ pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod context;
-#[cfg(all(feature = "sqlite", feature = "rest"))]
 pub mod error;
 mod events;
 mod fields;
