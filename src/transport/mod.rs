@@ -4,7 +4,8 @@
 //! - [`socketio`]: real-time calls and events over socket.io.
 //!
 //! Both read a call off the wire and hand it to `dispatch`, which finds
-//! the service, checks the method and builds the call's context.
+//! the service, checks the method and builds the call's context; both
+//! bound what one input may cost through `input`.
 
 #[cfg(feature = "rest")]
 pub(crate) mod cors;
@@ -12,6 +13,8 @@ pub(crate) mod cors;
 // reads it.
 #[cfg_attr(not(feature = "rest"), allow(dead_code))]
 pub(crate) mod dispatch;
+#[cfg(feature = "rest")]
+pub(crate) mod input;
 #[cfg(feature = "rest")]
 pub mod rest;
 #[cfg(feature = "socketio")]

@@ -31,7 +31,7 @@ use tower::util::MapRequestLayer;
 
 use super::dispatch::{self, AuthLookup, Caller, IdSegment};
 use crate::channels::{Connection, Delivery, Sender};
-use crate::transport::rest::{InputBudget, check_value_count, count_values};
+use crate::transport::input::{InputBudget, check_value_count, count_values};
 use crate::{App, Error, Id, Method, Params, Provider, Result};
 
 /// Largest arguments of one call, serialised, in bytes. Larger calls get a
