@@ -17,7 +17,7 @@
 //! - [`revocation`]: revoked tokens (logout).
 //! - [`secret`]: the generated secret, and the published ones refused.
 //! - [`throttle`]: failed-login throttling.
-//! - [`fields`]: dotted paths into JSON.
+//! - `crate::fields`: dotted paths into JSON.
 //! - `connection`: logging real-time connections in and out, their
 //!   expiry and revocation.
 //! - `lifecycle`: what the service installs on its entity service: a
