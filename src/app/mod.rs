@@ -23,6 +23,7 @@ mod hooks;
 mod lifecycle;
 mod realtime;
 mod registry;
+mod routes;
 mod settings;
 
 use std::fmt;
@@ -40,9 +41,12 @@ pub use registry::{ServiceOptions, normalize_path};
 use crate::channels::Channels;
 use crate::events::{AnyListener, Emitter};
 use registry::ServiceEntry;
+use routes::RouteTable;
 
 struct AppInner {
     services: RwLock<IndexMap<String, Arc<ServiceEntry>>>,
+    /// Rebuilt from `services` on every registration, under its lock.
+    routes: RwLock<RouteTable>,
     hooks: RwLock<Hooks>,
     lifecycle_hooks: RwLock<Hooks>,
     /// Bumped on every hook registration so cached chains are rebuilt and
@@ -116,6 +120,7 @@ impl App {
         Self {
             inner: Arc::new(AppInner {
                 services: RwLock::new(IndexMap::new()),
+                routes: RwLock::new(RouteTable::default()),
                 hooks: RwLock::new(Hooks::new()),
                 lifecycle_hooks: RwLock::new(Hooks::new()),
                 hooks_generation: AtomicU64::new(0),

@@ -7,10 +7,10 @@ use std::sync::{Arc, RwLock};
 
 use plume_hooks::Chain;
 
+use super::routes::{RouteTable, Routed};
 use super::{App, Hooks, ServiceHandle};
 use crate::error::poisoned;
 use crate::events::Emitter;
-use crate::transport::dispatch::Route;
 use crate::{Error, HookContext, Method, Result, Service};
 
 /// Options for registering a service.
@@ -134,9 +134,6 @@ pub fn normalize_path(path: &str) -> Result<String> {
 /// A registered service with its options, hooks and listeners.
 pub(super) struct ServiceEntry {
     pub(super) path: Arc<str>,
-    /// The path's segments, parsed once here for every call's lookup.
-    #[cfg_attr(not(feature = "rest"), allow(dead_code))]
-    route: Route,
     pub(super) service: Arc<dyn Service>,
     /// Methods transports may call.
     pub(super) external: Vec<Method>,
@@ -198,7 +195,6 @@ impl App {
             }
         };
         let entry = Arc::new(ServiceEntry {
-            route: Route::parse(&path),
             path: Arc::from(path.as_str()),
             service,
             external,
@@ -217,6 +213,7 @@ impl App {
                 )));
             }
             services.insert(path, Arc::clone(&entry));
+            *self.inner.routes.write().map_err(poisoned)? = RouteTable::build(services.values());
         }
         self.set_up_if_late(&entry);
         Ok(ServiceHandle {
@@ -256,32 +253,19 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// The service whose route `score` ranks highest (the first one on a
-    /// tie), with what `score` returned for it; `None` when it ranks none.
-    /// Transports route with this (see `transport::dispatch`): it reads the
-    /// registry in place, each service's route parsed at registration.
+    /// The service `path` leads to through the route table (see
+    /// `routes`), with the raw text of its placeholders and of its id
+    /// segment when `id_segment` lets the path end with one.
     #[cfg_attr(not(feature = "rest"), allow(dead_code))]
-    pub(crate) fn best_service<T>(
-        &self,
-        mut score: impl FnMut(&Route) -> Option<(usize, T)>,
-    ) -> Option<(ServiceHandle, T)> {
-        let services = self.inner.services.read().ok()?;
-        let mut best: Option<(usize, &Arc<ServiceEntry>, T)> = None;
-        for entry in services.values() {
-            if let Some((rank, found)) = score(&entry.route)
-                && best.as_ref().is_none_or(|(top, ..)| rank > *top)
-            {
-                best = Some((rank, entry, found));
-            }
-        }
-        best.map(|(_, entry, found)| {
-            (
-                ServiceHandle {
-                    app: self.clone(),
-                    entry: Arc::clone(entry),
-                },
-                found,
-            )
+    pub(crate) fn route(&self, path: &str, id_segment: bool) -> Option<Routed<ServiceHandle>> {
+        let found = self.inner.routes.read().ok()?.at(path, id_segment)?;
+        Some(Routed {
+            service: ServiceHandle {
+                app: self.clone(),
+                entry: found.service,
+            },
+            params: found.params,
+            id: found.id,
         })
     }
 }

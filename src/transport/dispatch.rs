@@ -38,74 +38,20 @@ pub(crate) enum IdSegment {
     Never,
 }
 
-/// A service path as the lookup reads it: its segments, parsed when the
-/// service is registered.
-#[derive(Debug, Clone)]
-pub(crate) struct Route {
-    segments: Vec<Segment>,
-}
-
-#[derive(Debug, Clone)]
-enum Segment {
-    /// Must be this text.
-    Literal(String),
-    /// `:name`: any text, which becomes `params.route.name`.
-    Placeholder(String),
-}
-
-impl Route {
-    /// The route of a (normalised) service path; `/` has no segments.
-    pub(crate) fn parse(path: &str) -> Self {
-        let segments = path
-            .split('/')
-            .filter(|segment| !segment.is_empty())
-            .map(|segment| match segment.strip_prefix(':') {
-                Some(name) => Segment::Placeholder(name.to_owned()),
-                None => Segment::Literal(segment.to_owned()),
-            })
-            .collect();
-        Self { segments }
-    }
-
-    /// How well `segments` match: more literal segments rank higher, then
-    /// a match without an id; with the placeholders' values and the number
-    /// of segments the route takes. `None` when they do not match.
-    fn score(&self, segments: &[&str], id: IdSegment) -> Option<(usize, Map<String, Value>)> {
-        let len = self.segments.len();
-        let with_id = id == IdSegment::Allowed && segments.len() == len + 1;
-        if segments.len() != len && !with_id {
-            return None;
-        }
-        let mut literals = 0;
-        let mut route = Map::new();
-        for (want, got) in self.segments.iter().zip(segments) {
-            match want {
-                Segment::Placeholder(name) => {
-                    route.insert(name.clone(), Value::String(decode(got)));
-                }
-                Segment::Literal(text) if text == got => literals += 1,
-                Segment::Literal(_) => return None,
-            }
-        }
-        Some((literals * 2 + usize::from(!with_id), route))
-    }
-}
-
-/// Finds the service for `path`: its segments are the service path's,
-/// `:placeholder` segments matching any value, optionally followed by one
-/// id segment. Literal segments win over placeholders; on a tie, the match
-/// without an id. Segments are percent-decoded (Feathers passes them raw;
-/// Plume decodes so that `/todos/a%20b` gets `a b`).
+/// Finds the service for `path` through the app's route table: literal
+/// segments before `:placeholder`s, left to right, optionally followed by
+/// one id segment. Segments are percent-decoded (Feathers passes them
+/// raw; Plume decodes so that `/todos/a%20b` gets `a b`).
 pub(crate) fn resolve(app: &App, path: &str, id: IdSegment) -> Option<Target> {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let (service, (route, consumed)) = app.best_service(|candidate| {
-        let (score, route) = candidate.score(&segments, id)?;
-        Some((score, (route, candidate.segments.len())))
-    })?;
+    let routed = app.route(path, id == IdSegment::Allowed)?;
     Some(Target {
-        service,
-        route,
-        id: segments.get(consumed).map(|s| decode(s)),
+        service: routed.service,
+        route: routed
+            .params
+            .into_iter()
+            .map(|(name, raw)| (name.to_string(), Value::String(decode(&raw))))
+            .collect(),
+        id: routed.id.map(|raw| decode(&raw)),
     })
 }
 
