@@ -251,7 +251,7 @@ pub fn merge(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
 
 /// [`merge`] for any two values: two objects merge, otherwise `overlay`
 /// replaces `base`.
-pub fn merge_value(base: &mut Value, overlay: Value) {
+pub(crate) fn merge_value(base: &mut Value, overlay: Value) {
     match (base, overlay) {
         (Value::Object(base), Value::Object(overlay)) => merge(base, overlay),
         (base, overlay) => *base = overlay,

@@ -171,7 +171,7 @@ struct Inner {
 }
 
 /// The message clients see for internal failures.
-pub const INTERNAL_MESSAGE: &str = "Internal server error";
+pub(crate) const INTERNAL_MESSAGE: &str = "Internal server error";
 
 macro_rules! constructors {
     ($($fn_name:ident => $kind:ident),+ $(,)?) => {

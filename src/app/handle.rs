@@ -70,7 +70,7 @@ impl ServiceHandle {
     }
 
     /// The service's docs, when [`docs`](Self::docs) set them.
-    pub fn service_docs(&self) -> Option<Arc<crate::schema::ServiceDocs>> {
+    pub(crate) fn service_docs(&self) -> Option<Arc<crate::schema::ServiceDocs>> {
         self.entry.docs.read().ok().and_then(|docs| docs.clone())
     }
 }

@@ -35,8 +35,8 @@ use serde_json::{Map, Value};
 
 pub use handle::ServiceHandle;
 pub use hooks::Hooks;
-pub use realtime::ConnectionListener;
-pub use registry::{ServiceOptions, normalize_path};
+pub(crate) use realtime::ConnectionListener;
+pub use registry::ServiceOptions;
 
 use crate::channels::Channels;
 use crate::events::{AnyListener, Emitter};

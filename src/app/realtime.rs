@@ -11,7 +11,7 @@ use crate::HookContext;
 use crate::channels::{Channel, Channels, Connection, Publisher};
 
 /// Called when a real-time client connects or disconnects.
-pub type ConnectionListener = Arc<dyn Fn(&Connection) + Send + Sync>;
+pub(crate) type ConnectionListener = Arc<dyn Fn(&Connection) + Send + Sync>;
 
 impl App {
     /// The channel called `name` (created when first joined).

@@ -108,7 +108,7 @@ fn is_identifier(name: &str) -> bool {
 /// `src/application.ts`): leading and trailing slashes are stripped and
 /// the empty path is `/`. Segments are
 /// URL-safe names, or `:name` placeholders for route parameters.
-pub fn normalize_path(path: &str) -> Result<String> {
+pub(crate) fn normalize_path(path: &str) -> Result<String> {
     let trimmed = path.trim_matches('/');
     if trimmed.is_empty() {
         return Ok("/".to_owned());

@@ -21,7 +21,7 @@ impl App {
     /// A number that changes whenever a setting changes: what code that
     /// derives something from the settings compares to know its copy is
     /// still current.
-    pub fn settings_version(&self) -> u64 {
+    pub(crate) fn settings_version(&self) -> u64 {
         self.inner.settings_version.load(Ordering::Acquire)
     }
 

@@ -101,7 +101,7 @@ pub fn default_jwt_options() -> Map<String, Value> {
 /// so `header.typ` survives a user's `header.kid`, and `"audience": null`
 /// leaves a null that [`JwtSettings`](super::token::JwtSettings) reads as
 /// no audience.
-pub fn effective(raw: Option<&Value>) -> Map<String, Value> {
+pub(crate) fn effective(raw: Option<&Value>) -> Map<String, Value> {
     let mut config = Map::new();
     config.insert("authStrategies".to_owned(), Value::Array(Vec::new()));
     let mut jwt_options = Value::Object(default_jwt_options());
@@ -148,7 +148,7 @@ fn home_of(key: &str, value: &Value, config_key: &str) -> Option<String> {
 /// Checks the layout of a configuration; the message of the error says
 /// where a misplaced key belongs. `strategies` are the registered strategy
 /// names (their sections are checked by the strategies themselves).
-pub fn check_layout(
+pub(crate) fn check_layout(
     config: &Map<String, Value>,
     config_key: &str,
     strategies: &[String],
@@ -255,7 +255,7 @@ impl EntitySettings {
 /// Reads a timespan: a JSON number of seconds, or a string with a unit:
 /// `"60s"`, `"30m"`, `"2h"`, `"1d"`, `"7 days"`, `"1w"`, `"1y"`, `"500ms"`
 /// (rounded down to whole seconds).
-pub fn parse_timespan(value: &Value) -> Result<u64> {
+pub(crate) fn parse_timespan(value: &Value) -> Result<u64> {
     match value {
         Value::Number(n) => n
             .as_u64()

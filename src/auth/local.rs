@@ -128,7 +128,7 @@ impl LocalStrategy {
     /// slot is dropped, or 429 TooManyRequests (with `retryAfter`) when
     /// the address is at `maxHashingPerAddress`; `None` when there is no
     /// limit.
-    pub fn enter_hashing(
+    pub(crate) fn enter_hashing(
         &self,
         ctx: &StrategyContext<'_>,
         address: std::net::IpAddr,
@@ -142,7 +142,7 @@ impl LocalStrategy {
     /// [`enter_hashing`](Self::enter_hashing) for the client of a call:
     /// only an external call from a known address is counted (server code
     /// hashes without a limit); `None` otherwise.
-    pub fn enter_hashing_for(
+    pub(crate) fn enter_hashing_for(
         &self,
         ctx: &StrategyContext<'_>,
         params: &Params,

@@ -56,4 +56,4 @@ pub use service::{
     AuthCallOptions, AuthenticationOverrides, AuthenticationService, DEFAULT_AUTHENTICATION,
 };
 pub use strategy::{AuthResult, AuthenticationStrategy, StrategyContext};
-pub use throttle::{Throttle, ThrottleSettings};
+pub use throttle::Throttle;

@@ -68,7 +68,7 @@ fn pool() -> Result<&'static Workers<()>> {
 
 /// How much nicer than the rest of the process the hashing threads run
 /// (nice values stop at 19): see `lower_priority` in this module.
-pub const HASHING_NICE: i32 = 19;
+pub(crate) const HASHING_NICE: i32 = 19;
 
 /// Runs the calling thread [`HASHING_NICE`] steps nicer than the process,
 /// stopping at 19 (the lowest priority a normal thread can take), so that a burst of logins cannot
@@ -149,7 +149,7 @@ pub async fn verify_password(password: String, hash: String) -> Result<bool> {
 /// Does the work of one verification against a dummy hash and returns
 /// nothing: what an unknown user costs, so that it costs the same as a
 /// wrong password.
-pub async fn burn_verification(password: String) -> Result<()> {
+pub(crate) async fn burn_verification(password: String) -> Result<()> {
     let dummy = dummy_hash().await?;
     blocking(Priority::Login, move || {
         let _ = hasher().verify_password(password.as_bytes(), &*dummy);
@@ -284,12 +284,14 @@ mod tests {
 /// its last hash ends, so the map is never larger than the number of
 /// calls in flight.
 #[derive(Debug, Default)]
-pub struct HashingLimiter(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+pub(crate) struct HashingLimiter(
+    std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+);
 
 /// One hashing call in progress for an address, counted until dropped
 /// (also when the caller goes away).
 #[derive(Debug)]
-pub struct HashingSlot {
+pub(crate) struct HashingSlot {
     limiter: Arc<HashingLimiter>,
     address: std::net::IpAddr,
 }

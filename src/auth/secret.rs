@@ -132,7 +132,7 @@ pub fn generate() -> Result<String> {
 /// `<database>.secret`; `None` for a database that lives in memory only
 /// (`:memory:` or the empty name, a temporary database), whose tokens
 /// cannot outlive it anyway.
-pub fn file_beside(database: &str) -> Option<PathBuf> {
+pub(crate) fn file_beside(database: &str) -> Option<PathBuf> {
     if database.is_empty() || database == crate::store::SQLITE_MEMORY {
         return None;
     }
@@ -154,7 +154,7 @@ pub enum Origin {
 /// file yet. The file is created with `create_new` (O_EXCL), readable by
 /// its owner only (mode 0600 on Unix), so of two processes starting at
 /// once exactly one writes it and the other reads what it wrote.
-pub fn stored_or_new(path: &Path) -> Result<(String, Origin)> {
+pub(crate) fn stored_or_new(path: &Path) -> Result<(String, Origin)> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| Error::general(format!("cannot create {}: {e}", parent.display())))?;

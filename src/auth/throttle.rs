@@ -30,7 +30,7 @@ use crate::{Error, Result};
 
 /// The throttle's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ThrottleSettings {
+pub(crate) struct ThrottleSettings {
     /// False when throttling is switched off.
     pub enabled: bool,
     /// Failed logins allowed per account within the window.
@@ -54,7 +54,7 @@ impl Default for ThrottleSettings {
 
 impl ThrottleSettings {
     /// Reads `throttle` from the effective configuration.
-    pub fn from_config(config: &Map<String, Value>, config_key: &str) -> Result<Self> {
+    pub(crate) fn from_config(config: &Map<String, Value>, config_key: &str) -> Result<Self> {
         let mut settings = Self::default();
         match config.get("throttle") {
             None | Some(Value::Null | Value::Bool(true)) => {}
@@ -105,7 +105,7 @@ fn bad(config_key: &str, key: &str) -> Error {
 /// A fixed cap rather than a count of keys: an entry's size depends on the
 /// configured limits, and a spray of random login names or addresses must
 /// not grow the server.
-pub const MAX_TRACKED_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_TRACKED_BYTES: usize = 16 * 1024 * 1024;
 
 /// A full table drops its expired entries at most this often (a scan of
 /// the whole table), and otherwise makes room by evicting at random.
@@ -295,7 +295,7 @@ impl Default for Throttle {
 /// password was being verified), it stays counted.
 #[derive(Debug)]
 #[must_use = "a reservation is settled by succeeded() or released()"]
-pub struct Reservation<'a> {
+pub(crate) struct Reservation<'a> {
     throttle: Option<&'a Throttle>,
     account: Option<Key>,
     address: Option<Key>,
@@ -307,7 +307,7 @@ impl Reservation<'_> {
     /// reservations) and this attempt does not count against the address
     /// (the address's failures stay: one good password must not unlock
     /// guessing at other accounts).
-    pub fn succeeded(mut self) {
+    pub(crate) fn succeeded(mut self) {
         if let Some(throttle) = self.throttle.take()
             && let Ok(mut table) = throttle.lock()
         {
@@ -322,7 +322,7 @@ impl Reservation<'_> {
 
     /// The attempt did not count after all (an error that is not a failed
     /// login, such as a missing entity service): its slots are freed.
-    pub fn released(mut self) {
+    pub(crate) fn released(mut self) {
         if let Some(throttle) = self.throttle.take()
             && let Ok(mut table) = throttle.lock()
         {
@@ -335,13 +335,13 @@ impl Reservation<'_> {
 
 impl Throttle {
     /// An empty throttle.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// An empty throttle holding at most `max_bytes` (tests use a small
     /// cap; servers use [`MAX_TRACKED_BYTES`]).
-    pub fn with_max_bytes(max_bytes: usize) -> Self {
+    pub(crate) fn with_max_bytes(max_bytes: usize) -> Self {
         let seed = RandomState::new().hash_one(0u8) | 1;
         Self {
             table: Mutex::new(Table {
@@ -388,19 +388,11 @@ impl Throttle {
         )
     }
 
-    /// 429 when the account or the address is at its limit, without
-    /// reserving anything.
-    pub fn check(
-        &self,
-        settings: &ThrottleSettings,
-        username: Option<&str>,
-        address: Option<IpAddr>,
-    ) -> Result<()> {
-        self.check_at(settings, username, address, Instant::now())
-    }
-
-    /// [`check`](Self::check) at a given instant (for tests).
-    pub fn check_at(
+    /// 429 when the account or the address is at its limit at `now`,
+    /// without reserving anything (the service reserves instead; the unit
+    /// tests look without reserving).
+    #[cfg(test)]
+    pub(crate) fn check_at(
         &self,
         settings: &ThrottleSettings,
         username: Option<&str>,
@@ -421,7 +413,7 @@ impl Throttle {
     /// number of concurrent attempts at most the limit get through. Settle
     /// the reservation with [`Reservation::succeeded`] or
     /// [`Reservation::released`]; dropping it keeps the attempt counted.
-    pub fn reserve(
+    pub(crate) fn reserve(
         &self,
         settings: &ThrottleSettings,
         username: Option<&str>,
@@ -431,7 +423,7 @@ impl Throttle {
     }
 
     /// [`reserve`](Self::reserve) at a given instant (for tests).
-    pub fn reserve_at(
+    pub(crate) fn reserve_at(
         &self,
         settings: &ThrottleSettings,
         username: Option<&str>,

@@ -26,10 +26,10 @@ use super::config::parse_timespan;
 use crate::{Error, Result};
 
 /// Tokens longer than this are refused unread (a 1 MB token costs nothing).
-pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// The claims that only the options set.
-pub const REGISTERED_CLAIMS: &[&str] = &["iat", "exp", "nbf", "aud", "iss", "sub", "jti"];
+pub(crate) const REGISTERED_CLAIMS: &[&str] = &["iat", "exp", "nbf", "aud", "iss", "sub", "jti"];
 
 /// `jwtOptions`, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ impl ParsedQuery {
 
 /// True when `record` satisfies `condition`. A missing field is `null`;
 /// the comparison rules are in the [module docs](crate::query).
-pub fn matches(condition: &Condition, record: &Map<String, Value>) -> bool {
+pub(crate) fn matches(condition: &Condition, record: &Map<String, Value>) -> bool {
     match condition {
         Condition::And(conditions) => conditions.iter().all(|c| matches(c, record)),
         Condition::Or(conditions) => conditions.iter().any(|c| matches(c, record)),
@@ -49,7 +49,7 @@ pub fn matches(condition: &Condition, record: &Map<String, Value>) -> bool {
 /// True when a stored value (`null` when missing) satisfies `op` with the
 /// query value `query`. For `$in` / `$nin` a non-array `query` is a
 /// one-element list.
-pub fn compare_op(op: Op, stored: &Value, query: &Value) -> bool {
+pub(crate) fn compare_op(op: Op, stored: &Value, query: &Value) -> bool {
     match op {
         Op::Eq => equals(stored, query),
         Op::Ne => !equals(stored, query),
@@ -92,7 +92,7 @@ fn ordered(stored: &Value, query: &Value) -> Option<Ordering> {
 /// the [module docs](crate::query): `None` when they cannot be compared. `null`
 /// equals `null`; arrays and objects (which queries never contain) are only
 /// equal to an identical value.
-pub fn compare(stored: &Value, query: &Value) -> Option<Ordering> {
+pub(crate) fn compare(stored: &Value, query: &Value) -> Option<Ordering> {
     match (stored, query) {
         (Value::Null, Value::Null) => Some(Ordering::Equal),
         (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
@@ -110,13 +110,13 @@ pub fn compare(stored: &Value, query: &Value) -> Option<Ordering> {
 /// A query string read as a number, for comparison with a stored number:
 /// whatever `str::parse::<f64>` reads as a finite number (`"5"`, `"-2.5"`,
 /// `"1e3"`, `"+4"`, `".5"`; not `" 5"`, `"NaN"`, `"inf"`).
-pub fn coerce_number(query: &str) -> Option<f64> {
+pub(crate) fn coerce_number(query: &str) -> Option<f64> {
     query.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// A query string read as a boolean, for comparison with a stored boolean:
 /// exactly `"true"` or `"false"`.
-pub fn coerce_bool(query: &str) -> Option<bool> {
+pub(crate) fn coerce_bool(query: &str) -> Option<bool> {
     match query {
         "true" => Some(true),
         "false" => Some(false),

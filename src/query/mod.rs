@@ -142,9 +142,14 @@ pub use limits::{
     MAX_COMPARISONS, MAX_CONDITIONS, MAX_DEPTH, MAX_IN_VALUES, MAX_SELECT, MAX_SORT, MAX_VALUES,
     QueryLimits,
 };
-pub use matching::{coerce_bool, coerce_number, compare, compare_op, matches};
+// For the SQLite store, which evaluates what no index serves the same way.
+#[cfg(feature = "sqlite")]
+pub(crate) use matching::{coerce_bool, coerce_number, matches};
 pub use options::QueryOptions;
-pub use parse::{MAX_FIELD_NAME_LEN, is_field_name, parse_query};
+#[cfg(feature = "sqlite")]
+pub(crate) use parse::is_field_name;
+pub use parse::{MAX_FIELD_NAME_LEN, parse_query};
 pub use parsed::{Condition, Filters, Op, ParsedQuery, SortOrder};
-pub use select::select_fields;
-pub use sort::{compare_records, sort_cmp, sort_records};
+#[cfg(test)]
+pub(crate) use sort::compare_records;
+pub(crate) use sort::sort_records;

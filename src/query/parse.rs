@@ -176,7 +176,7 @@ fn is_scalar(value: &Value) -> bool {
 }
 
 /// True when `name` is a valid field name (see the [module docs](crate::query)).
-pub fn is_field_name(name: &str) -> bool {
+pub(crate) fn is_field_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     name.len() <= MAX_FIELD_NAME_LEN
         && bytes

@@ -26,7 +26,7 @@ impl Filters {
 
 /// A copy of `record` with only `fields` (those it has), in `fields`
 /// order. [`Filters::select`](Filters::select) already ends with the id field.
-pub fn select_fields(record: &Map<String, Value>, fields: &[String]) -> Map<String, Value> {
+pub(crate) fn select_fields(record: &Map<String, Value>, fields: &[String]) -> Map<String, Value> {
     fields
         .iter()
         .filter_map(|field| {

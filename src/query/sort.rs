@@ -12,7 +12,7 @@ use super::SortOrder;
 /// numbers < strings < arrays < objects; within a type, natural order
 /// (arrays and objects by their compact JSON text). `None` is a missing
 /// field.
-pub fn sort_cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+pub(crate) fn sort_cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     let a = a.unwrap_or(&Value::Null);
     let b = b.unwrap_or(&Value::Null);
     match (a, b) {
@@ -41,7 +41,7 @@ fn type_rank(value: &Value) -> u8 {
 }
 
 /// Compares two records by the `$sort` keys, in order.
-pub fn compare_records(
+pub(crate) fn compare_records(
     a: &Map<String, Value>,
     b: &Map<String, Value>,
     sort: &[(String, SortOrder)],
@@ -61,7 +61,7 @@ pub fn compare_records(
 
 /// Sorts records by the `$sort` keys; a stable sort, so ties keep their
 /// order.
-pub fn sort_records<R: Borrow<Map<String, Value>>>(
+pub(crate) fn sort_records<R: Borrow<Map<String, Value>>>(
     records: &mut [R],
     sort: &[(String, SortOrder)],
 ) {

@@ -100,7 +100,7 @@ impl StoreOptions {
 
 /// Feathers' 405 for a call on many records that `multi` does not allow
 /// (`method` is `create`, `update`, `patch` or `remove`).
-pub fn many_not_allowed(method: &str) -> Error {
+pub(crate) fn many_not_allowed(method: &str) -> Error {
     Error::method_not_allowed(format!("Can not {method} multiple entries"))
 }
 

@@ -14,7 +14,7 @@ pub mod memory;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use base::many_not_allowed;
+pub(crate) use base::many_not_allowed;
 
 /// The SQLite filename that opens a private in-memory database; known
 /// without the `sqlite` feature, for configuration and secrets.
@@ -33,7 +33,10 @@ use crate::{Paginate, PaginateParam};
 
 /// The pagination in effect for a call: the call's [`PaginateParam`]
 /// overrides the service's setting.
-pub fn effective_paginate(service: Option<Paginate>, param: PaginateParam) -> Option<Paginate> {
+pub(crate) fn effective_paginate(
+    service: Option<Paginate>,
+    param: PaginateParam,
+) -> Option<Paginate> {
     match param {
         PaginateParam::Service => service,
         PaginateParam::Disabled => None,
@@ -43,7 +46,7 @@ pub fn effective_paginate(service: Option<Paginate>, param: PaginateParam) -> Op
 
 /// A page of `find` results, in Feathers' shape and key order:
 /// `{"total", "limit", "skip", "data"}`.
-pub fn page(total: usize, limit: usize, skip: usize, data: Vec<Value>) -> Value {
+pub(crate) fn page(total: usize, limit: usize, skip: usize, data: Vec<Value>) -> Value {
     let mut page = Map::new();
     page.insert("total".to_owned(), Value::from(total));
     page.insert("limit".to_owned(), Value::from(limit));

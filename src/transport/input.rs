@@ -12,20 +12,20 @@ use crate::{Error, Result};
 
 /// Inputs up to this many bytes never wait for the [`InputBudget`]: they
 /// are the ordinary calls, and what they hold is small.
-pub const SMALL_INPUT_BYTES: usize = 64 * 1024;
+pub(crate) const SMALL_INPUT_BYTES: usize = 64 * 1024;
 
 /// How many inputs of the full body limit the default [`InputBudget`]
 /// holds at once.
-pub const LARGE_INPUTS_AT_ONCE: usize = 4;
+pub(crate) const LARGE_INPUTS_AT_ONCE: usize = 4;
 
 /// A body of `n` bytes may hold at most `n / BYTES_PER_VALUE` JSON values
 /// (at least [`MIN_VALUES`]). A parsed value takes about 80 bytes whatever
 /// its text, so `[0,0,...]` would otherwise take 40 times its size; this
 /// keeps a parsed body within a few times its bytes.
-pub const BYTES_PER_VALUE: usize = 16;
+pub(crate) const BYTES_PER_VALUE: usize = 16;
 
 /// The fewest JSON values any input may hold.
-pub const MIN_VALUES: usize = 1024;
+pub(crate) const MIN_VALUES: usize = 1024;
 
 /// An allowance of input bytes that may be read, parsed and served at once,
 /// shared by the REST bodies and socket.io packets larger than

@@ -27,9 +27,7 @@ use tower_http::services::ServeDir;
 
 pub use super::cors::{cors_from_config, cors_of};
 use super::dispatch::{self, AuthLookup, Caller, IdSegment};
-pub use super::input::{
-    BYTES_PER_VALUE, InputBudget, LARGE_INPUTS_AT_ONCE, MIN_VALUES, SMALL_INPUT_BYTES,
-};
+pub use super::input::InputBudget;
 use super::input::{check_value_count, count_values};
 use crate::{App, Error, HookContext, Id, Method, Provider, Result};
 
@@ -430,6 +428,7 @@ fn encode_location(location: &str) -> String {
 #[cfg(test)]
 mod input_tests {
     use super::*;
+    use crate::transport::input::{BYTES_PER_VALUE, MIN_VALUES, SMALL_INPUT_BYTES};
 
     #[test]
     fn only_plain_paths_may_name_public_files() {

@@ -45,7 +45,7 @@ pub const DEFAULT_MAX_ARGS_BYTES: usize = 1024 * 1024;
 /// refused by the engine while it is read, before anything is parsed or
 /// buffered whole, and the connection is closed, as any socket.io server
 /// does.
-pub const PACKET_OVERHEAD_BYTES: usize = 4 * 1024;
+pub(crate) const PACKET_OVERHEAD_BYTES: usize = 4 * 1024;
 
 /// The WebSocket read buffer of each socket (socketioxide's default is
 /// 4 KiB); see `bench/realtime` in BENCHMARKS.md for what a socket holds.
