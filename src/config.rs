@@ -141,7 +141,7 @@ impl Config {
     /// This configuration with `<key>.secret` filled in when it is not set
     /// (outside `test`, whose suite configures its own): the secret kept
     /// in `<database>.secret`, made on the first start (see
-    /// [`stored_or_new`](crate::auth::secret::stored_or_new)), or for a
+    /// `stored_or_new`), or for a
     /// database in memory a random one kept in memory only. Says which in
     /// one info log line, with the path, never the secret. A configured
     /// secret is checked ([`check_secret`](Self::check_secret)); a stored one

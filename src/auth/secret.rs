@@ -4,7 +4,7 @@
 //!
 //! A secret that anyone can read in Plume's sources signs tokens anyone can
 //! forge, so [`is_published`] secrets are refused everywhere but in the
-//! `test` environment. With no secret configured, [`stored_or_new`] makes a
+//! `test` environment. With no secret configured, `stored_or_new` makes a
 //! random one on the first start and reuses it on every later one.
 
 use std::io::{ErrorKind, Read as _, Write as _};
@@ -141,7 +141,7 @@ pub(crate) fn file_beside(database: &str) -> Option<PathBuf> {
     Some(PathBuf::from(name))
 }
 
-/// Whether [`stored_or_new`] made the secret or found it.
+/// Whether `stored_or_new` made the secret or found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// Generated and written by this call.

@@ -6,7 +6,7 @@
 //! Each attempt is reserved before its password is verified, so however
 //! many arrive at once, at most the limit are evaluated per account and per
 //! address; a success frees its reservation and resets the account. The
-//! table is capped in bytes ([`MAX_TRACKED_BYTES`]), and accounts are
+//! table is capped in bytes (`MAX_TRACKED_BYTES`), and accounts are
 //! stored as fixed-size keyed hashes, so neither long login names nor a
 //! spray of them grows the server.
 //!
@@ -274,7 +274,7 @@ impl Table {
 }
 
 /// Counts login attempts per account and per address. An attempt is
-/// [reserved](Throttle::reserve) before the password is verified, so
+/// reserved before the password is verified, so
 /// however many logins arrive at once, at most the limit of them are
 /// evaluated; the rest get 429 at once.
 #[derive(Debug)]

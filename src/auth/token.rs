@@ -4,7 +4,7 @@
 //! configured one (`none` never verifies), `exp` and `jti` are required,
 //! `aud` and `iss` are required and checked when configured, the header
 //! `typ` is checked when configured, `exp`/`nbf` must be numbers, there is
-//! no clock leeway, and tokens over [`MAX_TOKEN_LEN`] are refused before any
+//! no clock leeway, and tokens over `MAX_TOKEN_LEN` are refused before any
 //! decoding. Failures are 401 NotAuthenticated with node-jsonwebtoken's
 //! messages (`jwt expired`, `invalid signature`, ...), as Feathers'
 //! `verifyAccessToken` (`@feathersjs/authentication`, `src/core.ts`).

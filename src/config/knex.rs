@@ -24,7 +24,7 @@ const POSTGRES_CLIENTS: [&str; 3] = ["pg", "postgres", "postgresql"];
 
 /// The SQLite file of a configuration: `sqlite.filename` (Plume's key) or
 /// `sqlite.connection` (knex's, a file name or `{"filename": ...}`);
-/// [`DEFAULT_FILENAME`] when neither is set. Both set to different files,
+/// `DEFAULT_FILENAME` when neither is set. Both set to different files,
 /// a `client` that is not SQLite, or a value of the wrong type is an error
 /// that names the key.
 pub fn sqlite_filename(config: &Config) -> Result<String> {

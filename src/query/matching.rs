@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::{Condition, Op, ParsedQuery};
 
 impl Condition {
-    /// True when `record` satisfies the condition; see [`matches()`].
+    /// True when `record` satisfies the condition; see `matches()`.
     pub fn matches(&self, record: &Map<String, Value>) -> bool {
         matches(self, record)
     }

@@ -4,7 +4,7 @@
 //! [`parse_query`] validates it and turns it into a [`ParsedQuery`]: the
 //! [`Filters`] (`$limit`, `$skip`, `$sort`, `$select`) and a [`Condition`]
 //! tree. The parsed form is plain data so that each store can evaluate it
-//! in its own way: the memory store with [`matches()`], [`sort_records`] and
+//! in its own way: the memory store with `matches()`, `sort_records` and
 //! [`Filters::project`]; an SQL store by compiling the same tree. Every rule
 //! below is chosen so that it can be written in SQL.
 //!
@@ -50,17 +50,17 @@
 //! # Comparison
 //!
 //! A condition compares the *stored* value of a field with the *query*
-//! value (see [`compare`]):
+//! value (see `compare`):
 //!
 //! - Values of the same JSON type compare naturally: numbers numerically
 //!   (as `f64`), strings by Unicode code point (which is byte order of
 //!   UTF-8, SQL's `BINARY` collation), booleans with `false < true`.
 //! - Query values from a URL are strings, so: when the query value is a
 //!   string and the stored value a number, the string is read as a number
-//!   if `str::parse::<f64>` reads it as a finite number ([`coerce_number`]):
+//!   if `str::parse::<f64>` reads it as a finite number (`coerce_number`):
 //!   `"5"` equals `5`, `"2.5"` is less than `3`. When the query value is
 //!   `"true"` or `"false"` and the stored value a boolean, it is read as
-//!   that boolean ([`coerce_bool`]). The string `"null"` is never `null`,
+//!   that boolean (`coerce_bool`). The string `"null"` is never `null`,
 //!   and a number in the query never matches a stored string.
 //! - Otherwise values of different types are never equal and never
 //!   ordered: `$lt`, `$lte`, `$gt`, `$gte` are false, `$ne` is true.
@@ -73,8 +73,8 @@
 //!
 //! # Sorting
 //!
-//! [`sort_records`] orders values of different types as: missing or `null`
-//! < booleans < numbers < strings < arrays < objects ([`sort_cmp`]). Within
+//! `sort_records` orders values of different types as: missing or `null`
+//! < booleans < numbers < strings < arrays < objects (`sort_cmp`). Within
 //! a type, values compare as above; arrays and objects by their compact
 //! JSON text. A descending key reverses this order. Later keys break ties
 //! of earlier ones; records still tied keep their insertion order (the

@@ -88,7 +88,7 @@ impl ServiceDocs {
     }
 }
 
-/// The OpenAPI 3.1 document of `app` (see the [module docs](self)).
+/// The OpenAPI 3.1 document of `app` (see the [`schema`](crate::schema) module docs).
 pub fn document(app: &App) -> Value {
     let mut paths = Map::new();
     let mut components = Components::default();

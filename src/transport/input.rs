@@ -29,7 +29,7 @@ pub(crate) const MIN_VALUES: usize = 1024;
 
 /// An allowance of input bytes that may be read, parsed and served at once,
 /// shared by the REST bodies and socket.io packets larger than
-/// [`SMALL_INPUT_BYTES`]. Parsed JSON takes several times its text, so
+/// `SMALL_INPUT_BYTES`. Parsed JSON takes several times its text, so
 /// without it concurrent large inputs add up without bound; with it, at
 /// most the allowance is in flight and the rest wait (REST, before the body
 /// is read) or are refused with 503 (socket.io, whose packet is already
@@ -54,7 +54,7 @@ impl InputBudget {
         }
     }
 
-    /// [`LARGE_INPUTS_AT_ONCE`] inputs of `limit` bytes.
+    /// `LARGE_INPUTS_AT_ONCE` inputs of `limit` bytes.
     pub fn for_body_limit(limit: usize) -> Self {
         Self::new(limit.saturating_mul(LARGE_INPUTS_AT_ONCE))
     }

@@ -63,7 +63,7 @@ pub const MAX_QUEUED_PACKETS: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct SocketOptions {
     /// Largest serialised arguments of one call; packets larger than this
-    /// plus [`PACKET_OVERHEAD_BYTES`] close the connection.
+    /// plus `PACKET_OVERHEAD_BYTES` close the connection.
     pub max_args_bytes: usize,
     /// The allowance of large inputs in flight, shared with REST; `None`
     /// gives the transport its own.
