@@ -42,6 +42,11 @@
 //! - [`logging`]: the access log and the log writer, off the request
 //!   path.
 //!
+//! Crate-private, so not part of the API: `events` (listeners), `fields`
+//! (dotted paths into JSON), `workers` (the one worker pool: SQLite
+//! readers, password hashing), the transports' shared `dispatch` and
+//! `input`, the query evaluator's helpers and the stores' shared base.
+//!
 //! # Example
 //!
 //! ```

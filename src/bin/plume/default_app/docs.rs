@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::ClientSchemas;
+use super::schemas::ClientSchemas;
 use plume::schema::{Schema, ServiceDocs, query_syntax};
 use plume::{App, Method, Result};
 

@@ -29,25 +29,31 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use plume::auth::AuthenticationService;
 use plume::auth::hooks::{SetField, preserve_on_update, set_field};
-use plume::auth::token::subject_of;
-use plume::auth::{AuthResult, AuthenticationOverrides, AuthenticationService};
 use plume::channels::{ANONYMOUS, AUTHENTICATED};
 use plume::config::Config;
-use plume::schema::{Schema, validate_data};
+use plume::schema::validate_data;
 use plume::store::{SqliteRevocations, SqliteService, SqliteStore};
 
+mod accounts;
 mod docs;
+mod schemas;
 mod settings;
 
 use plume::{
-    App, Error, ErrorKind, HookContext, Hooks, JwtStrategy, LocalStrategy, Paginate, Params,
-    Result, authenticate, hash_password, protect,
+    App, Error, ErrorKind, HookContext, Hooks, JwtStrategy, LocalStrategy, Paginate, Result,
+    authenticate, hash_password, protect,
 };
+// The tests check the limit at its edge.
+#[allow(unused_imports)]
+pub(crate) use schemas::MAX_TEXT;
 pub(crate) use settings::unused;
+
+use accounts::{ClaimsFromUser, default_role, revoke_on_claim_change, server_assigned_ids};
+use schemas::{ClientSchemas, Writer, message_schema, user_schema};
 
 /// Builds the default app from the configuration, opening the SQLite
 /// database named by `sqlite.filename` (or knex's `sqlite.connection`, see
@@ -331,188 +337,6 @@ pub(crate) fn pages(config: &Config) -> Result<Paginate> {
 /// token's subject.
 fn owner_only() -> SetField {
     set_field("user.id", "query.userId").or_from("authentication.payload.sub")
-}
-
-/// The Dove recipe: sign the user's `role` and `permissions` into the
-/// token, over what the login hooks put into `params.payload`.
-struct ClaimsFromUser;
-
-#[async_trait]
-impl AuthenticationOverrides for ClaimsFromUser {
-    async fn get_payload(
-        &self,
-        service: &AuthenticationService,
-        auth_result: &AuthResult,
-        params: &Params,
-    ) -> Result<Map<String, Value>> {
-        let mut payload = service.base_get_payload(auth_result, params).await?;
-        if let Some(user) = auth_result.get("user") {
-            for claim in ["permissions", "role"] {
-                if let Some(value) = user.get(claim) {
-                    payload.insert(claim.to_owned(), value.clone());
-                }
-            }
-        }
-        Ok(payload)
-    }
-
-    /// With stateless tokens (`entity: null`) Feathers sets no subject; the
-    /// app still needs to know who a token belongs to, so the subject is
-    /// the id of the user the local strategy found.
-    async fn get_token_options(
-        &self,
-        service: &AuthenticationService,
-        auth_result: &AuthResult,
-        params: &Params,
-    ) -> Result<Map<String, Value>> {
-        let mut options = service.base_get_token_options(auth_result, params).await?;
-        if !options.contains_key("subject")
-            && let Some(subject) = auth_result
-                .get("user")
-                .and_then(|user| user.get("id"))
-                .and_then(subject_of)
-        {
-            options.insert("subject".to_owned(), Value::String(subject));
-        }
-        Ok(options)
-    }
-}
-
-/// `role` and `permissions` are signed into the user's tokens, so a change
-/// of either (by an operator: clients cannot write them) revokes the tokens
-/// that carry the old ones; the user logs in again and gets the new ones.
-/// An external `update` carries the stored values through unchanged, so it
-/// revokes nothing.
-async fn revoke_on_claim_change(ctx: &mut HookContext) -> Result<()> {
-    if ctx.params.is_external() {
-        return Ok(());
-    }
-    let changes_claims = ctx
-        .data
-        .as_ref()
-        .is_some_and(|data| data.get("role").is_some() || data.get("permissions").is_some());
-    if !changes_claims {
-        return Ok(());
-    }
-    let Some(auth) = AuthenticationService::from_app(&ctx.app, None) else {
-        return Ok(());
-    };
-    let records: Vec<&Value> = match ctx.result.as_ref() {
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(record) => vec![record],
-        None => Vec::new(),
-    };
-    for subject in records
-        .into_iter()
-        .filter_map(|r| r.get("id"))
-        .filter_map(subject_of)
-    {
-        auth.revoke_subject(&subject).await?;
-    }
-    Ok(())
-}
-
-/// The Auk recipe: a before hook on `authentication.create` adds a claim.
-async fn default_role(ctx: &mut HookContext) -> Result<()> {
-    ctx.params
-        .payload
-        .entry("role")
-        .or_insert_with(|| Value::from("user"));
-    Ok(())
-}
-
-/// Users never choose their id: an id that a client could pick could be
-/// the id of a deleted account, whose unexpired tokens would then log in
-/// as the newcomer. The store hands out ids that are never reused.
-async fn server_assigned_ids(ctx: &mut HookContext) -> Result<()> {
-    if !ctx.params.is_external() {
-        return Ok(());
-    }
-    match ctx.data.as_mut() {
-        Some(Value::Object(record)) => {
-            record.remove("id");
-        }
-        Some(Value::Array(records)) => {
-            for record in records.iter_mut().filter_map(Value::as_object_mut) {
-                record.remove("id");
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// The longest message text, in characters.
-pub(crate) const MAX_TEXT: usize = 10_000;
-
-/// The longest email address (RFC 5321's path limit) and password a client
-/// may send; a longer password only costs the server hashing time.
-const MAX_EMAIL: usize = 254;
-const MAX_PASSWORD: usize = 1_024;
-
-/// What a client may write to `users`: `email` (a valid address) and
-/// `password`, and the record's own `id` (the store decides what it
-/// means; sign-up drops it). Sign-up requires both, an `update` the email
-/// (a replaced record may drop its password, as a Feathers document store
-/// does; such an account cannot log in until it sets one), a patch
-/// neither. Anything else, `role` and `permissions` included, is 400.
-fn user_schema(required: &[&str]) -> Result<Schema> {
-    Schema::new(json!({
-        "type": "object",
-        "properties": {
-            "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
-            "password": {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD},
-            "id": {},
-        },
-        "required": required,
-        "additionalProperties": false,
-    }))
-}
-
-/// What a client may write to `messages`: a non-blank `text` of at most
-/// [`MAX_TEXT`] characters (required, but not by a patch), the record's
-/// own `id` (the store decides what it means), and on `create` a `userId`, which the server overwrites (the official client
-/// examples send one). The owner and the creation time are otherwise the
-/// server's: `update` keeps them (`preserve_on_update`), `patch` merges.
-/// Server code may write other fields (internal calls are not
-/// restricted), but not a bad text. Every record of an array is checked
-/// (as Feathers' `validateData` does); whether an array may be created at all is the store's answer
-/// (405 unless `multi` allows it).
-fn message_schema(writer: Writer) -> Result<Schema> {
-    let mut properties = json!({
-        "text": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": "\\S"},
-    });
-    if writer != Writer::Any {
-        properties["id"] = json!({});
-    }
-    if writer == Writer::ClientCreating {
-        properties["userId"] = json!({});
-    }
-    Schema::new(json!({
-        "type": "object",
-        "properties": properties,
-        "required": ["text"],
-        "additionalProperties": writer == Writer::Any,
-    }))
-}
-
-/// The schemas of what clients write that the OpenAPI document shows too.
-struct ClientSchemas {
-    sign_up: Schema,
-    user_patch: Schema,
-    message: Schema,
-    message_patch: Schema,
-}
-
-/// Who writes a message, for [`message_schema`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Writer {
-    /// Any caller, server code included: only the text is checked.
-    Any,
-    /// A client's `create`.
-    ClientCreating,
-    /// A client's `update` or `patch`.
-    Client,
 }
 
 /// Sets `userId` to the authenticated user's id and `createdAt` to now in
