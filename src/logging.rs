@@ -88,9 +88,9 @@ pub const ACCESS_TARGET: &str = "plume::access";
 pub const DROPS_TARGET: &str = "plume::logging";
 
 /// How many formatted lines may wait for the writer by default. At a few
-/// hundred bytes a line this bounds the buffer to a few MiB; at one core's
-/// request rate (15k to 40k requests a second measured) it rides out a
-/// reader of stderr that stalls for about half a second.
+/// hundred bytes a line this bounds the buffer to a few MiB; at the request
+/// rate one core serves (BENCHMARKS.md) it rides out a reader of stderr
+/// that stalls for a fraction of a second.
 pub const DEFAULT_BUFFERED_LINES: usize = 16_384;
 
 /// How often dropped lines are reported by default (only when some were).

@@ -10,7 +10,7 @@
 //! than tokio's blocking pool because each argon2 run allocates 19 MiB: on
 //! the blocking pool (up to 512 threads) every thread that ever hashed kept
 //! its own malloc arena with that memory, and a login storm took the
-//! server's resident memory past 1 GB. With one thread per CPU the memory
+//! server's resident memory without bound. With one thread per CPU the memory
 //! in use stays at a few hashes' worth.
 
 use std::sync::{Arc, OnceLock};
@@ -74,10 +74,10 @@ pub(crate) const HASHING_NICE: i32 = 19;
 /// stopping at 19 (the lowest priority a normal thread can take), so that a burst of logins cannot
 /// slow everything else down: the kernel runs a hashing thread in the time
 /// the async workers leave idle, and when they keep a core busy gives it
-/// about 1.5 % of that core (nice 19 weighs 15 against nice 0's 1024).
-/// Without this, a login storm tripled the p99 latency of authenticated
-/// GETs on a one-core server; at nice 10 it was still 2.7 times the quiet
-/// p99, at 19 it is 1.5 to 2 times (BENCHMARKS.md). The price: on a core
+/// a small share of that core (nice 19 weighs 15 against nice 0's 1024).
+/// Without this, a login storm multiplied the p99 latency of authenticated
+/// GETs on a one-core server, and nice 10 was not enough (BENCHMARKS.md,
+/// "GETs during a login storm"). The price: on a core
 /// saturated by other requests, logins queue for a long time, which is the
 /// better trade (logins are rare, already take tens of milliseconds, and a
 /// saturated server must shed something). Linux only (elsewhere the threads

@@ -3,10 +3,9 @@
 //!
 //! Why by hand: through `tracing`'s `fmt` layer an access line passed a
 //! field visitor, `fmt::Debug` for each value, a time formatter and the
-//! filter for every request. With the server on one core that made the
-//! default `info` level cost about a quarter of an authenticated `get`'s
-//! throughput (same binary against `RUST_LOG=warn`, measured side by
-//! side). The line written here reads the same as `fmt`'s (text and JSON,
+//! filter for every request, which made the default `info` level cost a
+//! large share of an authenticated `get`'s throughput on one core
+//! (BENCHMARKS.md, "What the access log costs"). The line written here reads the same as `fmt`'s (text and JSON,
 //! see the tests) and is formatted straight into the writer's buffer.
 //!
 //! The filter's level and target still decide: the line is written only

@@ -22,12 +22,11 @@ use crate::workers::{Lane, Workers};
 /// Why: a read is handed from an async worker to a reader and back. Under
 /// the normal policy a woken reader preempts the worker at once, and the
 /// worker the reader when the answer is ready: two thread switches per
-/// read, a fifth of a one-core server's time in `finish_task_switch` on
-/// `find`. `SCHED_BATCH` tells the kernel not to preempt on wakeup, so a
+/// read, a large share of a one-core server's time on `find`. `SCHED_BATCH` tells the kernel not to preempt on wakeup, so a
 /// reader runs when the worker waits for the network and then takes every
-/// read queued meanwhile. `bench/ab find`, same binary, one server with
-/// its readers switched by `chrt -b`: 0.55–0.63 of the CPU per request and
-/// 1.6–1.8 times the requests a second; `get` and `create` unchanged.
+/// read queued meanwhile, which makes `find` markedly cheaper per request
+/// and leaves `get` and `create` as they were (BENCHMARKS.md, "reads
+/// without thread switches").
 ///
 /// Linux only; elsewhere, or when the kernel refuses, the thread keeps the
 /// normal policy (a refusal is logged once per thread, not fatal).
