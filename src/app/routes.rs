@@ -21,32 +21,26 @@ pub(crate) struct Routed<S> {
     pub(crate) id: Option<String>,
 }
 
-/// A route's value: the service and the name of each placeholder by its
-/// position in the path (matchit's parameters are named `p0`, `p1`, ...
-/// by position, so that two services whose placeholders differ only in
-/// name share one route, which matchit requires).
+/// A route's value: the service, and for each `:placeholder` of its path
+/// the matchit parameter that holds it and its name. matchit's parameters
+/// are named by position (`p0`, `p1`, ...), so that two services whose
+/// placeholders differ only in name share one route, which matchit
+/// requires.
+#[derive(Clone)]
 struct Slot {
     entry: Arc<ServiceEntry>,
-    names: Vec<(usize, Arc<str>)>,
-    /// The position of the id segment, for a route that has one.
-    id_at: Option<usize>,
+    names: Vec<(String, Arc<str>)>,
+    /// The parameter holding the id segment, for a route that has one.
+    id: Option<String>,
 }
 
 /// The routers of every registered service.
+#[derive(Default)]
 pub(super) struct RouteTable {
     /// Service paths only: socket.io passes the id as an argument.
     paths: matchit::Router<Slot>,
     /// Service paths, then the same paths with an id segment (REST).
     with_ids: matchit::Router<Slot>,
-}
-
-impl Default for RouteTable {
-    fn default() -> Self {
-        Self {
-            paths: matchit::Router::new(),
-            with_ids: matchit::Router::new(),
-        }
-    }
 }
 
 impl RouteTable {
@@ -55,16 +49,20 @@ impl RouteTable {
     /// or not) stays with that service, as Feathers' router tries
     /// placeholders in the order they were added; and a path without an
     /// id beats the same shape with one (`a/:b` over `a` with an id).
-    pub(super) fn build<'a>(entries: impl Iterator<Item = &'a Arc<ServiceEntry>> + Clone) -> Self {
+    pub(super) fn build<'a>(entries: impl Iterator<Item = &'a Arc<ServiceEntry>>) -> Self {
         let mut table = Self::default();
-        for entry in entries.clone() {
-            let (pattern, slot) = route(entry, false);
-            let _ = table.paths.insert(pattern.clone(), slot);
-            let (_, slot) = route(entry, false);
-            let _ = table.with_ids.insert(pattern, slot);
+        let routes: Vec<(String, usize, Slot)> = entries.map(route).collect();
+        for (pattern, _, slot) in &routes {
+            let _ = table.paths.insert(pattern.clone(), slot.clone());
+            let _ = table.with_ids.insert(pattern.clone(), slot.clone());
         }
-        for entry in entries {
-            let (pattern, slot) = route(entry, true);
+        for (pattern, segments, slot) in routes {
+            let id = format!("p{segments}");
+            let pattern = format!("{}/{{{id}}}", pattern.trim_end_matches('/'));
+            let slot = Slot {
+                id: Some(id),
+                ..slot
+            };
             let _ = table.with_ids.insert(pattern, slot);
         }
         table
@@ -75,11 +73,9 @@ impl RouteTable {
     /// its id.
     pub(super) fn at(&self, path: &str, id_segment: bool) -> Option<Routed<Arc<ServiceEntry>>> {
         let mut normalized = String::with_capacity(path.len() + 1);
-        let mut segments = Vec::new();
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             normalized.push('/');
             normalized.push_str(segment);
-            segments.push(segment);
         }
         if normalized.is_empty() {
             normalized.push('/');
@@ -89,57 +85,51 @@ impl RouteTable {
         } else {
             &self.paths
         };
-        let slot = router.at(&normalized).ok()?.value;
+        let found = router.at(&normalized).ok()?;
+        let slot = found.value;
+        let param = |key: &str| found.params.get(key).map(str::to_owned);
         Some(Routed {
             service: Arc::clone(&slot.entry),
             params: slot
                 .names
                 .iter()
-                .filter_map(|(at, name)| Some((Arc::clone(name), (*segments.get(*at)?).to_owned())))
+                .filter_map(|(key, name)| Some((Arc::clone(name), param(key)?)))
                 .collect(),
-            id: slot
-                .id_at
-                .and_then(|at| segments.get(at))
-                .map(|s| (*s).to_owned()),
+            id: slot.id.as_deref().and_then(param),
         })
     }
 }
 
-/// The matchit pattern of `entry`'s path (with an id segment when
-/// `with_id`) and its slot. Service paths hold only URL-safe characters
+/// The matchit pattern of `entry`'s path, how many segments it has, and
+/// its slot (without an id). Service paths hold only URL-safe characters
 /// (see `normalize_path`), never matchit's `{` or `}`.
-fn route(entry: &Arc<ServiceEntry>, with_id: bool) -> (String, Slot) {
+fn route(entry: &Arc<ServiceEntry>) -> (String, usize, Slot) {
     let mut pattern = String::new();
     let mut names = Vec::new();
-    let mut count = 0;
+    let mut segments = 0;
     for (at, segment) in entry.path.split('/').filter(|s| !s.is_empty()).enumerate() {
         match segment.strip_prefix(':') {
             Some(name) => {
-                pattern.push_str(&format!("/{{p{at}}}"));
-                names.push((at, Arc::from(name)));
+                let key = format!("p{at}");
+                pattern.push_str(&format!("/{{{key}}}"));
+                names.push((key, Arc::from(name)));
             }
             None => {
                 pattern.push('/');
                 pattern.push_str(segment);
             }
         }
-        count = at + 1;
+        segments = at + 1;
     }
-    let id_at = with_id.then(|| {
-        pattern.push_str(&format!("/{{p{count}}}"));
-        count
-    });
     if pattern.is_empty() {
         pattern.push('/');
     }
-    (
-        pattern,
-        Slot {
-            entry: Arc::clone(entry),
-            names,
-            id_at,
-        },
-    )
+    let slot = Slot {
+        entry: Arc::clone(entry),
+        names,
+        id: None,
+    };
+    (pattern, segments, slot)
 }
 
 #[cfg(test)]
