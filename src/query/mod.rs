@@ -142,11 +142,14 @@ pub use limits::{
     MAX_COMPARISONS, MAX_CONDITIONS, MAX_DEPTH, MAX_IN_VALUES, MAX_SELECT, MAX_SORT, MAX_VALUES,
     QueryLimits,
 };
+// For the database stores, which compile the same rules to SQL.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use matching::{coerce_bool, coerce_number};
 // For the SQLite store, which evaluates what no index serves the same way.
 #[cfg(feature = "sqlite")]
-pub(crate) use matching::{coerce_bool, coerce_number, matches};
+pub(crate) use matching::matches;
 pub use options::QueryOptions;
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use parse::is_field_name;
 pub use parse::{MAX_FIELD_NAME_LEN, parse_query};
 pub use parsed::{Condition, Filters, Op, ParsedQuery, SortOrder};

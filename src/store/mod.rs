@@ -4,13 +4,20 @@
 //! the six standard methods with Feathers' semantics: queries in the
 //! language of [`crate::query`], pagination, `multi` for create, patch and
 //! remove on many records. [`MemoryService`] keeps them in memory,
-//! [`SqliteService`] in a table of an SQLite database ([`SqliteStore`]).
+//! [`SqliteService`] in a table of an SQLite database ([`SqliteStore`]),
+//! [`PostgresService`] in a table of a PostgreSQL database
+//! ([`PostgresStore`]), which several instances of an app can share. The
+//! two database stores declare indexes and unique fields the same way.
 //!
 //! The helpers here are shared by every store so they agree on pagination
 //! and on the shape of a page.
 
 mod base;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod declared;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -24,6 +31,8 @@ pub(crate) const SQLITE_MEMORY: &str = ":memory:";
 pub(crate) const SQLITE_DEFAULT_FILENAME: &str = "data/plume.sqlite";
 
 pub use memory::MemoryService;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresOptions, PostgresService, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};
 

@@ -20,7 +20,7 @@ use plume::{Paginate, Params};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::stores::both;
+use super::stores::every;
 
 const FIELDS: [&str; 3] = ["n", "s", "b"];
 const PAGINATE: Paginate = Paginate { default: 5, max: 8 };
@@ -424,11 +424,12 @@ fn run_find(
     paginated: bool,
 ) -> Vec<(&'static str, Result<Value, plume::Error>)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let records: Vec<Value> = records.iter().cloned().map(Value::Object).collect();
-        let stores = both(paginated.then_some(PAGINATE), &records).await;
+        let stores = every(paginated.then_some(PAGINATE), &records).await;
         let params = Params::with_query(query.clone());
         let mut results = Vec::new();
         for store in &stores {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: a server on loopback and a
 //! minimal socket.io client.
 
+pub(crate) mod backends;
 pub(crate) mod server;
 pub(crate) mod socket;
 

@@ -306,7 +306,7 @@ fn plan(table: &str, index: &Index) -> Result<Vec<Planned>> {
 fn sync_indexes(tx: &Connection, config: &Config) -> Result<()> {
     let table = &config.table;
     let mut wanted: Vec<Planned> = Vec::new();
-    for index in &config.indexes {
+    for index in &config.declared.indexes {
         for planned in plan(table, index)? {
             if !wanted.iter().any(|w| w.name == planned.name) {
                 wanted.push(planned);

@@ -65,8 +65,7 @@ impl SqliteService {
                 table: table.to_owned(),
                 cache_key: table.to_ascii_lowercase(),
                 options: StoreOptions::default(),
-                indexes: Vec::new(),
-                fold_case: Arc::from(Vec::new()),
+                declared: Default::default(),
             }),
             schema: Arc::new(OnceCell::new()),
         }
@@ -107,7 +106,7 @@ impl SqliteService {
         self.config
             .options
             .query_options(params, paginate)
-            .fold_case(Arc::clone(&self.config.fold_case))
+            .fold_case(self.config.fold_case())
     }
 
     /// Parses the query of a call other than `find` (no pagination).

@@ -1,0 +1,38 @@
+//! The PostgreSQL server the tests that need one use: the one named by
+//! `PLUME_TEST_POSTGRES_URL` (`.ci/backends` starts it), each test in a
+//! schema of its own. Without it those tests say they were skipped, unless
+//! `PLUME_REQUIRE_BACKENDS=1` (as in `.ci/run`) makes that a failure.
+
+use tokio_postgres::NoTls;
+
+/// A URL of the test server whose connections use a new, empty schema, or
+/// `None` (after saying why) when there is no server.
+pub(crate) async fn postgres_url(test: &str) -> Option<String> {
+    let Ok(url) = std::env::var("PLUME_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+            "PLUME_REQUIRE_BACKENDS=1 but PLUME_TEST_POSTGRES_URL is not set"
+        );
+        // Said on purpose: a skipped test must not pass silently.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "skipped {test} on PostgreSQL: PLUME_TEST_POSTGRES_URL is not set (see .ci/backends)"
+            );
+        }
+        return None;
+    };
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    let task = tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = task.await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{url}{separator}options=-c%20search_path%3D{schema}"
+    ))
+}
