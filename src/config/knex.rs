@@ -81,8 +81,8 @@ pub fn sqlite_filename(config: &Config) -> Result<String> {
 /// `{host, port, user, password, database}` turned into one (user and
 /// password percent-encoded).
 ///
-/// Plume has no PostgreSQL store yet; this is how it will find its
-/// database, and the binary names the section in its start-up warning.
+/// The default app keeps its records there when it is set (see
+/// `store::PostgresStore`).
 pub fn postgres_url(config: &Config) -> Result<Option<String>> {
     let Some(section) = config.get("postgresql") else {
         return Ok(None);

@@ -32,7 +32,7 @@ pub(crate) const SQLITE_DEFAULT_FILENAME: &str = "data/plume.sqlite";
 
 pub use memory::MemoryService;
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresService, PostgresStore};
+pub use postgres::{PostgresOptions, PostgresRevocations, PostgresService, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};
 

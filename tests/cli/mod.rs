@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod cluster;
 mod feathers_config;
 mod logging;
 mod secret;

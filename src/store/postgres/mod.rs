@@ -71,6 +71,7 @@
 //! read past its time budget (`statement_timeout`, set on every
 //! connection) is 400, as in SQLite.
 
+mod revocations;
 mod schema;
 mod service;
 mod sql;
@@ -84,6 +85,7 @@ use deadpool_postgres::{
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
+pub use revocations::PostgresRevocations;
 pub use service::PostgresService;
 
 use crate::{Error, Result, query};
@@ -203,6 +205,32 @@ impl PostgresStore {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(db_error)?;
         Ok(())
+    }
+
+    /// The secret named `name` kept in the database (table
+    /// `plume_secrets`), made on first use: several instances of an app
+    /// over one database then sign and verify with the same secret without
+    /// it being configured. Whoever reads the database can sign tokens, as
+    /// with the SQLite store's secret file; configure the secret where
+    /// that matters. A kept secret that [`auth::secret`](crate::auth::secret)
+    /// finds weak (written there by hand) is refused.
+    pub async fn shared_secret(&self, name: &str) -> Result<String> {
+        let client = self.client().await?;
+        let fresh = crate::auth::secret::generate()?;
+        client
+            .execute(
+                "INSERT INTO plume_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &fresh],
+            )
+            .await
+            .map_err(db_error)?;
+        let kept: String = client
+            .query_one("SELECT secret FROM plume_secrets WHERE name = $1", &[&name])
+            .await
+            .map_err(db_error)?
+            .get(0);
+        crate::auth::secret::check(&kept, "production", &format!("plume_secrets.{name}"))?;
+        Ok(kept)
     }
 
     /// A connection from the pool.

@@ -65,7 +65,13 @@ pub(super) async fn ensure_store(tx: &Transaction<'_>) -> Result<()> {
                      CASE TG_OP WHEN 'INSERT' THEN 1 ELSE -1 END)
              ON CONFLICT (name, shard) DO UPDATE SET n = plume_counts.n + excluded.n;
              RETURN NULL;
-         END $$;"
+         END $$;
+         CREATE TABLE IF NOT EXISTS plume_secrets (
+             name text PRIMARY KEY,
+             secret text NOT NULL
+         );
+         {revocations}",
+        revocations = super::revocations::TABLES,
     ))
     .await
     .map_err(db_error)

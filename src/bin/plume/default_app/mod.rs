@@ -27,8 +27,6 @@
 //!   `authenticated` (and `users/<id>`) when they log in; service events go
 //!   to `authenticated`, `users` events to `users/<id>` only.
 
-use std::sync::Arc;
-
 use serde_json::{Map, Value};
 
 use plume::auth::AuthenticationService;
@@ -36,9 +34,10 @@ use plume::auth::hooks::{SetField, preserve_on_update, set_field};
 use plume::channels::{ANONYMOUS, AUTHENTICATED};
 use plume::config::Config;
 use plume::schema::validate_data;
-use plume::store::{SqliteRevocations, SqliteService, SqliteStore};
+use plume::store::{SqliteService, SqliteStore};
 
 mod accounts;
+pub(crate) mod database;
 mod docs;
 mod schemas;
 mod settings;
@@ -55,23 +54,18 @@ pub(crate) use settings::unused;
 use accounts::{ClaimsFromUser, default_role, revoke_on_claim_change, server_assigned_ids};
 use schemas::{ClientSchemas, Writer, message_schema, user_schema};
 
-/// Builds the default app from the configuration, opening the SQLite
-/// database named by `sqlite.filename` (or knex's `sqlite.connection`, see
-/// [`sqlite_filename`](plume::config::sqlite_filename)); `sqlite.recordCacheMs` sets the
-/// store's record cache time to live (0 turns it off). Without an
-/// `authentication.secret` the one kept beside the database is used, made
-/// on the first start ([`Config::with_secret`]).
+/// Builds the default app from the configuration, on PostgreSQL when one
+/// is configured (`postgres.url`, `DATABASE_URL`, or knex's `postgresql`
+/// section; see [`database`]), else on the SQLite database named by
+/// `sqlite.filename` (or knex's `sqlite.connection`, see
+/// [`sqlite_filename`](plume::config::sqlite_filename));
+/// `sqlite.recordCacheMs` sets the SQLite store's record cache time to
+/// live (0 turns it off). Without an `authentication.secret` the one kept
+/// in the database (PostgreSQL) or beside it (SQLite) is used, made on the
+/// first start ([`Config::with_secret`]).
 pub(crate) async fn build(config: &Config) -> Result<App> {
-    let filename = plume::config::sqlite_filename(config)?;
-    let config = &config.with_secret("authentication", &filename)?;
-    let store = SqliteStore::open(&filename).await?;
-    if let Some(ttl) = milliseconds(config, "sqlite.recordCacheMs")? {
-        store.set_record_cache_ttl(ttl);
-    }
-    if let Some(budget) = milliseconds(config, "sqlite.queryTimeoutMs")? {
-        store.set_query_timeout(budget);
-    }
-    build_with_store(config, &store)
+    let (database, config) = database::open(config).await?;
+    build_on(&config, &database)
 }
 
 /// The default app's `messages` store service, before hooks and before
@@ -81,22 +75,35 @@ pub(crate) async fn build(config: &Config) -> Result<App> {
 /// tools writing the same table (the scale benchmark's `grow` example)
 /// declare exactly the same indexes: setting a service up drops the
 /// indexes it does not declare.
+// Used by the tests and examples that include this module.
+#[allow(dead_code)]
 pub(crate) fn messages_service(store: &SqliteStore) -> Result<SqliteService> {
-    Ok(store
-        .service("messages")?
-        .paginate(PAGES)
-        .index(["createdAt"])
-        .compound_index(["userId", "createdAt"]))
+    Ok(messages_indexes!(store.service("messages")?))
 }
+
+/// The builder calls of [`messages_service`], for either store.
+macro_rules! messages_indexes {
+    ($service:expr) => {
+        $service
+            .paginate(PAGES)
+            .index(["createdAt"])
+            .compound_index(["userId", "createdAt"])
+    };
+}
+use messages_indexes;
 
 /// The services whose indexes `sqlite.indexes` may add to.
 const INDEXED_SERVICES: [&str; 2] = ["users", "messages"];
 
-/// `sqlite.indexes`: a map from the default app's service names to the
-/// indexes to add (see [`SqliteService::indexes_from_config`]); a key that
-/// names no service is an error, not a silently missing index.
-fn configured_indexes(config: &Config) -> Result<Option<&Map<String, Value>>> {
-    match config.get("sqlite.indexes") {
+/// `sqlite.indexes` (or `postgres.indexes`, as `section` says): a map from
+/// the default app's service names to the indexes to add (see
+/// [`SqliteService::indexes_from_config`]); a key that names no service is
+/// an error, not a silently missing index.
+fn configured_indexes<'c>(
+    config: &'c Config,
+    section: &str,
+) -> Result<Option<&'c Map<String, Value>>> {
+    match config.get(&format!("{section}.indexes")) {
         None => Ok(None),
         Some(Value::Object(entries)) => {
             match entries
@@ -104,14 +111,14 @@ fn configured_indexes(config: &Config) -> Result<Option<&Map<String, Value>>> {
                 .find(|name| !INDEXED_SERVICES.contains(&name.as_str()))
             {
                 Some(unknown) => Err(Error::general(format!(
-                    "sqlite.indexes.{unknown} names no service of the default app (it has {})",
+                    "{section}.indexes.{unknown} names no service of the default app (it has {})",
                     INDEXED_SERVICES.join(" and ")
                 ))),
                 None => Ok(Some(entries)),
             }
         }
         Some(other) => Err(Error::general(format!(
-            "sqlite.indexes must map service names to lists of indexes, not {other}"
+            "{section}.indexes must map service names to lists of indexes, not {other}"
         ))),
     }
 }
@@ -120,8 +127,8 @@ fn configured_indexes(config: &Config) -> Result<Option<&Map<String, Value>>> {
 fn with_indexes(
     configured: Option<&Map<String, Value>>,
     name: &str,
-    service: SqliteService,
-) -> Result<SqliteService> {
+    service: database::Table,
+) -> Result<database::Table> {
     match configured.and_then(|entries| entries.get(name)) {
         Some(listed) => service.indexes_from_config(listed),
         None => Ok(service),
@@ -144,11 +151,18 @@ fn milliseconds(config: &Config, key: &str) -> Result<Option<std::time::Duration
         .transpose()
 }
 
-/// Builds the default app on an open store (tests pass `:memory:`).
+/// Builds the default app on an open SQLite store (tests pass
+/// `:memory:`).
+#[allow(dead_code)]
 pub(crate) fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
+    build_on(config, &database::Database::Sqlite(store.clone()))
+}
+
+/// Builds the default app on an open database.
+pub(crate) fn build_on(config: &Config, db: &database::Database) -> Result<App> {
     let app = App::new();
     config.apply_to(&app);
-    let indexes = configured_indexes(config)?;
+    let indexes = configured_indexes(config, db.section())?;
     let pages = pages(config)?;
     // Compiled once: the hooks check with them and the docs show them.
     let schemas = ClientSchemas {
@@ -158,18 +172,15 @@ pub(crate) fn build_with_store(config: &Config, store: &SqliteStore) -> Result<A
         message_patch: message_schema(Writer::Client)?.for_patch()?,
     };
 
-    app.use_service(
+    with_indexes(
+        indexes,
         "users",
-        with_indexes(
-            indexes,
-            "users",
-            store
-                .service("users")?
-                .unique_ignoring_case(["email"])
-                .paginate(pages)
-                .protected_fields(["password"]),
-        )?,
+        database::table!(db, "users", |s| s
+            .unique_ignoring_case(["email"])
+            .paginate(pages)
+            .protected_fields(["password"])),
     )?
+    .mount(&app, "users")?
     .hooks(
         Hooks::new()
             .before(
@@ -202,14 +213,12 @@ pub(crate) fn build_with_store(config: &Config, store: &SqliteStore) -> Result<A
     app.service("users")?
         .publish(|data, _ctx| user_channel(data).into_iter().collect());
 
-    app.use_service(
+    with_indexes(
+        indexes,
         "messages",
-        with_indexes(
-            indexes,
-            "messages",
-            messages_service(store)?.paginate(pages),
-        )?,
+        database::table!(db, "messages", |s| messages_indexes!(s).paginate(pages)),
     )?
+    .mount(&app, "messages")?
     .hooks(
         Hooks::new()
             .before("all", authenticate(["jwt"]))
@@ -237,7 +246,7 @@ pub(crate) fn build_with_store(config: &Config, store: &SqliteStore) -> Result<A
 
     let auth = AuthenticationService::new(&app)
         .with_overrides(ClaimsFromUser)
-        .with_revocation_list(Arc::new(SqliteRevocations::new(store)));
+        .with_revocation_list(db.revocations());
     auth.register("jwt", JwtStrategy::new())?;
     auth.register("local", LocalStrategy::new())?;
     app.use_service("authentication", auth)?

@@ -38,6 +38,12 @@ const KEYS: &[(&str, Option<&[&str]>)] = &[
             "indexes",
         ]),
     ),
+    (
+        "postgres",
+        Some(&["url", "poolSize", "queryTimeoutMs", "indexes"]),
+    ),
+    // knex's shape, as a Feathers app configures it.
+    ("postgresql", Some(&["client", "connection"])),
     // Checked by the authentication service (misplaced keys are errors);
     // only sections of strategies nobody registered are named here.
     ("authentication", None),
@@ -47,10 +53,6 @@ const KEYS: &[(&str, Option<&[&str]>)] = &[
 /// they would have done.
 const NOT_BUILT: &[(&str, &str)] = &[
     ("authentication.oauth", "OAuth login"),
-    (
-        "postgresql",
-        "the PostgreSQL store, not built yet: the data goes to the SQLite file",
-    ),
     ("mongodb", "the MongoDB adapter"),
     ("mysql", "the MySQL adapter"),
     ("mssql", "the SQL Server adapter"),
