@@ -68,8 +68,8 @@
 //! A database that cannot be reached makes calls fail with 503
 //! Unavailable (not 500), and the pool connects again once it is back; no
 //! call waits for a connection longer than the pool's wait timeout. A
-//! read past its time budget (`statement_timeout`, set on every
-//! connection) is 400, as in SQLite.
+//! read past its time budget (`statement_timeout`, set on the reading
+//! connections) is 400, as in SQLite; writes have no budget, as in SQLite.
 
 mod revocations;
 mod schema;
@@ -93,7 +93,8 @@ use crate::{Error, Result, query};
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
-    /// The most connections open at once (16 by default).
+    /// The most connections open at once in each of the store's two pools
+    /// (reads and writes; 16 by default).
     pub pool_size: usize,
     /// How long a call waits for a free connection (or to open one)
     /// before it fails with 503 (5 s by default).
@@ -115,9 +116,14 @@ impl Default for PostgresOptions {
 
 /// A PostgreSQL database holding services' tables; cheap to clone (one
 /// pool behind every clone). See the [module docs](self).
+///
+/// It keeps two pools of connections: reads, whose statements are
+/// cancelled past the query budget, and writes, which are not (a write
+/// waiting for a row lock or building an index must not fail for it).
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: Pool,
+    reads: Pool,
+    writes: Pool,
     options: Arc<PostgresOptions>,
 }
 
@@ -126,7 +132,8 @@ impl std::fmt::Debug for PostgresStore {
         // Not the URL: it may hold a password.
         f.debug_struct("PostgresStore")
             .field("options", &self.options)
-            .field("status", &self.pool.status())
+            .field("reads", &self.reads.status())
+            .field("writes", &self.writes.status())
             .finish()
     }
 }
@@ -141,33 +148,14 @@ impl PostgresStore {
 
     /// [`connect`](Self::connect) with these options.
     pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<Self> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|error| {
+        let config: tokio_postgres::Config = url.parse().map_err(|error| {
             // The parser's message does not repeat the URL.
             Error::general(format!("Invalid PostgreSQL URL: {error}"))
         })?;
         let timeout_ms = options.query_timeout.as_millis().max(1);
-        let inherited = config.get_options().unwrap_or("").to_owned();
-        config.options(format!("{inherited} -c statement_timeout={timeout_ms}").trim());
-        if config.get_application_name().is_none() {
-            config.application_name("plume");
-        }
-        config.connect_timeout(options.wait_timeout);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .wait_timeout(Some(options.wait_timeout))
-            .create_timeout(Some(options.wait_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|error| Error::general(format!("PostgreSQL pool: {error}")))?;
         let store = Self {
-            pool,
+            reads: pool(config.clone(), &options, Some(timeout_ms))?,
+            writes: pool(config, &options, None)?,
             options: Arc::new(options),
         };
         let mut client = store.client().await?;
@@ -202,7 +190,7 @@ impl PostgresStore {
     /// Succeeds when the database answers a trivial query: for readiness
     /// checks. 503 Unavailable otherwise.
     pub async fn ping(&self) -> Result<()> {
-        let client = self.client().await?;
+        let client = self.reader().await?;
         client.simple_query("SELECT 1").await.map_err(db_error)?;
         Ok(())
     }
@@ -233,10 +221,47 @@ impl PostgresStore {
         Ok(kept)
     }
 
-    /// A connection from the pool.
+    /// A connection for writing.
     async fn client(&self) -> Result<Object> {
-        self.pool.get().await.map_err(pool_error)
+        self.writes.get().await.map_err(pool_error)
     }
+
+    /// A connection for reading, its statements bounded by the query
+    /// budget.
+    async fn reader(&self) -> Result<Object> {
+        self.reads.get().await.map_err(pool_error)
+    }
+}
+
+/// A pool of connections to the database of `config`; `budget_ms` sets
+/// their `statement_timeout`.
+fn pool(
+    mut config: tokio_postgres::Config,
+    options: &PostgresOptions,
+    budget_ms: Option<u128>,
+) -> Result<Pool> {
+    if let Some(ms) = budget_ms {
+        let inherited = config.get_options().unwrap_or("").to_owned();
+        config.options(format!("{inherited} -c statement_timeout={ms}").trim());
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("plume");
+    }
+    config.connect_timeout(options.wait_timeout);
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(options.pool_size.max(1))
+        .wait_timeout(Some(options.wait_timeout))
+        .create_timeout(Some(options.wait_timeout))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|error| Error::general(format!("PostgreSQL pool: {error}")))
 }
 
 /// 503 for a pool that could not give a connection in time.

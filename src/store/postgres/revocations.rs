@@ -110,7 +110,7 @@ impl RevocationList for PostgresRevocations {
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool> {
-        let client = self.store.client().await?;
+        let client = self.store.reader().await?;
         let statement = client
             .prepare_typed_cached(
                 "SELECT 1 FROM plume_revoked_tokens WHERE jti = $1 AND expires_at >= $2",
@@ -143,7 +143,7 @@ impl RevocationList for PostgresRevocations {
     }
 
     async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
-        let client = self.store.client().await?;
+        let client = self.store.reader().await?;
         let statement = client
             .prepare_typed_cached(
                 "SELECT at FROM plume_revoked_subjects WHERE sub = $1",

@@ -35,8 +35,24 @@ use super::sql::{key_expr, scalar_predicate};
 use crate::store::declared::Index;
 use crate::{Error, Result};
 
-/// The advisory lock every schema change takes first.
-pub(super) const SCHEMA_LOCK: i64 = 0x706c_756d_6500;
+/// The advisory lock every schema change takes first (with the schema's
+/// name: two schemas of one database do not wait for each other).
+const SCHEMA_LOCK: i32 = 0x706c_756d;
+
+/// Takes the schema lock for the transaction, with no time budget (it may
+/// wait for another instance building an index).
+async fn lock_schema(tx: &Transaction<'_>) -> Result<()> {
+    tx.batch_execute("SET LOCAL statement_timeout = 0")
+        .await
+        .map_err(db_error)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
+        &[&SCHEMA_LOCK],
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
 
 /// Rows per table in `plume_counts`.
 const COUNT_SHARDS: u32 = 16;
@@ -48,9 +64,7 @@ pub(super) fn quoted(name: &str) -> String {
 
 /// Plume's own tables and the count trigger's function.
 pub(super) async fn ensure_store(tx: &Transaction<'_>) -> Result<()> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-        .await
-        .map_err(db_error)?;
+    lock_schema(tx).await?;
     tx.batch_execute(&format!(
         "CREATE TABLE IF NOT EXISTS plume_counts (
              name text NOT NULL,
@@ -86,13 +100,8 @@ pub(super) fn sequence(table: &str) -> String {
 /// indexes if missing, and drops the indexes of Plume's no longer
 /// declared; all in one transaction.
 pub(super) async fn ensure(tx: &Transaction<'_>, config: &Config) -> Result<()> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-        .await
-        .map_err(db_error)?;
     // Building an index over a large table takes what it takes.
-    tx.batch_execute("SET LOCAL statement_timeout = 0")
-        .await
-        .map_err(db_error)?;
+    lock_schema(tx).await?;
     let table = &config.table;
     let t = quoted(table);
     let exists = tx

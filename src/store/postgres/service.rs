@@ -348,7 +348,7 @@ impl Service for PostgresService {
         self.ensure_schema().await?;
         let filters = &query.filters;
         let statement = find_statement(&self.config.table, &query, &compiled, paginate.is_some())?;
-        let client = self.store.client().await?;
+        let client = self.store.reader().await?;
         let rows = client
             .query_typed(&statement, &text_params(&compiled.params))
             .await
@@ -385,7 +385,7 @@ impl Service for PostgresService {
         let Some(key) = id_key(id) else {
             return Err(not_found(id));
         };
-        let client = self.store.client().await?;
+        let client = self.store.reader().await?;
         let statement = client
             .prepare_typed_cached(
                 &format!(

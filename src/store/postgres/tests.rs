@@ -58,7 +58,7 @@ async fn explain(store: &PostgresStore, service: &PostgresService, query: Value)
     .unwrap();
     let compiled = service.compile(&parsed).unwrap();
     let statement = service::find_statement(service.table(), &parsed, &compiled, true).unwrap();
-    let client = store.client().await.unwrap();
+    let client = store.reader().await.unwrap();
     let params: Vec<(
         &(dyn tokio_postgres::types::ToSql + Sync),
         tokio_postgres::types::Type,
@@ -357,7 +357,7 @@ async fn a_query_past_its_budget_is_a_bad_request() {
         ..PostgresOptions::default()
     };
     let store = PostgresStore::connect_with(&url, options).await.unwrap();
-    let client = store.client().await.unwrap();
+    let client = store.reader().await.unwrap();
     let error = client
         .simple_query("SELECT pg_sleep(1)")
         .await
