@@ -84,6 +84,8 @@
 pub mod app;
 pub mod auth;
 pub mod channels;
+#[cfg(feature = "redis")]
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod error;

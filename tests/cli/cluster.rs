@@ -1,7 +1,9 @@
-//! Several `plume` processes over one PostgreSQL database (the test server
-//! of `tests/support/backends.rs`): what one instance writes, the others
-//! read; a token one signs, the others accept; a logout on one is refused
-//! by all at once; a database that goes away is 503 until it is back.
+//! Several `plume` processes over one PostgreSQL database and one Redis
+//! (the test servers of `tests/support/backends.rs`): what one instance
+//! writes, the others read; a token one signs, the others accept; a
+//! logout on one is refused by all at once; an event on one reaches the
+//! sockets of the others; failed logins count together; a database or a
+//! Redis that goes away is 503 until it is back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +13,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{Server, TempDir, sign_up_and_log_in};
-use crate::support::backends::postgres_url;
+use super::{Server, TempDir, log_in, sign_up_and_log_in};
+use crate::support::SocketClient;
+use crate::support::backends::{postgres_url, redis_url};
 
 /// A `plume serve` on the database at `url`, in development (the secret is
 /// made once and kept in the database).
@@ -125,6 +128,216 @@ async fn two_instances_share_records_tokens_and_logouts() {
     assert_eq!(status, 401, "{refused}");
     assert_eq!(refused["message"], "jwt revoked");
     a.stop();
+    b.stop();
+}
+
+/// A `plume serve` on the database at `url` and the Redis at `redis` with
+/// the bus key `key`.
+fn start_clustered(url: &str, redis: &str, key: &str, dir: &TempDir) -> Server {
+    Server::start_with(
+        &dir.path().join("unused.sqlite"),
+        &[
+            ("DATABASE_URL", url),
+            ("REDIS_URL", redis),
+            ("PLUME_REDIS_KEY", key),
+        ],
+    )
+}
+
+/// Waits (bounded) for the socket's next `messages created`.
+async fn next_created(socket: &mut SocketClient) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        match socket.next_event(Duration::from_millis(200)).await {
+            Some((name, data)) if name == "messages created" => return Some(data),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A socket on `base` logged in with `token` (the jwt strategy, as the
+/// official authentication client does).
+async fn logged_in_socket(base: &str, token: &str) -> SocketClient {
+    let mut socket = SocketClient::connect(base, None, &[]).await.unwrap();
+    socket
+        .call(
+            "create",
+            vec![
+                json!("authentication"),
+                json!({"strategy": "jwt", "accessToken": token}),
+            ],
+        )
+        .await
+        .unwrap();
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_on_one_instance_reaches_the_sockets_of_every_instance_once() {
+    let test = "an_event_on_one_instance_reaches_the_sockets_of_every_instance_once";
+    let (Some(url), Some((redis, key))) = (postgres_url(test).await, redis_url(test)) else {
+        return;
+    };
+    let dir = TempDir::new("cluster-events");
+    let a = start_clustered(&url, &redis, &key, &dir);
+    let b = start_clustered(&url, &redis, &key, &dir);
+    assert!(
+        b.startup_log
+            .iter()
+            .any(|l| l.contains("joined the other instances on Redis")),
+        "{:?}",
+        b.startup_log
+    );
+    let (_, token) = sign_up_and_log_in(&a.url, "cy@example.com", "correct horse").await;
+    let mut on_a = logged_in_socket(&a.url, &token).await;
+    let mut on_b = logged_in_socket(&b.url, &token).await;
+    // In order, each once, on both instances.
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let (status, made) = call(
+            reqwest::Method::POST,
+            format!("{}/messages", a.url),
+            &token,
+            Some(json!({"text": format!("event {i}")})),
+        )
+        .await;
+        assert_eq!(status, 201);
+        sent.push(made);
+    }
+    for socket in [&mut on_a, &mut on_b] {
+        for made in &sent {
+            assert_eq!(next_created(socket).await.as_ref(), Some(made));
+        }
+        // Nothing twice.
+        assert_eq!(
+            socket
+                .next_event(Duration::from_millis(300))
+                .await
+                .map(|e| e.0),
+            None
+        );
+    }
+    // And from B to A.
+    let (_, made) = call(
+        reqwest::Method::POST,
+        format!("{}/messages", b.url),
+        &token,
+        Some(json!({"text": "from B"})),
+    )
+    .await;
+    assert_eq!(next_created(&mut on_a).await, Some(made));
+    on_a.close().await;
+    on_b.close().await;
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_on_two_instances_count_together() {
+    let test = "failed_logins_on_two_instances_count_together";
+    let (Some(url), Some((redis, key))) = (postgres_url(test).await, redis_url(test)) else {
+        return;
+    };
+    let dir = TempDir::new("cluster-throttle");
+    let a = start_clustered(&url, &redis, &key, &dir);
+    let b = start_clustered(&url, &redis, &key, &dir);
+    sign_up_and_log_in(&a.url, "dee@example.com", "correct horse").await;
+    let attempt = |base: String| async move {
+        reqwest::Client::new()
+            .post(format!("{base}/authentication"))
+            .json(&json!({"strategy": "local", "email": "dee@example.com", "password": "wrong"}))
+            .send()
+            .await
+            .unwrap()
+    };
+    // The default limit is 10 per account: 5 on each instance use it up.
+    for i in 0..10 {
+        let base = if i % 2 == 0 { &a.url } else { &b.url };
+        assert_eq!(attempt(base.clone()).await.status(), 401, "attempt {i}");
+    }
+    for base in [&a.url, &b.url] {
+        let refused = attempt(base.clone()).await;
+        assert_eq!(refused.status(), 429);
+        assert!(refused.headers().contains_key("retry-after"));
+    }
+    a.stop();
+    b.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_goes_away_is_unavailable_for_logins_and_events_flow_again() {
+    let test = "a_redis_that_goes_away_is_unavailable_for_logins_and_events_flow_again";
+    let (Some(url), Some((redis, key))) = (postgres_url(test).await, redis_url(test)) else {
+        return;
+    };
+    let parsed = reqwest::Url::parse(&redis).unwrap();
+    let relay = Relay::start(format!("127.0.0.1:{}", parsed.port().unwrap())).await;
+    let mut through = parsed.clone();
+    through.set_port(Some(relay.port)).unwrap();
+    let dir = TempDir::new("cluster-redis-fault");
+    let a = start_clustered(&url, through.as_str(), &key, &dir);
+    let b = start_clustered(&url, &redis, &key, &dir);
+    let (_, token) = sign_up_and_log_in(&b.url, "eve@example.com", "correct horse").await;
+    let mut on_b = logged_in_socket(&b.url, &token).await;
+
+    relay.cut();
+    let login = reqwest::Client::new()
+        .post(format!("{}/authentication", a.url))
+        .json(
+            &json!({"strategy": "local", "email": "eve@example.com", "password": "correct horse"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 503);
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(body["name"], "Unavailable");
+    // Calls that do not need Redis go on; their events stay on A.
+    let (status, _) = call(
+        reqwest::Method::POST,
+        format!("{}/messages", a.url),
+        &token,
+        Some(json!({"text": "while Redis is away"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    relay.restore();
+    // The publisher connects again by itself; events sent meanwhile may be
+    // lost (Redis keeps nothing for later), then they flow again, in order.
+    let mut sent: Vec<String> = Vec::new();
+    let mut delivered = None;
+    for i in 0..40 {
+        let (_, made) = call(
+            reqwest::Method::POST,
+            format!("{}/messages", a.url),
+            &token,
+            Some(json!({"text": format!("after {i}")})),
+        )
+        .await;
+        sent.push(made["text"].as_str().unwrap().to_owned());
+        if let Some(got) = next_created(&mut on_b).await
+            && got["text"].as_str().is_some_and(|t| t.starts_with("after"))
+        {
+            delivered = Some(got);
+            break;
+        }
+    }
+    let got = delivered.expect("events did not flow again after Redis came back");
+    assert!(
+        sent.iter().any(|t| got["text"] == *t),
+        "{got} not in {sent:?}"
+    );
+    // And logins work again.
+    assert!(
+        !log_in(&a.url, "eve@example.com", "correct horse")
+            .await
+            .is_empty()
+    );
+    on_b.close().await;
+    let log = a.stop();
+    assert!(!log.iter().any(|l| l.contains("panicked")), "{log:?}");
     b.stop();
 }
 

@@ -36,3 +36,22 @@ pub(crate) async fn postgres_url(test: &str) -> Option<String> {
         "{url}{separator}options=-c%20search_path%3D{schema}"
     ))
 }
+
+/// The Redis of the tests (`PLUME_TEST_REDIS_URL`) and a bus key of this
+/// test's own (Redis channels are seen across database numbers), or
+/// `None` (after saying why) when there is none.
+pub(crate) fn redis_url(test: &str) -> Option<(String, String)> {
+    let Ok(url) = std::env::var("PLUME_TEST_REDIS_URL") else {
+        assert!(
+            std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+            "PLUME_REQUIRE_BACKENDS=1 but PLUME_TEST_REDIS_URL is not set"
+        );
+        // Said on purpose: a skipped test must not pass silently.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped {test}: PLUME_TEST_REDIS_URL is not set (see .ci/backends)");
+        }
+        return None;
+    };
+    Some((url, format!("t{}", uuid::Uuid::new_v4().simple())))
+}

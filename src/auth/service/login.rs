@@ -21,7 +21,7 @@ impl AuthenticationService {
                 "No authentication strategies allowed for creating a JWT (`authStrategies`)",
             ));
         }
-        let reservation = self.reserve_attempt(&config, data, params)?;
+        let reservation = self.reserve_attempt(&config, data, params).await?;
         let auth_result = match self.authenticate(data, params, &allowed).await {
             Ok(result) => {
                 if let Some(reservation) = reservation {
@@ -108,7 +108,7 @@ impl AuthenticationService {
 
     /// Throttles external login attempts per account and per address:
     /// `None` when this attempt is not throttled.
-    fn reserve_attempt(
+    async fn reserve_attempt(
         &self,
         config: &Map<String, Value>,
         data: &Value,
@@ -140,7 +140,13 @@ impl AuthenticationService {
         Ok(if throttled {
             Some(
                 self.throttle
-                    .reserve(&throttle, account.as_deref(), address)?,
+                    .reserve_shared(
+                        &throttle,
+                        account.as_deref(),
+                        address,
+                        self.shared_throttle.as_ref(),
+                    )
+                    .await?,
             )
         } else {
             None

@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 use super::config::DEFAULT_CONFIG_KEY;
 use super::revocation::{MemoryRevocationList, RevocationList};
 use super::strategy::AuthenticationStrategy;
-use super::throttle::Throttle;
+use super::throttle::{SharedThrottle, Throttle};
 use crate::{App, Error, Id, Method, Params, Result, Service, WeakApp};
 use configuration::{Keys, SharedConfig};
 use overrides::Defaults;
@@ -74,6 +74,8 @@ pub struct AuthenticationService {
     overrides: Arc<dyn AuthenticationOverrides>,
     revocations: Arc<dyn RevocationList>,
     throttle: Throttle,
+    /// The counters every instance shares, when clustered.
+    shared_throttle: Option<Arc<dyn SharedThrottle>>,
     keys: RwLock<Option<Arc<Keys>>>,
     /// The effective configuration and the app settings version it was
     /// derived from: every authenticated call reads it.
@@ -114,11 +116,21 @@ impl AuthenticationService {
             overrides: Arc::new(Defaults),
             revocations: Arc::new(MemoryRevocationList::new()),
             throttle: Throttle::new(),
+            shared_throttle: None,
             keys: RwLock::new(None),
             configuration: RwLock::new(None),
             verified: super::verified::VerifiedTokens::default(),
             set_up: AtomicBool::new(false),
         }
+    }
+
+    /// Counts login attempts in `shared` too, the counters every instance
+    /// of the app shares (e.g. `cluster::RedisBus::throttle`), so that the
+    /// limits of `authentication.throttle` hold across instances together.
+    #[must_use]
+    pub fn with_shared_throttle(mut self, shared: Arc<dyn SharedThrottle>) -> Self {
+        self.shared_throttle = Some(shared);
+        self
     }
 
     /// Replaces the overridable steps (a custom authentication service).

@@ -28,8 +28,10 @@ use crate::error::poisoned;
 use crate::{Error, Result};
 
 mod settings;
+mod shared;
 
-pub(crate) use settings::ThrottleSettings;
+pub use settings::ThrottleSettings;
+pub use shared::{SharedAttempt, SharedThrottle};
 
 /// What the throttle may hold, in bytes (see [`Throttle::tracked_bytes`]).
 /// A fixed cap rather than a count of keys: an entry's size depends on the
@@ -230,6 +232,31 @@ pub(crate) struct Reservation<'a> {
     account: Option<Key>,
     address: Option<Key>,
     at: Instant,
+    /// The same attempt in the counters every instance shares.
+    shared: Option<(std::sync::Arc<dyn SharedThrottle>, SharedAttempt)>,
+}
+
+/// Settles a shared attempt off the request's path: the login's answer
+/// does not wait for it, and a failure to settle only leaves the attempt
+/// counted until its window ends.
+fn settle_shared(
+    shared: Option<(std::sync::Arc<dyn SharedThrottle>, SharedAttempt)>,
+    succeeded: bool,
+) {
+    let (Some((throttle, attempt)), Ok(runtime)) = (shared, tokio::runtime::Handle::try_current())
+    else {
+        return;
+    };
+    runtime.spawn(async move {
+        let settled = if succeeded {
+            throttle.succeeded(attempt).await
+        } else {
+            throttle.released(attempt).await
+        };
+        if let Err(error) = settled {
+            tracing::warn!(%error, "a shared login attempt was not settled; it counts until its window ends");
+        }
+    });
 }
 
 impl Reservation<'_> {
@@ -238,6 +265,7 @@ impl Reservation<'_> {
     /// (the address's failures stay: one good password must not unlock
     /// guessing at other accounts).
     pub(crate) fn succeeded(mut self) {
+        settle_shared(self.shared.take(), true);
         if let Some(throttle) = self.throttle.take()
             && let Ok(mut table) = throttle.lock()
         {
@@ -253,6 +281,7 @@ impl Reservation<'_> {
     /// The attempt did not count after all (an error that is not a failed
     /// login, such as a missing entity service): its slots are freed.
     pub(crate) fn released(mut self) {
+        settle_shared(self.shared.take(), false);
         if let Some(throttle) = self.throttle.take()
             && let Ok(mut table) = throttle.lock()
         {
@@ -366,6 +395,7 @@ impl Throttle {
                 account: None,
                 address: None,
                 at: now,
+                shared: None,
             });
         }
         let (account, address) = self.keys(username, address);
@@ -400,7 +430,35 @@ impl Throttle {
             account,
             address,
             at: now,
+            shared: None,
         })
+    }
+
+    /// [`reserve`](Self::reserve), then the same attempt in `shared`, the
+    /// counters of every instance: its 429 (or 503 when unreachable)
+    /// frees the local reservation.
+    pub(crate) async fn reserve_shared(
+        &self,
+        settings: &ThrottleSettings,
+        username: Option<&str>,
+        address: Option<IpAddr>,
+        shared: Option<&std::sync::Arc<dyn SharedThrottle>>,
+    ) -> Result<Reservation<'_>> {
+        let mut reservation = self.reserve(settings, username, address)?;
+        let Some(shared) = shared.filter(|_| settings.enabled) else {
+            return Ok(reservation);
+        };
+        let account = username.map(str::to_lowercase);
+        match shared.reserve(settings, account.as_deref(), address).await {
+            Ok(attempt) => {
+                reservation.shared = Some((std::sync::Arc::clone(shared), attempt));
+                Ok(reservation)
+            }
+            Err(error) => {
+                reservation.released();
+                Err(error)
+            }
+        }
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Table>> {

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 
 /// The throttle's limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ThrottleSettings {
+pub struct ThrottleSettings {
     /// False when throttling is switched off.
     pub enabled: bool,
     /// Failed logins allowed per account within the window.

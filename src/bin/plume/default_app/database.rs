@@ -110,6 +110,28 @@ pub(crate) fn postgres_url(config: &Config) -> Result<Option<String>> {
     }
 }
 
+/// `redis.key`: the prefix of the bus's Redis names (`plume` by default).
+pub(crate) fn redis_key(config: &Config) -> Result<String> {
+    match config.get("redis.key") {
+        None | Some(Value::Null) => Ok(plume::cluster::DEFAULT_KEY.to_owned()),
+        Some(Value::String(key)) => Ok(key.clone()),
+        Some(other) => Err(Error::general(format!(
+            "redis.key must be a string, not {other}"
+        ))),
+    }
+}
+
+/// `redis.url` (also `REDIS_URL`): the bus between instances, if set.
+pub(crate) fn redis_url(config: &Config) -> Result<Option<String>> {
+    match config.get("redis.url") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(url)) if !url.is_empty() => Ok(Some(url.clone())),
+        Some(other) => Err(Error::general(format!(
+            "redis.url must be a URL such as redis://127.0.0.1:6379/, not {other}"
+        ))),
+    }
+}
+
 /// `postgres.poolSize` and `postgres.queryTimeoutMs`, over the defaults.
 pub(crate) fn postgres_options(config: &Config) -> Result<PostgresOptions> {
     let mut options = PostgresOptions::default();

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 use plume::auth::AuthenticationService;
 use plume::auth::hooks::{SetField, preserve_on_update, set_field};
 use plume::channels::{ANONYMOUS, AUTHENTICATED};
+use plume::cluster::RedisBus;
 use plume::config::Config;
 use plume::schema::validate_data;
 use plume::store::{SqliteService, SqliteStore};
@@ -63,9 +64,22 @@ use schemas::{ClientSchemas, Writer, message_schema, user_schema};
 /// live (0 turns it off). Without an `authentication.secret` the one kept
 /// in the database (PostgreSQL) or beside it (SQLite) is used, made on the
 /// first start ([`Config::with_secret`]).
+///
+/// With `redis.url` (or `REDIS_URL`) the app joins the other instances on
+/// that Redis ([`RedisBus`]): their service events reach its real-time
+/// clients, and the login throttle counts across all of them.
 pub(crate) async fn build(config: &Config) -> Result<App> {
     let (database, config) = database::open(config).await?;
-    build_on(&config, &database)
+    let bus = match database::redis_url(&config)? {
+        Some(url) => Some(RedisBus::connect_with_key(&url, &database::redis_key(&config)?).await?),
+        None => None,
+    };
+    let app = build_on(&config, &database, bus.as_ref())?;
+    if let Some(bus) = &bus {
+        bus.join(&app);
+        tracing::info!("joined the other instances on Redis");
+    }
+    Ok(app)
 }
 
 /// The default app's `messages` store service, before hooks and before
@@ -155,11 +169,16 @@ fn milliseconds(config: &Config, key: &str) -> Result<Option<std::time::Duration
 /// `:memory:`).
 #[allow(dead_code)]
 pub(crate) fn build_with_store(config: &Config, store: &SqliteStore) -> Result<App> {
-    build_on(config, &database::Database::Sqlite(store.clone()))
+    build_on(config, &database::Database::Sqlite(store.clone()), None)
 }
 
-/// Builds the default app on an open database.
-pub(crate) fn build_on(config: &Config, db: &database::Database) -> Result<App> {
+/// Builds the default app on an open database; with a bus, the login
+/// throttle counts in it (the caller joins the app to it).
+pub(crate) fn build_on(
+    config: &Config,
+    db: &database::Database,
+    bus: Option<&RedisBus>,
+) -> Result<App> {
     let app = App::new();
     config.apply_to(&app);
     let indexes = configured_indexes(config, db.section())?;
@@ -244,9 +263,16 @@ pub(crate) fn build_on(config: &Config, db: &database::Database) -> Result<App> 
             .error("create", tag_bad_request),
     );
 
-    let auth = AuthenticationService::new(&app)
+    let mut auth = AuthenticationService::new(&app)
         .with_overrides(ClaimsFromUser)
         .with_revocation_list(db.revocations());
+    if let Some(bus) = bus {
+        let secret = config
+            .get("authentication.secret")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        auth = auth.with_shared_throttle(bus.throttle(secret));
+    }
     auth.register("jwt", JwtStrategy::new())?;
     auth.register("local", LocalStrategy::new())?;
     app.use_service("authentication", auth)?

@@ -1,0 +1,371 @@
+//! Several instances of one app as one: [`RedisBus`] carries what the
+//! instances must share beyond the database, over Redis (the `redis`
+//! crate on tokio), as feathers-sync does for Feathers.
+//!
+//! - **Service events.** Every event an instance emits (`messages
+//!   created`, ...) is published, as a client would see it (`dispatch`),
+//!   on one Redis channel; every other instance receives it and hands it
+//!   to its channels, so its real-time clients get it as if the call had
+//!   been made there. The instance that made the call delivers it itself
+//!   and skips its own message: each connection gets an event once. One
+//!   task publishes an instance's events in the order they happened, and
+//!   Redis keeps the order of one publisher, so events from one instance
+//!   arrive in order everywhere.
+//! - **Login throttle counters** ([`throttle`](RedisBus::throttle)): the
+//!   limits of `authentication.throttle` hold across all instances
+//!   together.
+//!
+//! Revocations need nothing here: the PostgreSQL store keeps them in the
+//! database every instance reads on every request
+//! (`store::PostgresRevocations`). Neither does a cache: the PostgreSQL
+//! store keeps no record cache, and the verified-token cache holds only
+//! signature checks (revocation is checked on every request).
+//!
+//! # What a remote event carries
+//!
+//! The path, the event, the method and the data. Not the call's params: a
+//! publisher (`app.publish`) on a receiving instance sees a context with
+//! the method, the path and the result only, never the caller's user,
+//! headers or connection, which stay on the instance that served the call.
+//!
+//! # Faults
+//!
+//! Redis' publish/subscribe delivers to whoever listens at that moment.
+//! While Redis is unreachable an instance's events reach only its own
+//! clients (the others' are counted as dropped); the subscriber connects
+//! again with a growing pause (100 ms to 2 s), and events flow again once
+//! Redis is back. A login while the shared counters cannot be reached is
+//! 503 Unavailable: an attempt that cannot be counted is not evaluated.
+//! [`ping`](RedisBus::ping) is the readiness check.
+
+mod throttle;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use throttle::RedisThrottle;
+
+use crate::{App, Error, HookContext, Method, Result, WeakApp};
+
+/// Events waiting to be published, at most: past it an instance's events
+/// still reach its own clients, and the others' copies are dropped and
+/// counted (a Redis that cannot keep up must not grow the server).
+const OUTBOX: usize = 16 * 1024;
+
+/// The prefix of the bus's Redis names when none is given (feathers-sync
+/// calls it the `key`): events go on `<key>:events`, throttle counters
+/// under `<key>:throttle:`. Apps sharing one Redis use a key each, since a
+/// Redis channel is seen from every database number.
+pub const DEFAULT_KEY: &str = "plume";
+
+/// How long a command may take before Redis counts as unreachable.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One service event on the bus.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    /// The instance that emitted it.
+    origin: String,
+    path: String,
+    method: String,
+    event: String,
+    data: Value,
+}
+
+/// Counts of the bus's traffic, for metrics.
+#[derive(Debug, Default)]
+pub struct BusStats {
+    published: AtomicU64,
+    received: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl BusStats {
+    /// Events this instance published.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Events other instances published that this one delivered.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Events of this instance that other instances never got (Redis
+    /// unreachable, or the outbox full).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The bus between an app's instances; see the [module docs](self).
+/// Cheap to clone; the tasks end when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: redis::Client,
+    key: String,
+    instance: String,
+    commands: ConnectionManager,
+    stats: Arc<BusStats>,
+    outbox: mpsc::Sender<String>,
+    publisher: JoinHandle<()>,
+    subscriber: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.publisher.abort();
+        if let Ok(mut subscriber) = self.subscriber.lock()
+            && let Some(task) = subscriber.take()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// A Redis failure as a Feathers error: 503, the cause logged.
+fn unavailable(error: &redis::RedisError) -> Error {
+    tracing::warn!(%error, "Redis unavailable");
+    Error::unavailable("The shared state (Redis) is unavailable")
+}
+
+impl RedisBus {
+    /// Connects to Redis at `url` (`redis://host:6379/`) with the names of
+    /// [`DEFAULT_KEY`]; 503 when it cannot be reached.
+    /// [`join`](Self::join) then joins an app to the bus.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_key(url, DEFAULT_KEY).await
+    }
+
+    /// [`connect`](Self::connect) with `key` as the prefix of the bus's
+    /// Redis names (letters, digits, `_`, `-` and `.`), for apps sharing
+    /// one Redis.
+    pub async fn connect_with_key(url: &str, key: &str) -> Result<Self> {
+        let sane = !key.is_empty()
+            && key.len() <= 64
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !sane {
+            return Err(Error::general(format!(
+                "Invalid Redis key '{key}': use 1 to 64 letters, digits, _, - or ."
+            )));
+        }
+        let client = redis::Client::open(url)
+            .map_err(|error| Error::general(format!("Invalid Redis URL: {error}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let commands = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let stats = Arc::new(BusStats::default());
+        let (outbox, pending) = mpsc::channel::<String>(OUTBOX);
+        let publisher = tokio::spawn(publish_all(
+            pending,
+            commands.clone(),
+            format!("{key}:events"),
+            Arc::clone(&stats),
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                key: key.to_owned(),
+                instance: uuid::Uuid::new_v4().simple().to_string(),
+                commands,
+                stats,
+                outbox,
+                publisher,
+                subscriber: std::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Joins `app` to the bus: its service events are published from now
+    /// on, and the other instances' events reach its channels. The bus
+    /// lives as long as the app. Joining a second app replaces the first
+    /// as the receiver.
+    pub fn join(&self, app: &App) {
+        let subscriber = tokio::spawn(receive_all(
+            self.inner.client.clone(),
+            format!("{}:events", self.inner.key),
+            self.inner.instance.clone(),
+            app.downgrade(),
+            Arc::clone(&self.inner.stats),
+        ));
+        if let Ok(mut slot) = self.inner.subscriber.lock()
+            && let Some(old) = slot.replace(subscriber)
+        {
+            old.abort();
+        }
+        // The listener keeps the bus (its publisher) alive as long as the
+        // app.
+        let bus = self.clone();
+        app.on_service_event(move |path, event, data, ctx| {
+            let inner = &bus.inner;
+            let envelope = Envelope {
+                origin: inner.instance.clone(),
+                path: path.to_owned(),
+                method: ctx.method.as_str().to_owned(),
+                event: event.to_owned(),
+                data: data.clone(),
+            };
+            let Ok(text) = serde_json::to_string(&envelope) else {
+                return;
+            };
+            if inner.outbox.try_send(text).is_err() {
+                inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Succeeds when Redis answers `PING` within two seconds: the
+    /// readiness check. 503 Unavailable otherwise.
+    pub async fn ping(&self) -> Result<()> {
+        let mut commands = self.inner.commands.clone();
+        match tokio::time::timeout(COMMAND_TIMEOUT, commands.ping::<String>()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(unavailable(&error)),
+            Err(_) => Err(Error::unavailable(
+                "The shared state (Redis) is unavailable",
+            )),
+        }
+    }
+
+    /// This instance's name on the bus (random, new on every start).
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// Counts of the bus's traffic.
+    pub fn stats(&self) -> &BusStats {
+        &self.inner.stats
+    }
+
+    /// The login throttle counters every instance shares, for
+    /// [`AuthenticationService::with_shared_throttle`](crate::auth::AuthenticationService::with_shared_throttle).
+    /// Login names are kept as hashes keyed by `secret` (the
+    /// authentication secret every instance has), never as they were
+    /// typed.
+    pub fn throttle(&self, secret: &str) -> Arc<dyn crate::auth::throttle::SharedThrottle> {
+        Arc::new(RedisThrottle::new(
+            self.inner.commands.clone(),
+            secret,
+            &self.inner.key,
+            // Each throttle numbers its own attempts.
+            format!("{}.{}", self.inner.instance, uuid::Uuid::new_v4().simple()),
+        ))
+    }
+}
+
+/// Publishes the outbox in order; an event Redis refuses is dropped and
+/// counted (Redis' publish/subscribe keeps nothing for later anyway).
+async fn publish_all(
+    mut pending: mpsc::Receiver<String>,
+    mut commands: ConnectionManager,
+    channel: String,
+    stats: Arc<BusStats>,
+) {
+    let mut failing = false;
+    while let Some(text) = pending.recv().await {
+        match commands.publish::<_, _, i64>(&channel, text).await {
+            Ok(_) => {
+                stats.published.fetch_add(1, Ordering::Relaxed);
+                if failing {
+                    tracing::info!("Redis is back: events reach the other instances again");
+                    failing = false;
+                }
+            }
+            Err(error) => {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                if !failing {
+                    tracing::warn!(%error, "Redis unavailable: events reach this instance's clients only");
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Subscribes to the other instances' events and delivers them to this
+/// instance's channels, connecting again whenever the subscription ends.
+async fn receive_all(
+    client: redis::Client,
+    channel: String,
+    instance: String,
+    app: WeakApp,
+    stats: Arc<BusStats>,
+) {
+    use futures_util::StreamExt as _;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    pause = Duration::from_millis(100);
+                    let mut messages = pubsub.on_message();
+                    while let Some(message) = messages.next().await {
+                        let Some(app) = app.upgrade() else {
+                            return;
+                        };
+                        let Ok(text) = message.get_payload::<String>() else {
+                            continue;
+                        };
+                        deliver(&app, &instance, &text, &stats);
+                    }
+                    tracing::warn!("the Redis subscription ended; subscribing again");
+                }
+                Err(error) => tracing::warn!(%error, "cannot subscribe to Redis"),
+            },
+            Err(error) => tracing::debug!(%error, "cannot connect to Redis"),
+        }
+        if app.upgrade().is_none() {
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Hands another instance's event to this instance's channels.
+fn deliver(app: &App, instance: &str, text: &str, stats: &BusStats) {
+    let envelope: Envelope = match serde_json::from_str(text) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            tracing::warn!(%error, "an event on the bus is not Plume's; ignored");
+            return;
+        }
+    };
+    if envelope.origin == instance {
+        return;
+    }
+    let mut ctx = HookContext::new(
+        app.clone(),
+        envelope.path.as_str(),
+        Method::parse(&envelope.method),
+    );
+    ctx.event = Some(envelope.event.clone());
+    ctx.result = Some(envelope.data.clone());
+    app.channels()
+        .publish(&envelope.path, &envelope.event, &envelope.data, &ctx);
+    stats.received.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests;
