@@ -451,3 +451,68 @@ async fn a_database_that_goes_away_is_unavailable_until_it_is_back() {
     let log = server.stop();
     assert!(!log.iter().any(|l| l.contains("panicked")), "{log:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_under_write_load_loses_no_acknowledged_write() {
+    let test = "an_instance_killed_under_write_load_loses_no_acknowledged_write";
+    let Some(url) = postgres_url(test).await else {
+        return;
+    };
+    let dir = TempDir::new("cluster-kill");
+    let mut a = start(&url, &dir);
+    let b = start(&url, &dir);
+    let (_, token) = sign_up_and_log_in(&b.url, "flo@example.com", "correct horse").await;
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (base, token, acknowledged) = (a.url.clone(), token.clone(), Arc::clone(&acknowledged));
+        writers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for i in 0.. {
+                let sent = client
+                    .post(format!("{base}/messages"))
+                    .bearer_auth(&token)
+                    .json(&json!({"text": format!("w{w} n{i}")}))
+                    .send()
+                    .await;
+                // The server is gone: whatever was not answered was not
+                // acknowledged.
+                let Ok(response) = sent else { return };
+                if response.status() != 201 {
+                    return;
+                }
+                let Ok(made) = response.json::<Value>().await else {
+                    return;
+                };
+                acknowledged.lock().unwrap().push(made);
+            }
+        }));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while acknowledged.lock().unwrap().len() < 200 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.kill();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 200,
+        "only {} writes before the deadline",
+        acknowledged.len()
+    );
+    // Every acknowledged message is there, as it was answered, read
+    // through the instance that lives on.
+    for made in &acknowledged {
+        let (status, read) = call(
+            reqwest::Method::GET,
+            format!("{}/messages/{}", b.url, made["id"]),
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!((status, &read), (StatusCode::OK, made));
+    }
+    b.stop();
+}

@@ -280,6 +280,13 @@ impl Server {
         log
     }
 
+    /// Kills the server with SIGKILL (no chance to finish anything) and
+    /// waits for it to be gone.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     fn terminate(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
