@@ -16,6 +16,8 @@
 //!    logs each in the way the official authentication client does:
 //!    `create` on `authentication` with `{strategy: "jwt", accessToken}`
 //!    (`--login handshake` sends the token in the connect packet instead);
+//!    (with `--create-port`, messages are created on that port: another
+//!    instance of a cluster, whose events arrive through Redis);
 //! 3. rounds: creates a message over REST and waits until every socket has
 //!    its `messages created` event, one round after the other, at least
 //!    `--rounds` times and `--seconds` long;
@@ -63,6 +65,10 @@ enum Login {
 
 struct Options {
     port: u16,
+    /// Where the messages are created, when not on `port`: another
+    /// instance of a cluster (`bench/cluster`), whose events reach the
+    /// sockets through Redis.
+    create_port: Option<u16>,
     sockets: usize,
     rounds: usize,
     seconds: f64,
@@ -76,6 +82,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut options = Options {
         port: 3030,
+        create_port: None,
         sockets: 1000,
         rounds: 20,
         seconds: 0.0,
@@ -95,6 +102,9 @@ fn options() -> Result<Options, String> {
         };
         match flag.as_str() {
             "--port" => options.port = u16::try_from(number()?).map_err(|e| e.to_string())?,
+            "--create-port" => {
+                options.create_port = Some(u16::try_from(number()?).map_err(|e| e.to_string())?);
+            }
             "--sockets" => options.sockets = number()?.clamp(1, 15_000),
             "--rounds" => options.rounds = number()?.clamp(1, 10_000),
             "--seconds" => {
@@ -334,7 +344,10 @@ fn quantile(values: &[Duration], q: f64) -> Duration {
 async fn run() -> Result<(), String> {
     let options = options()?;
     let base = format!("http://127.0.0.1:{}", options.port);
-    let messages = format!("{base}/messages");
+    let messages = format!(
+        "http://127.0.0.1:{}/messages",
+        options.create_port.unwrap_or(options.port)
+    );
     let client = reqwest::Client::new();
     let email = format!("fanout-{}@example.com", std::process::id());
     post(
@@ -489,6 +502,7 @@ async fn run() -> Result<(), String> {
     );
     result.insert("rounds".into(), json!(times.len()));
     result.insert("round_median_ms".into(), json!(ms(quantile(&times, 0.5))));
+    result.insert("round_p90_ms".into(), json!(ms(quantile(&times, 0.9))));
     if let (Some(before), Some(after)) = (before, after) {
         let per_round = (after.cpu - before.cpu) / times.len() as f64;
         println!(
