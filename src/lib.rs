@@ -41,6 +41,7 @@
 //!   this public API only.
 //! - [`logging`]: the access log and the log writer, off the request
 //!   path.
+//! - [`metrics`]: Prometheus metrics of an app (`GET /metrics`).
 //!
 //! Crate-private, so not part of the API: `events` (listeners), `fields`
 //! (dotted paths into JSON), `workers` (the one worker pool: SQLite
@@ -90,6 +91,7 @@ pub mod error;
 mod events;
 mod fields;
 pub mod logging;
+pub mod metrics;
 pub mod query;
 pub mod schema;
 #[cfg(feature = "rest")]
@@ -100,7 +102,9 @@ pub mod transport;
 mod typed;
 mod workers;
 
-pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
+pub use app::{
+    App, CheckFailure, Hooks, Readiness, ReadinessCheck, ServiceHandle, ServiceOptions, WeakApp,
+};
 pub use auth::{
     AuthenticationService, JwtStrategy, LocalStrategy, authenticate, hash_password, protect,
 };

@@ -25,7 +25,7 @@ pub(crate) const SQLITE_DEFAULT_FILENAME: &str = "data/plume.sqlite";
 
 pub use memory::MemoryService;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};
+pub use sqlite::{SqliteReadiness, SqliteRevocations, SqliteService, SqliteStore};
 
 use serde_json::{Map, Value};
 

@@ -1,5 +1,6 @@
 //! Issue 11, point 4: the access log of the `plume` binary, one line per
 //! request in either format, flushed at exit; a bad format stops the start.
+//! Issue 14, point 3: `PLUME_METRICS=false` turns `/metrics` off.
 
 use std::time::Duration;
 
@@ -116,6 +117,23 @@ async fn the_filter_turns_the_access_log_off_and_keeps_the_rest() {
             "{format}: {log:#?}"
         );
     }
+}
+
+/// `PLUME_METRICS=false` turns `/metrics` off; `/health` and `/ready`
+/// (which reads the database) stay.
+#[tokio::test]
+async fn plume_metrics_false_turns_the_metrics_route_off() {
+    let dir = TempDir::new("metrics-off");
+    let server = Server::start_with(&dir.path().join("db.sqlite"), &[("PLUME_METRICS", "false")]);
+    let client = reqwest::Client::new();
+    let status = |path: &'static str| {
+        let request = client.get(format!("{}{path}", server.url));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/metrics").await, 404);
+    assert_eq!(status("/health").await, 200);
+    assert_eq!(status("/ready").await, 200);
+    server.stop();
 }
 
 #[test]
