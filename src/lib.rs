@@ -40,7 +40,7 @@
 //!   serves is the binary's own (`src/bin/plume/default_app/`), built on
 //!   this public API only.
 //! - [`logging`]: the access log and the log writer, off the request
-//!   path.
+//!   path; request ids.
 //! - [`metrics`]: Prometheus metrics of an app (`GET /metrics`).
 //!
 //! Crate-private, so not part of the API: `events` (listeners), `fields`

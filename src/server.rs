@@ -3,7 +3,8 @@
 //! literal, or a name listened on at every address it resolves to).
 //!
 //! Besides the app's services the server answers `GET /health`, `/ready`
-//! and `/metrics` (see `transport::ops`).
+//! and `/metrics` (see `transport::ops`), and gives every request an id
+//! (`x-request-id`, see [`crate::logging`]).
 
 use std::future::Future;
 use std::io;

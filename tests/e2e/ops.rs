@@ -2,7 +2,8 @@
 //! (200, then 503 Unavailable naming a failing or hanging check, within
 //! its timeout), `GET /metrics` (request, login, socket and event counts
 //! that move by exactly what was done; bounded under a flood of random
-//! paths) and which of a service and Plume's own routes answers a path.
+//! paths), request ids (echoed when sane, replaced when not, made when
+//! missing) and which of a service and Plume's own routes answers a path.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,6 +283,64 @@ async fn a_flood_of_random_paths_adds_no_series() {
     let unrouted =
         r#"plume_requests_total{transport="rest",service="(none)",method="(none)",status="404"}"#;
     assert_eq!(sample(&after, unrouted) - sample(&before, unrouted), 1000.0);
+}
+
+/// The `x-request-id` a request with `given` gets back.
+async fn id_for(server: &TestServer, given: Option<&str>) -> String {
+    let mut request = server.client.get(server.url("/health"));
+    if let Some(given) = given {
+        request = request.header("x-request-id", given);
+    }
+    let response = request.send().await.unwrap();
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn is_sane(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_when_sane_and_made_otherwise() {
+    let server = server().await;
+    for sane in [
+        "abc-123",
+        "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+        &"x".repeat(128),
+    ] {
+        assert_eq!(id_for(&server, Some(sane)).await, sane);
+    }
+    for insane in [
+        "x".repeat(129),
+        "with space".to_owned(),
+        "tab\there".to_owned(),
+    ] {
+        let got = id_for(&server, Some(&insane)).await;
+        assert_ne!(got, insane);
+        assert!(is_sane(&got), "{got:?}");
+    }
+    let mut made = Vec::new();
+    for _ in 0..50 {
+        let id = id_for(&server, None).await;
+        assert!(is_sane(&id), "{id:?}");
+        made.push(id);
+    }
+    made.sort();
+    made.dedup();
+    assert_eq!(made.len(), 50, "made ids are unique");
+    // Errors carry one too.
+    let response = server
+        .client
+        .get(server.url("/nowhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(is_sane(
+        response.headers()["x-request-id"].to_str().unwrap()
+    ));
 }
 
 #[tokio::test]
