@@ -356,6 +356,11 @@ impl Channels {
         }
     }
 
+    /// How many connections are open.
+    pub(crate) fn open_count(&self) -> usize {
+        self.live.read().map(|live| live.len()).unwrap_or_default()
+    }
+
     /// Every open connection.
     pub(crate) fn live(&self) -> Vec<Connection> {
         self.live

@@ -40,7 +40,8 @@
 //!   serves is the binary's own (`src/bin/plume/default_app/`), built on
 //!   this public API only.
 //! - [`logging`]: the access log and the log writer, off the request
-//!   path.
+//!   path; request ids.
+//! - [`metrics`]: Prometheus metrics of an app (`GET /metrics`).
 //!
 //! Crate-private, so not part of the API: `events` (listeners), `fields`
 //! (dotted paths into JSON), `workers` (the one worker pool: SQLite
@@ -92,6 +93,7 @@ pub mod error;
 mod events;
 mod fields;
 pub mod logging;
+pub mod metrics;
 pub mod query;
 pub mod schema;
 #[cfg(feature = "rest")]
@@ -102,7 +104,9 @@ pub mod transport;
 mod typed;
 mod workers;
 
-pub use app::{App, Hooks, ServiceHandle, ServiceOptions, WeakApp};
+pub use app::{
+    App, CheckFailure, Hooks, Readiness, ReadinessCheck, ServiceHandle, ServiceOptions, WeakApp,
+};
 pub use auth::{
     AuthenticationService, JwtStrategy, LocalStrategy, authenticate, hash_password, protect,
 };

@@ -19,12 +19,19 @@
 //! [`AccessLogLayer`] writes the access log: one `info` event per request
 //! with the target [`ACCESS_TARGET`] and the fields `method`, `path` (the
 //! query string is left out: its values may hold tokens or personal data),
-//! `status` and `latency_us` (microseconds to the response head). It opens
-//! no span. Under the subscriber [`init`] installs (without colours) the
+//! `status`, `latency_us` (microseconds to the response head) and
+//! `request_id`. It opens no span. Under the subscriber [`init`] installs (without colours) the
 //! line is formatted by hand straight into the writer's buffer, the same
 //! line `fmt` would write, at a fraction of the cost; the filter's level
 //! and target still decide whether it is written. Under any other subscriber it is an
 //! ordinary event.
+//!
+//! Every HTTP request has an id ([`RequestId`]): its `x-request-id`
+//! header when sane (at most [`MAX_REQUEST_ID_LEN`] visible ASCII
+//! characters), else a new one. It is returned in the response's
+//! `x-request-id`, written in the access line, and added (`request_id`)
+//! to every other line logged on the request's task;
+//! [`request_id()`](fn@request_id) reads it there.
 //!
 //! # Configuration
 //!
@@ -75,11 +82,14 @@ mod access;
 mod batch;
 #[cfg(feature = "rest")]
 mod layer;
+mod request_id;
 
 use access::AccessLines;
 use batch::DroppedCount;
 #[cfg(feature = "rest")]
 pub use layer::{AccessLog, AccessLogFuture, AccessLogLayer};
+use request_id::WithRequestId;
+pub use request_id::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, RequestId, current as request_id};
 
 /// The target of the access log events (one per request).
 pub const ACCESS_TARGET: &str = "plume::access";
@@ -253,9 +263,23 @@ fn build<W: Write + Send + 'static>(
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(filter);
+    // Every line logged while a request is handled carries its id.
     let dispatch = match options.format {
-        LogFormat::Text => Dispatch::new(builder.with_ansi(ansi).finish().with(access)),
-        LogFormat::Json => Dispatch::new(builder.json().flatten_event(true).finish().with(access)),
+        LogFormat::Text => Dispatch::new(
+            builder
+                .with_ansi(ansi)
+                .map_event_format(|format| WithRequestId::text(format.with_ansi(ansi)))
+                .finish()
+                .with(access),
+        ),
+        LogFormat::Json => Dispatch::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .map_event_format(WithRequestId::json)
+                .finish()
+                .with(access),
+        ),
     };
     let guard = LogGuard::start(
         dispatch.clone(),
@@ -531,6 +555,46 @@ mod tests {
             "latency_us=12",
         ] {
             assert!(lines[0].contains(part), "{part} in {out}");
+        }
+    }
+
+    #[test]
+    fn events_in_a_request_carry_its_id_in_both_formats() {
+        for format in [LogFormat::Text, LogFormat::Json] {
+            let (writer, open, written) = gated();
+            drop(open);
+            let options = LogOptions {
+                format,
+                ..LogOptions::default()
+            };
+            let (dispatch, guard) = dispatch(&options, writer).unwrap();
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::info!("outside");
+                let mut id = RequestId::parse(b"req-\"42\"");
+                let _entered = request_id::Entered::new(&mut id);
+                tracing::warn!(user = 7, "inside");
+            });
+            drop(guard);
+            let out = text(&written);
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), 2, "{out}");
+            match format {
+                LogFormat::Text => {
+                    assert!(!lines[0].contains("request_id"), "{out}");
+                    assert!(
+                        lines[1].ends_with("inside user=7 request_id=req-\"42\""),
+                        "{out}"
+                    );
+                }
+                LogFormat::Json => {
+                    let outside: Value = serde_json::from_str(lines[0]).unwrap();
+                    assert!(outside.get("request_id").is_none(), "{out}");
+                    let inside: Value = serde_json::from_str(lines[1]).unwrap();
+                    assert_eq!(inside["request_id"], "req-\"42\"", "{out}");
+                    assert_eq!(inside["message"], "inside", "{out}");
+                    assert_eq!(inside["user"], 7, "{out}");
+                }
+            }
         }
     }
 

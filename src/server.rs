@@ -1,6 +1,10 @@
 //! Serving an app over HTTP: the entry point that the binary and the
 //! integration tests share, and binding the configured host (an IP
 //! literal, or a name listened on at every address it resolves to).
+//!
+//! Besides the app's services the server answers `GET /health`, `/ready`
+//! and `/metrics` (see `transport::ops`), and gives every request an id
+//! (`x-request-id`, see [`crate::logging`]).
 
 use std::future::Future;
 use std::io;
@@ -40,6 +44,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     app.setup().await?;
+    crate::transport::ops::warn_if_shadowed(&app, options.metrics);
     // One body limit and one allowance of large inputs for both
     // transports.
     let budget = options.input_budget();

@@ -52,6 +52,7 @@ impl App {
         for listener in listeners {
             listener(&entry.path, event, safe, ctx);
         }
+        entry.metrics.event_published();
         self.inner.channels.publish(&entry.path, event, safe, ctx);
     }
 }

@@ -32,6 +32,21 @@ impl ServiceHandle {
         &self.entry.path
     }
 
+    /// Counts an answer to a call of `method` (`None`: one the service
+    /// does not have) over `transport`, for `/metrics`.
+    #[cfg_attr(not(feature = "rest"), allow(dead_code))]
+    pub(crate) fn record(
+        &self,
+        method: Option<&Method>,
+        transport: crate::metrics::Transport,
+        status: u16,
+        latency: std::time::Duration,
+    ) {
+        self.entry
+            .metrics
+            .record(method, transport, status, latency);
+    }
+
     /// The app the service belongs to.
     pub fn app(&self) -> &App {
         &self.app

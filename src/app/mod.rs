@@ -14,13 +14,15 @@
 //! - `events`: app events and the events a service call emits;
 //! - `realtime`: real-time connections, channels and publishers;
 //! - `settings`: `app.set` and `app.get`;
-//! - `lifecycle`: setup and teardown.
+//! - `lifecycle`: setup and teardown;
+//! - `readiness`: the checks behind `GET /ready` ([`ReadinessCheck`]).
 
 mod call;
 mod events;
 mod handle;
 mod hooks;
 mod lifecycle;
+mod readiness;
 mod realtime;
 mod registry;
 mod routes;
@@ -35,11 +37,13 @@ use serde_json::{Map, Value};
 
 pub use handle::ServiceHandle;
 pub use hooks::Hooks;
+pub use readiness::{CheckFailure, DEFAULT_READINESS_TIMEOUT, Readiness, ReadinessCheck};
 pub(crate) use realtime::ConnectionListener;
 pub use registry::ServiceOptions;
 
 use crate::channels::Channels;
 use crate::events::{AnyListener, Emitter};
+use crate::metrics::{AppMetrics, ServiceMetrics};
 use registry::ServiceEntry;
 use routes::RouteTable;
 
@@ -62,6 +66,8 @@ struct AppInner {
     connection_listeners: RwLock<Vec<ConnectionListener>>,
     disconnect_listeners: RwLock<Vec<ConnectionListener>>,
     set_up: AtomicBool,
+    metrics: AppMetrics,
+    readiness: readiness::Checks,
 }
 
 /// A Plume application: services at paths, hooks, settings and events.
@@ -132,6 +138,8 @@ impl App {
                 connection_listeners: RwLock::new(Vec::new()),
                 disconnect_listeners: RwLock::new(Vec::new()),
                 set_up: AtomicBool::new(false),
+                metrics: AppMetrics::default(),
+                readiness: readiness::Checks::default(),
             }),
         }
     }
@@ -143,6 +151,21 @@ impl App {
         WeakApp {
             inner: Arc::downgrade(&self.inner),
         }
+    }
+
+    /// The app-wide counters of [`metrics_text`](Self::metrics_text).
+    pub(crate) fn metrics(&self) -> &AppMetrics {
+        &self.inner.metrics
+    }
+
+    /// The request counters of every registered service, in registration
+    /// order.
+    pub(crate) fn service_metrics(&self) -> Vec<Arc<ServiceMetrics>> {
+        self.inner
+            .services
+            .read()
+            .map(|s| s.values().map(|entry| Arc::clone(&entry.metrics)).collect())
+            .unwrap_or_default()
     }
 
     /// True when both handles are the same app.

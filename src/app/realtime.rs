@@ -77,6 +77,11 @@ impl App {
         self.inner.channels.live()
     }
 
+    /// How many real-time connections are open.
+    pub fn open_connections(&self) -> usize {
+        self.inner.channels.open_count()
+    }
+
     /// How many real-time connections were dropped for reading too slowly:
     /// their queue of unsent events was full when an event came (see
     /// [`Delivery::Full`](crate::channels::Delivery::Full)).

@@ -11,6 +11,7 @@ use super::routes::{RouteTable, Routed};
 use super::{App, Hooks, ServiceHandle};
 use crate::error::poisoned;
 use crate::events::Emitter;
+use crate::metrics::ServiceMetrics;
 use crate::{Error, HookContext, Method, Result, Service};
 
 /// Options for registering a service.
@@ -145,6 +146,8 @@ pub(super) struct ServiceEntry {
     pub(super) emitter: Emitter,
     /// What the OpenAPI document says of the service.
     pub(super) docs: RwLock<Option<Arc<crate::schema::ServiceDocs>>>,
+    /// Its calls over the transports and its events, for `/metrics`.
+    pub(super) metrics: Arc<ServiceMetrics>,
 }
 
 impl App {
@@ -194,6 +197,7 @@ impl App {
                 (external, custom)
             }
         };
+        let metrics = Arc::new(ServiceMetrics::new(&path, &custom));
         let entry = Arc::new(ServiceEntry {
             path: Arc::from(path.as_str()),
             service,
@@ -204,6 +208,7 @@ impl App {
             chains: RwLock::new(HashMap::new()),
             emitter: Emitter::default(),
             docs: RwLock::new(None),
+            metrics,
         });
         {
             let mut services = self.inner.services.write().map_err(poisoned)?;
@@ -242,6 +247,20 @@ impl App {
             app: self.clone(),
             entry,
         })
+    }
+
+    /// True when a service is registered at exactly `path` (normalised).
+    pub fn has_service(&self, path: &str) -> bool {
+        let normalized = path.trim_matches('/');
+        let normalized = if normalized.is_empty() {
+            "/"
+        } else {
+            normalized
+        };
+        self.inner
+            .services
+            .read()
+            .is_ok_and(|services| services.contains_key(normalized))
     }
 
     /// The paths of every registered service, in registration order.

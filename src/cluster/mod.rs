@@ -41,7 +41,7 @@
 mod throttle;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -53,7 +53,8 @@ use tokio::task::JoinHandle;
 
 pub use throttle::RedisThrottle;
 
-use crate::{App, Error, HookContext, Method, Result, WeakApp};
+pub use crate::metrics::BusStats;
+use crate::{App, Error, HookContext, Method, ReadinessCheck, Result, WeakApp};
 
 /// Events waiting to be published, at most: past it an instance's events
 /// still reach its own clients, and the others' copies are dropped and
@@ -78,32 +79,6 @@ struct Envelope {
     method: String,
     event: String,
     data: Value,
-}
-
-/// Counts of the bus's traffic, for metrics.
-#[derive(Debug, Default)]
-pub struct BusStats {
-    published: AtomicU64,
-    received: AtomicU64,
-    dropped: AtomicU64,
-}
-
-impl BusStats {
-    /// Events this instance published.
-    pub fn published(&self) -> u64 {
-        self.published.load(Ordering::Relaxed)
-    }
-
-    /// Events other instances published that this one delivered.
-    pub fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
-    }
-
-    /// Events of this instance that other instances never got (Redis
-    /// unreachable, or the outbox full).
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
 }
 
 /// The bus between an app's instances; see the [module docs](self).
@@ -214,6 +189,8 @@ impl RedisBus {
         {
             old.abort();
         }
+        // `/metrics` shows the bus's counts from now on.
+        let _ = app.metrics().bus.set(Arc::clone(&self.inner.stats));
         // The listener keeps the bus (its publisher) alive as long as the
         // app.
         let bus = self.clone();
@@ -271,6 +248,18 @@ impl RedisBus {
             // Each throttle numbers its own attempts.
             format!("{}.{}", self.inner.instance, uuid::Uuid::new_v4().simple()),
         ))
+    }
+}
+
+/// `/ready` asks Redis for a `PING`.
+#[async_trait::async_trait]
+impl ReadinessCheck for RedisBus {
+    fn name(&self) -> &str {
+        "redis"
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.ping().await
     }
 }
 

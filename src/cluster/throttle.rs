@@ -50,7 +50,12 @@ end
 return 0
 ";
 
-/// The shared counters; see the [module docs](self).
+/// The login throttle's counters in Redis, shared by every instance
+/// ([`RedisBus::throttle`](super::RedisBus::throttle) makes one). Each
+/// account and each address is a sorted set of attempts scored by the
+/// Redis server's clock; a reservation is one atomic Lua script that drops
+/// what left the window, refuses at the limit (saying when to retry) and
+/// otherwise adds the attempt. Accounts are keyed hashes of their names.
 #[derive(Debug)]
 pub struct RedisThrottle {
     commands: ConnectionManager,

@@ -28,6 +28,8 @@ pub(super) struct AccessLine<'a> {
     pub(super) path: &'a str,
     pub(super) status: u16,
     pub(super) latency_us: u64,
+    /// Visible ASCII only (see `request_id`).
+    pub(super) request_id: &'a str,
 }
 
 /// Writes `line` through the current subscriber's [`AccessLines`] when it
@@ -47,6 +49,7 @@ pub(super) fn log(line: &AccessLine<'_>) {
             path = %line.path,
             status = line.status,
             latency_us = line.latency_us,
+            request_id = %line.request_id,
         );
     }
 }
@@ -66,11 +69,12 @@ impl AccessLines {
 
     fn write(&self, line: &AccessLine<'_>) {
         // An upper bound of the line (the fixed text and the longest
-        // numbers take under 160 bytes; an escaped JSON string at most six
+        // numbers take under 180 bytes; an escaped JSON string at most six
         // bytes per byte), so the byte cap holds before the line is
         // formatted into the buffer. The method counts: HTTP lets a
         // client choose its own.
-        let most = 192 + (line.method.len() + line.path.len()) * self.escape_factor();
+        let most = 208
+            + (line.method.len() + line.path.len() + line.request_id.len()) * self.escape_factor();
         self.writer.append(most, |out| {
             format_line(out, self.format, SystemTime::now(), line);
         });
@@ -87,8 +91,8 @@ impl AccessLines {
 impl<S: tracing::Subscriber> Layer<S> for AccessLines {}
 
 /// Appends `line` as `fmt` would write it: `<time>  INFO plume::access:
-/// method=.. path=.. status=.. latency_us=..` or the same as a JSON
-/// object.
+/// method=.. path=.. status=.. latency_us=.. request_id=..` or the same as
+/// a JSON object.
 fn format_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &AccessLine<'_>) {
     let mut number = itoa::Buffer::new();
     match format {
@@ -106,6 +110,9 @@ fn format_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &Acc
             out.extend_from_slice(number.format(line.status).as_bytes());
             out.extend_from_slice(b" latency_us=");
             out.extend_from_slice(number.format(line.latency_us).as_bytes());
+            // Visible ASCII without spaces: no quoting needed either.
+            out.extend_from_slice(b" request_id=");
+            out.extend_from_slice(line.request_id.as_bytes());
         }
         LogFormat::Json => {
             out.extend_from_slice(b"{\"timestamp\":\"");
@@ -118,6 +125,8 @@ fn format_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, line: &Acc
             out.extend_from_slice(number.format(line.status).as_bytes());
             out.extend_from_slice(b",\"latency_us\":");
             out.extend_from_slice(number.format(line.latency_us).as_bytes());
+            out.extend_from_slice(b",\"request_id\":");
+            json_string(out, line.request_id);
             out.extend_from_slice(b",\"target\":\"");
             out.extend_from_slice(ACCESS_TARGET.as_bytes());
             out.extend_from_slice(b"\"}");
@@ -240,6 +249,7 @@ mod tests {
         path: "/messages/7",
         status: 404,
         latency_us: 1234,
+        request_id: "req-\"7\"",
     };
 
     /// The line written through Plume's subscriber (by hand) and the one
@@ -280,7 +290,8 @@ mod tests {
         let after_time = |line: &str| line.split_once(' ').unwrap().1.to_owned();
         assert_eq!(
             after_time(&by_hand),
-            " INFO plume::access: method=PATCH path=/messages/7 status=404 latency_us=1234\n"
+            " INFO plume::access: method=PATCH path=/messages/7 status=404 latency_us=1234 \
+             request_id=req-\"7\"\n"
         );
         assert_eq!(after_time(&by_hand), after_time(&by_fmt));
         // A timestamp of the same width.
@@ -294,7 +305,7 @@ mod tests {
         assert_eq!(
             after_time(&by_hand),
             ":\"INFO\",\"method\":\"PATCH\",\"path\":\"/messages/7\",\"status\":404,\
-             \"latency_us\":1234,\"target\":\"plume::access\"}\n"
+             \"latency_us\":1234,\"request_id\":\"req-\\\"7\\\"\",\"target\":\"plume::access\"}\n"
         );
         assert_eq!(after_time(&by_hand), after_time(&by_fmt));
         assert_eq!(by_hand.find(','), by_fmt.find(','));
@@ -304,11 +315,13 @@ mod tests {
     fn the_estimate_bounds_every_line() {
         let method = "X".repeat(300);
         let path = format!("/{}", "\"".repeat(200));
+        let request_id = "\"".repeat(128);
         let line = AccessLine {
             method: &method,
             path: &path,
             status: u16::MAX,
             latency_us: u64::MAX,
+            request_id: &request_id,
         };
         for format in [LogFormat::Text, LogFormat::Json] {
             let mut out = Vec::new();
@@ -317,10 +330,10 @@ mod tests {
                 LogFormat::Text => 1,
                 LogFormat::Json => 6,
             };
-            assert!(out.len() <= 192 + (method.len() + path.len()) * factor);
+            assert!(out.len() <= 208 + (method.len() + path.len() + request_id.len()) * factor);
             let mut short = Vec::new();
             format_line(&mut short, format, SystemTime::now(), &LINE);
-            assert!(short.len() <= 192, "{}", short.len());
+            assert!(short.len() <= 208 + 8 * factor, "{}", short.len());
         }
     }
 

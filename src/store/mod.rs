@@ -34,7 +34,7 @@ pub use memory::MemoryService;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresRevocations, PostgresService, PostgresStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteRevocations, SqliteService, SqliteStore};
+pub use sqlite::{SqliteReadiness, SqliteRevocations, SqliteService, SqliteStore};
 
 use serde_json::{Map, Value};
 

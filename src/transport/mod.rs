@@ -2,6 +2,7 @@
 //!
 //! - [`rest`]: HTTP on axum, Feathers' REST mapping.
 //! - [`socketio`]: real-time calls and events over socket.io.
+//! - `ops`: Plume's own `/health`, `/ready` and `/metrics`, served by REST.
 //!
 //! Both read a call off the wire and hand it to `dispatch`, which finds
 //! the service, checks the method and builds the call's context; both
@@ -15,6 +16,8 @@ pub(crate) mod cors;
 pub(crate) mod dispatch;
 #[cfg(feature = "rest")]
 pub(crate) mod input;
+#[cfg(feature = "rest")]
+pub(crate) mod ops;
 #[cfg(feature = "rest")]
 pub mod rest;
 #[cfg(feature = "socketio")]

@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -29,6 +29,8 @@ pub use super::cors::{cors_from_config, cors_of};
 use super::dispatch::{self, AuthLookup, Caller, IdSegment};
 pub use super::input::InputBudget;
 use super::input::{check_value_count, count_values};
+use super::ops::OpsRoute;
+use crate::metrics::Transport;
 use crate::{App, Error, HookContext, Id, Method, Provider, Result};
 
 /// Default largest request body: 1 MiB.
@@ -71,6 +73,11 @@ pub struct RestOptions {
     /// ([`crate::schema::openapi`]) unless a service takes that path
     /// (default on: it describes what any client can find out by calling).
     pub openapi: bool,
+    /// Serves [`App::metrics_text`] at `GET /metrics` unless a service
+    /// takes that path (default on: counts by service path and method,
+    /// which the OpenAPI document already lists; see the README's
+    /// "Operating it" for keeping it private).
+    pub metrics: bool,
 }
 
 impl RestOptions {
@@ -92,6 +99,7 @@ impl Default for RestOptions {
             cors: None,
             public: None,
             openapi: true,
+            metrics: true,
         }
     }
 }
@@ -149,7 +157,7 @@ impl IntoResponse for Error {
     }
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
@@ -161,24 +169,70 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 async fn handle(State(state): State<Arc<RestState>>, request: Request) -> Response {
-    match serve(&state, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn serve(state: &RestState, request: Request) -> Result<Response> {
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
+    if let Some(route) = OpsRoute::of(&parts.method, &path, state.options.metrics)
+        && !state.app.has_service(route.service_path())
+    {
+        return route.answer(&state.app).await;
+    }
     let Some(target) = dispatch::resolve(&state.app, &path, IdSegment::Allowed) else {
-        if state.options.openapi && path == "/openapi.json" && parts.method == HttpMethod::GET {
-            let document = crate::schema::openapi(&state.app);
-            return Ok(json_response(StatusCode::OK, &document));
-        }
-        return static_file(state, Request::from_parts(parts, body)).await;
+        let response = unrouted(&state, &path, parts, body)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+        state.app.metrics().unrouted.record(
+            None,
+            Transport::Rest,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        return response;
     };
-    let method = service_method(&parts.method, &parts.headers, target.id.is_some())?;
-    dispatch::external_method(&target.service, &method, Provider::Rest, &path)?;
+    let (method, response) =
+        match service_method(&parts.method, &parts.headers, target.id.is_some()) {
+            Ok(method) => {
+                let response = serve(&state, &target, &method, &path, parts, body).await;
+                (
+                    Some(method),
+                    response.unwrap_or_else(IntoResponse::into_response),
+                )
+            }
+            Err(error) => (None, error.into_response()),
+        };
+    target.service.record(
+        method.as_ref(),
+        Transport::Rest,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// A request no service takes: the OpenAPI document, a static file or
+/// the Feathers 404.
+async fn unrouted(
+    state: &RestState,
+    path: &str,
+    parts: axum::http::request::Parts,
+    body: Body,
+) -> Result<Response> {
+    if state.options.openapi && path == "/openapi.json" && parts.method == HttpMethod::GET {
+        let document = crate::schema::openapi(&state.app);
+        return Ok(json_response(StatusCode::OK, &document));
+    }
+    static_file(state, Request::from_parts(parts, body)).await
+}
+
+async fn serve(
+    state: &RestState,
+    target: &dispatch::Target,
+    method: &Method,
+    path: &str,
+    parts: axum::http::request::Parts,
+    body: Body,
+) -> Result<Response> {
+    dispatch::external_method(&target.service, method, Provider::Rest, path)?;
 
     super::single_authorization(&parts.headers)?;
     let caller = Caller {
@@ -193,7 +247,7 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
             .map(|ConnectInfo(addr)| addr.ip()),
     };
     let query = parse_query(parts.uri.query())?;
-    let mut ctx = dispatch::context(&target, method.clone(), caller, query);
+    let mut ctx = dispatch::context(target, method.clone(), caller, query);
     // `Authorization` becomes `params.authentication` through the parse
     // strategies (Feathers' `parseAuthentication`, `@feathersjs/express`,
     // `src/authentication.ts`); whether it is valid is for `authenticate`.
@@ -203,7 +257,7 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
         ctx.params.authentication = Some(authentication);
     }
     if method.takes_id() {
-        ctx.id = target.id.map(Id::String);
+        ctx.id = target.id.clone().map(Id::String);
     }
     // Held until the answer is built: the body and its parsed data live
     // that long.
@@ -230,7 +284,7 @@ async fn serve(state: &RestState, request: Request) -> Result<Response> {
                 ))
             })??;
         check_value_count(count_values(&bytes), limit)?;
-        ctx.data = parse_body(&bytes, &method)?;
+        ctx.data = parse_body(&bytes, method)?;
     }
     target.service.run(&mut ctx).await?;
     Ok(respond(&ctx))

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Uri};
@@ -31,6 +32,7 @@ use tower::util::MapRequestLayer;
 
 use super::dispatch::{self, AuthLookup, Caller, IdSegment};
 use crate::channels::{Connection, Delivery, Sender};
+use crate::metrics::Transport;
 use crate::transport::input::{InputBudget, check_value_count, count_values};
 use crate::{App, Error, Id, Method, Params, Provider, Result};
 
@@ -313,7 +315,8 @@ async fn on_message(
     ack: AckSender,
     packet: Packet,
 ) {
-    let outcome = async move {
+    let started = Instant::now();
+    let read = || {
         // The packet's JSON is `["<event>", ...args]`.
         let args_bytes = packet.bytes.saturating_sub(event.len() + 2);
         let max = state.options.max_args_bytes;
@@ -324,17 +327,30 @@ async fn on_message(
         }
         check_value_count(packet.values, max)?;
         // Held until the call has answered: its arguments live that long.
-        let _permit = state.budget.try_take(packet.bytes)?;
+        let permit = state.budget.try_take(packet.bytes)?;
         let args = (packet.parse)()
             .ok_or_else(|| Error::bad_request("Invalid arguments: expected JSON values"))?;
-        let addr = socket
-            .req_parts()
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
-        call(&state, &connection, addr, &event, args.0).await
-    }
-    .await;
+        Ok((permit, args))
+    };
+    let outcome = match read() {
+        Ok((_permit, args)) => {
+            let addr = socket
+                .req_parts()
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip());
+            call(&state, &connection, addr, &event, args.0, started).await
+        }
+        Err(error) => {
+            state.app.metrics().unrouted.record(
+                None,
+                Transport::SocketIo,
+                error.code(),
+                started.elapsed(),
+            );
+            Err(error)
+        }
+    };
     // A call without an ack callback gets no answer, as in Feathers.
     let _ = match outcome {
         Ok(result) => ack.send(&(Value::Null, result)),
@@ -413,26 +429,58 @@ impl<'de> Deserialize<'de> for Args {
     }
 }
 
+/// Calls the service the arguments name and counts the answer (200, or
+/// the error's code) for `/metrics`.
 async fn call(
     state: &SocketState,
     connection: &Connection,
     addr: Option<std::net::IpAddr>,
     event: &str,
     args: Vec<Value>,
+    started: Instant,
 ) -> Result<Value> {
     let mut args = args.into_iter();
     // Feathers' messages (`runMethod` in transport-commons).
-    let Some(Value::String(path)) = args.next() else {
-        return Err(Error::not_found("Invalid service path"));
+    let target = match args.next() {
+        Some(Value::String(path)) => match dispatch::resolve(&state.app, &path, IdSegment::Never) {
+            Some(target) => Ok((target, path)),
+            None => Err(Error::not_found(format!("Service '{path}' not found"))),
+        },
+        _ => Err(Error::not_found("Invalid service path")),
     };
-    let target = dispatch::resolve(&state.app, &path, IdSegment::Never)
-        .ok_or_else(|| Error::not_found(format!("Service '{path}' not found")))?;
+    let (target, path) = match target {
+        Ok(found) => found,
+        Err(error) => {
+            let metrics = &state.app.metrics().unrouted;
+            metrics.record(None, Transport::SocketIo, error.code(), started.elapsed());
+            return Err(error);
+        }
+    };
     let method = Method::parse(event);
-    dispatch::external_method(&target.service, &method, Provider::SocketIo, &path)?;
-    let CallArgs { id, data, query } = split_args(&method, args.collect())?;
+    let outcome = call_target(connection, addr, &target, &path, &method, args).await;
+    let status = outcome.as_ref().map_or_else(Error::code, |_| 200);
+    target.service.record(
+        Some(&method),
+        Transport::SocketIo,
+        status,
+        started.elapsed(),
+    );
+    outcome
+}
+
+async fn call_target(
+    connection: &Connection,
+    addr: Option<std::net::IpAddr>,
+    target: &dispatch::Target,
+    path: &str,
+    method: &Method,
+    args: std::vec::IntoIter<Value>,
+) -> Result<Value> {
+    dispatch::external_method(&target.service, method, Provider::SocketIo, path)?;
+    let CallArgs { id, data, query } = split_args(method, args.collect())?;
 
     let mut ctx = dispatch::context(
-        &target,
+        target,
         method.clone(),
         Caller::over(connection, addr),
         query,

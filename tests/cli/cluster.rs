@@ -131,6 +131,35 @@ async fn two_instances_share_records_tokens_and_logouts() {
     b.stop();
 }
 
+/// `GET /ready`: the status and the names of the failed checks.
+async fn ready(base: &str) -> (u16, Vec<String>) {
+    let response = reqwest::get(format!("{base}/ready")).await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let failed = body["data"]["failed"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (status, failed)
+}
+
+/// The value of a metric without labels in `GET /metrics`.
+async fn metric(base: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 /// A `plume serve` on the database at `url` and the Redis at `redis` with
 /// the bus key `key`.
 fn start_clustered(url: &str, redis: &str, key: &str, dir: &TempDir) -> Server {
@@ -218,6 +247,13 @@ async fn an_event_on_one_instance_reaches_the_sockets_of_every_instance_once() {
             None
         );
     }
+    // The counts agree: what A sent, B delivered.
+    assert_eq!(
+        metric(&a.url, "plume_bus_events_published_total").await,
+        metric(&b.url, "plume_bus_events_received_total").await
+    );
+    assert_eq!(metric(&a.url, "plume_bus_events_dropped_total").await, 0);
+    assert_eq!(ready(&a.url).await, (200, vec![]));
     // And from B to A.
     let (_, made) = call(
         reqwest::Method::POST,
@@ -282,6 +318,8 @@ async fn a_redis_that_goes_away_is_unavailable_for_logins_and_events_flow_again(
     let mut on_b = logged_in_socket(&b.url, &token).await;
 
     relay.cut();
+    assert_eq!(ready(&a.url).await, (503, vec!["redis".to_owned()]));
+    assert_eq!(ready(&b.url).await, (200, vec![]));
     let login = reqwest::Client::new()
         .post(format!("{}/authentication", a.url))
         .json(
@@ -329,6 +367,7 @@ async fn a_redis_that_goes_away_is_unavailable_for_logins_and_events_flow_again(
         sent.iter().any(|t| got["text"] == *t),
         "{got} not in {sent:?}"
     );
+    assert_eq!(ready(&a.url).await, (200, vec![]));
     // And logins work again.
     assert!(
         !log_in(&a.url, "eve@example.com", "correct horse")
@@ -417,7 +456,9 @@ async fn a_database_that_goes_away_is_unavailable_until_it_is_back() {
     };
     assert_eq!(list().await.0, 200);
 
+    assert_eq!(ready(&server.url).await, (200, vec![]));
     relay.cut();
+    assert_eq!(ready(&server.url).await, (503, vec!["postgres".to_owned()]));
     let (status, body) = list().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["name"], "Unavailable");

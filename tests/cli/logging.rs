@@ -1,5 +1,7 @@
 //! Issue 11, point 4: the access log of the `plume` binary, one line per
 //! request in either format, flushed at exit; a bad format stops the start.
+//! Issue 14, point 3: each access line carries the request's id, the one
+//! the client sent or the one returned to it; `PLUME_METRICS=false`.
 
 use std::time::Duration;
 
@@ -7,26 +9,36 @@ use serde_json::Value;
 
 use super::{Server, TempDir, output_within, plume};
 
-/// Makes two requests, one with a query string holding a would-be token;
-/// returns the server's log after a graceful stop.
-async fn two_requests_then_stop(server: Server) -> Vec<String> {
+/// The request id the first of [`two_requests_then_stop`] sends.
+const GIVEN_ID: &str = "trace-me-42";
+
+/// Makes two requests, one with a query string holding a would-be token
+/// and the request id [`GIVEN_ID`], one without an id; returns the
+/// server's log after a graceful stop and the id made for the second.
+async fn two_requests_then_stop(server: Server) -> (Vec<String>, String) {
     let client = reqwest::Client::new();
     let refused = client
         .get(format!(
             "{}/messages?$limit=1&access_token=hunter2",
             server.url
         ))
+        .header("x-request-id", GIVEN_ID)
         .send()
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-request-id"], GIVEN_ID);
     let missing = client
         .get(format!("{}/nowhere", server.url))
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    server.stop()
+    let made = missing.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (server.stop(), made)
 }
 
 #[tokio::test]
@@ -39,7 +51,7 @@ async fn the_json_access_log_has_one_parseable_line_per_request() {
     for line in &server.startup_log {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
-    let log = two_requests_then_stop(server).await;
+    let (log, made) = two_requests_then_stop(server).await;
     let lines: Vec<Value> = log
         .iter()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
@@ -57,6 +69,8 @@ async fn the_json_access_log_has_one_parseable_line_per_request() {
         assert!(line["latency_us"].is_u64(), "{line}");
         assert!(line["timestamp"].is_string(), "{line}");
     }
+    assert_eq!(access[0]["request_id"], GIVEN_ID, "{log:#?}");
+    assert_eq!(access[1]["request_id"], made.as_str(), "{log:#?}");
     assert!(
         log.iter().all(|line| !line.contains("hunter2")),
         "the query string is not logged: {log:#?}"
@@ -72,7 +86,7 @@ async fn the_json_access_log_has_one_parseable_line_per_request() {
 async fn the_text_access_log_is_the_default_with_one_line_per_request() {
     let dir = TempDir::new("log-text");
     let server = Server::start(&dir.path().join("db.sqlite"));
-    let log = two_requests_then_stop(server).await;
+    let (log, made) = two_requests_then_stop(server).await;
     let access: Vec<&String> = log
         .iter()
         .filter(|line| line.contains("plume::access"))
@@ -86,6 +100,14 @@ async fn the_text_access_log_is_the_default_with_one_line_per_request() {
         assert!(line.contains("latency_us="), "{line}");
         assert!(!line.starts_with('{'), "{line}");
     }
+    assert!(
+        access[0].ends_with(&format!(" request_id={GIVEN_ID}")),
+        "{log:#?}"
+    );
+    assert!(
+        access[1].ends_with(&format!(" request_id={made}")),
+        "{log:#?}"
+    );
     assert!(log.iter().all(|line| !line.contains("hunter2")), "{log:#?}");
     assert!(
         log.iter().any(|line| line.contains("shutting down")),
@@ -106,7 +128,7 @@ async fn the_filter_turns_the_access_log_off_and_keeps_the_rest() {
                 ("RUST_LOG", "info,plume::access=off"),
             ],
         );
-        let log = two_requests_then_stop(server).await;
+        let (log, _) = two_requests_then_stop(server).await;
         assert!(
             log.iter().all(|line| !line.contains("plume::access")),
             "{format}: {log:#?}"
@@ -116,6 +138,23 @@ async fn the_filter_turns_the_access_log_off_and_keeps_the_rest() {
             "{format}: {log:#?}"
         );
     }
+}
+
+/// `PLUME_METRICS=false` turns `/metrics` off; `/health` and `/ready`
+/// (which reads the database) stay.
+#[tokio::test]
+async fn plume_metrics_false_turns_the_metrics_route_off() {
+    let dir = TempDir::new("metrics-off");
+    let server = Server::start_with(&dir.path().join("db.sqlite"), &[("PLUME_METRICS", "false")]);
+    let client = reqwest::Client::new();
+    let status = |path: &'static str| {
+        let request = client.get(format!("{}{path}", server.url));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/metrics").await, 404);
+    assert_eq!(status("/health").await, 200);
+    assert_eq!(status("/ready").await, 200);
+    server.stop();
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! - `identity`: ids given as objects or taken from others, and keys named
 //!   like params (`provider`, `user`, `payload`, `authenticated`).
 //! - `throttle`: login throttling with `Retry-After`.
+//! - `ops`: `/health`, `/ready`, `/metrics` and request ids.
 //! - `hostile`: the attacks of the "secure by default" issue: other
 //!   people's accounts and messages, self-granted roles, junk at sign-up,
 //!   tokens past a logout, a password change or a deletion, forged
@@ -24,6 +25,7 @@ mod hostile;
 mod identity;
 mod memory;
 mod openapi;
+mod ops;
 mod queries;
 mod routes;
 mod throttle;

@@ -9,6 +9,7 @@ use super::{AuthCallOptions, AuthenticationService};
 use crate::auth::strategy::{AuthResult, StrategyContext};
 use crate::auth::throttle::{Reservation, ThrottleSettings};
 use crate::auth::token;
+use crate::metrics::Login;
 use crate::{ClientAddr, Error, ErrorKind, HookContext, Id, Method, Params, Result};
 
 impl AuthenticationService {
@@ -21,7 +22,17 @@ impl AuthenticationService {
                 "No authentication strategies allowed for creating a JWT (`authStrategies`)",
             ));
         }
-        let reservation = self.reserve_attempt(&config, data, params).await?;
+        let reservation = match self.reserve_attempt(&config, data, params).await {
+            Ok(reservation) => reservation,
+            Err(error) => {
+                // A 503 (shared counters unreachable) is not a throttled
+                // login.
+                if error.kind() == ErrorKind::TooManyRequests {
+                    self.count(Login::Throttled);
+                }
+                return Err(error);
+            }
+        };
         let auth_result = match self.authenticate(data, params, &allowed).await {
             Ok(result) => {
                 if let Some(reservation) = reservation {
@@ -30,6 +41,9 @@ impl AuthenticationService {
                 result
             }
             Err(error) => {
+                if error.kind() == ErrorKind::NotAuthenticated {
+                    self.count(Login::Failed);
+                }
                 // A failed login keeps its reservation (dropped below);
                 // any other error was not a guess and frees it.
                 if let Some(reservation) = reservation
@@ -41,6 +55,7 @@ impl AuthenticationService {
             }
         };
         let result = self.login_result(auth_result, params).await?;
+        self.count(Login::Succeeded);
         // The connection learns its login before `login` listeners run, so
         // they see it authenticated, as in Feathers, whose
         // `@feathersjs/authentication` `src/service.ts` runs the connection
@@ -205,6 +220,13 @@ impl AuthenticationService {
             }
         }
         Ok(())
+    }
+
+    /// Counts a login attempt's outcome for `/metrics`.
+    fn count(&self, outcome: Login) {
+        if let Ok(app) = self.app() {
+            app.metrics().login(outcome);
+        }
     }
 
     fn emit(

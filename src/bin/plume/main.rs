@@ -180,6 +180,7 @@ async fn serve(cli: &Cli, config: &Config) -> plume::Result<()> {
     }
     options.cors = rest::cors_of(config.get("cors"), config.get("origins"))?;
     options.public = public_folder(config)?;
+    options.metrics = metrics_enabled(config)?;
     for warning in default_app::unused(config).warnings() {
         tracing::warn!("{warning}");
     }
@@ -196,6 +197,24 @@ async fn serve(cli: &Cli, config: &Config) -> plume::Result<()> {
         }
     }
     plume::server::serve_on(app, listeners, options, shutdown).await
+}
+
+/// `metrics.enabled` (`PLUME_METRICS`): whether `GET /metrics` is served
+/// (default true).
+fn metrics_enabled(config: &Config) -> plume::Result<bool> {
+    match config.get("metrics") {
+        None | Some(Value::Null) => Ok(true),
+        Some(Value::Object(metrics)) => match metrics.get("enabled") {
+            None | Some(Value::Null) => Ok(true),
+            Some(Value::Bool(enabled)) => Ok(*enabled),
+            Some(other) => Err(plume::Error::general(format!(
+                "metrics.enabled (PLUME_METRICS) must be true or false, not {other}"
+            ))),
+        },
+        Some(other) => Err(plume::Error::general(format!(
+            "metrics must be an object such as {{\"enabled\": false}}, not {other}"
+        ))),
+    }
 }
 
 /// `public`: the folder served as static files after the services, when

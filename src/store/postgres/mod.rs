@@ -264,6 +264,22 @@ fn pool(
         .map_err(|error| Error::general(format!("PostgreSQL pool: {error}")))
 }
 
+/// `/ready` asks the database for a trivial query (through a reading
+/// connection, under the query budget and the check's timeout). The cause
+/// of a failure goes to the log, not to whoever asked.
+#[async_trait::async_trait]
+impl crate::ReadinessCheck for PostgresStore {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.ping()
+            .await
+            .map_err(|_| Error::unavailable("the database cannot be reached"))
+    }
+}
+
 /// 503 for a pool that could not give a connection in time.
 fn pool_error(error: PoolError) -> Error {
     match error {

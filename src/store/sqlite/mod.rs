@@ -129,6 +129,7 @@ mod declared;
 mod jsonb;
 mod matcher;
 mod pool;
+mod readiness;
 mod revocations;
 mod schema;
 mod service;
@@ -138,6 +139,7 @@ mod table;
 mod writer;
 
 pub use budget::DEFAULT_QUERY_BUDGET;
+pub use readiness::SqliteReadiness;
 pub use revocations::SqliteRevocations;
 pub use service::SqliteService;
 

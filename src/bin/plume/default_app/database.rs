@@ -76,6 +76,14 @@ impl Database {
         }
     }
 
+    /// Registers the database's readiness check with `app` (`/ready`).
+    pub(crate) fn add_readiness_check(&self, app: &App) {
+        match self {
+            Self::Sqlite(store) => app.add_readiness_check(store.readiness_check()),
+            Self::Postgres(store) => app.add_readiness_check(store.clone()),
+        };
+    }
+
     /// The configuration section of this database (`sqlite` or
     /// `postgres`), where its `indexes` are listed.
     pub(crate) fn section(&self) -> &'static str {

@@ -23,6 +23,7 @@
 //!   sets the `role` claim to `user` unless a hook set one, and the service
 //!   signs the user's own `role` and `permissions` into the token when the
 //!   user has them.
+//! - Readiness: `GET /ready` reads the database (`sqlite`).
 //! - Real-time: new connections join `anonymous` and move to
 //!   `authenticated` (and `users/<id>`) when they log in; service events go
 //!   to `authenticated`, `users` events to `users/<id>` only.
@@ -280,6 +281,12 @@ pub(crate) fn build_on(
 
     channels(&app);
     docs::register(&app, schemas)?;
+    // `GET /ready` answers 503 while the database, or the Redis of the
+    // other instances, cannot be reached.
+    db.add_readiness_check(&app);
+    if let Some(bus) = bus {
+        app.add_readiness_check(bus.clone());
+    }
     Ok(app)
 }
 

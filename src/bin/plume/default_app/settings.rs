@@ -24,6 +24,7 @@ const KEYS: &[(&str, Option<&[&str]>)] = &[
     ("cors", Some(&["origins", "credentials"])),
     ("paginate", Some(&["default", "max"])),
     ("logging", Some(&["format", "level"])),
+    ("metrics", Some(&["enabled"])),
     (
         "sqlite",
         Some(&[
