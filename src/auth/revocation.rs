@@ -33,6 +33,26 @@ pub trait RevocationList: Send + Sync + 'static {
 
     /// The time up to which the subject's tokens are revoked, if ever.
     async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>>;
+
+    /// Both questions a request asks, at once: whether the token `jti`
+    /// is revoked, and up to when the tokens of `sub` are. A store that
+    /// answers them in one round trip overrides this; the default asks
+    /// [`is_revoked`](Self::is_revoked) and
+    /// [`subject_revoked_at`](Self::subject_revoked_at) in turn.
+    async fn check(&self, jti: Option<&str>, sub: Option<&str>) -> Result<(bool, Option<u64>)> {
+        let revoked = match jti {
+            Some(jti) => self.is_revoked(jti).await?,
+            None => false,
+        };
+        if revoked {
+            return Ok((true, None));
+        }
+        let since = match sub {
+            Some(sub) => self.subject_revoked_at(sub).await?,
+            None => None,
+        };
+        Ok((false, since))
+    }
 }
 
 /// Revoked ids in memory, forgotten on restart; entries are dropped once

@@ -71,15 +71,19 @@ impl AuthenticationService {
             }
             claims
         };
-        if let Some(jti) = claims.get("jti").and_then(Value::as_str)
-            && self.revocations.is_revoked(jti).await?
-        {
+        let (jti_revoked, subject_revoked_at) = self
+            .revocations
+            .check(
+                claims.get("jti").and_then(Value::as_str),
+                claims.get("sub").and_then(Value::as_str),
+            )
+            .await?;
+        if jti_revoked {
             return Err(revoked());
         }
         // A password change or a removed entity revokes every token of the
         // subject issued until then.
-        if let Some(sub) = claims.get("sub").and_then(Value::as_str)
-            && let Some(at) = self.revocations.subject_revoked_at(sub).await?
+        if let Some(at) = subject_revoked_at
             && claims
                 .get("iat")
                 .and_then(Value::as_u64)

@@ -21,6 +21,9 @@ use crate::{App, Error, Id, Method, Paginate, Params, Result, Service};
 /// A record: a JSON object.
 type Record = Map<String, Value>;
 
+/// The most statements a connection keeps prepared (see `find`).
+pub(super) const PREPARED_PER_CONNECTION: usize = 64;
+
 /// A service's settings, shared by its calls.
 #[derive(Debug, Clone)]
 pub(super) struct Config {
@@ -349,10 +352,27 @@ impl Service for PostgresService {
         let filters = &query.filters;
         let statement = find_statement(&self.config.table, &query, &compiled, paginate.is_some())?;
         let client = self.store.reader().await?;
-        let rows = client
-            .query_typed(&statement, &text_params(&compiled.params))
-            .await
-            .map_err(db_error)?;
+        // A query shape seen before runs as a prepared statement (planned
+        // once per connection); past PREPARED_PER_CONNECTION shapes a
+        // connection plans each new one every time, so a client sending
+        // endless different queries fills no cache.
+        let rows = if client.statement_cache.size() < PREPARED_PER_CONNECTION {
+            let prepared = client
+                .prepare_typed_cached(&statement, &vec![Type::TEXT; compiled.params.len()])
+                .await
+                .map_err(db_error)?;
+            let params: Vec<&(dyn ToSql + Sync)> = compiled
+                .params
+                .iter()
+                .map(|p| p as &(dyn ToSql + Sync))
+                .collect();
+            client.query(&prepared, &params).await
+        } else {
+            client
+                .query_typed(&statement, &text_params(&compiled.params))
+                .await
+        }
+        .map_err(db_error)?;
         let mut data = Vec::with_capacity(rows.len());
         let mut total: Option<i64> = None;
         for row in &rows {

@@ -369,3 +369,38 @@ async fn a_query_past_its_budget_is_a_bad_request() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_connection_prepares_a_bounded_number_of_query_shapes() {
+    let Some(url) = isolated_url("a_connection_prepares_a_bounded_number_of_query_shapes").await
+    else {
+        return;
+    };
+    let options = PostgresOptions {
+        pool_size: 1,
+        ..PostgresOptions::default()
+    };
+    let store = PostgresStore::connect_with(&url, options).await.unwrap();
+    let items = store.service("items").unwrap();
+    items
+        .create(&json!({"n": 1}), &Params::new())
+        .await
+        .unwrap();
+    // 200 different shapes (one more condition each time) on the one
+    // reading connection: each answered, at most the bound prepared.
+    for shape in 1..=200 {
+        let mut query = serde_json::Map::new();
+        query.insert("n".to_owned(), json!({"$lt": shape + 10}));
+        query.insert("$sort".to_owned(), json!({format!("f{shape}"): 1}));
+        let found = items
+            .find(&Params::with_query(Value::Object(query)))
+            .await
+            .unwrap();
+        assert_eq!(found.as_array().unwrap().len(), 1, "shape {shape}");
+    }
+    let reader = store.reader().await.unwrap();
+    assert_eq!(
+        reader.statement_cache.size(),
+        service::PREPARED_PER_CONNECTION
+    );
+}
