@@ -404,3 +404,27 @@ async fn a_connection_prepares_a_bounded_number_of_query_shapes() {
         service::PREPARED_PER_CONNECTION
     );
 }
+
+#[tokio::test]
+async fn automatic_ids_are_written_where_the_memory_store_writes_them() {
+    let Some(store) =
+        test_store("automatic_ids_are_written_where_the_memory_store_writes_them").await
+    else {
+        return;
+    };
+    let memory = crate::store::MemoryService::new().id_field("_id");
+    let items = store.service("items").unwrap().id_field("_id");
+    for record in [
+        json!({}),
+        json!({"a": "x\"y", "b": [1, {"c": null}]}),
+        // Named as null: the id takes that place, not the end.
+        json!({"_id": null, "z": 1}),
+    ] {
+        let expected = memory.create(&record, &Params::new()).await.unwrap();
+        let made = items.create(&record, &Params::new()).await.unwrap();
+        assert_eq!(made.to_string(), expected.to_string());
+        let id = Id::from_value(&made["_id"]).unwrap().unwrap();
+        let read = items.get(&id, &Params::new()).await.unwrap();
+        assert_eq!(read.to_string(), expected.to_string());
+    }
+}
