@@ -34,7 +34,7 @@
 //! `{accessToken, authentication: {strategy, payload}, user}`.
 
 pub mod config;
-mod connection;
+pub(crate) mod connection;
 pub mod hooks;
 pub mod jwt;
 mod lifecycle;

@@ -14,11 +14,14 @@
 //! - **Login throttle counters** ([`throttle`](RedisBus::throttle)): the
 //!   limits of `authentication.throttle` hold across all instances
 //!   together.
+//! - **Revocations** ([`revocations`](RedisBus::revocations)): the list
+//!   itself lives in the database every instance reads on every request
+//!   (`store::PostgresRevocations`), so a revoked token is refused
+//!   everywhere at once; the bus tells the other instances too, so that
+//!   their open sockets logged in with it leave their channels at once
+//!   (a REST logout on one instance is seen by a socket on another).
 //!
-//! Revocations need nothing here: the PostgreSQL store keeps them in the
-//! database every instance reads on every request
-//! (`store::PostgresRevocations`). Neither does a cache: the PostgreSQL
-//! store keeps no record cache, and the verified-token cache holds only
+//! No cache needs the bus: the PostgreSQL store keeps no record cache, and the verified-token cache holds only
 //! signature checks (revocation is checked on every request).
 //!
 //! # What a remote event carries
@@ -70,15 +73,29 @@ pub const DEFAULT_KEY: &str = "plume";
 /// How long a command may take before Redis counts as unreachable.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One service event on the bus.
+/// One message on the bus, from the instance `origin`.
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
-    /// The instance that emitted it.
     origin: String,
-    path: String,
-    method: String,
-    event: String,
-    data: Value,
+    #[serde(flatten)]
+    message: Message,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum Message {
+    /// A service event, as a client would see it.
+    Event {
+        path: String,
+        method: String,
+        event: String,
+        data: Value,
+    },
+    /// The token `jti` was revoked (a logout).
+    Revoked { jti: String },
+    /// The tokens of `sub` issued until `at` were revoked (a password
+    /// change, a removed user).
+    SubjectRevoked { sub: String, at: u64 },
 }
 
 /// The bus between an app's instances; see the [module docs](self).
@@ -195,21 +212,44 @@ impl RedisBus {
         // app.
         let bus = self.clone();
         app.on_service_event(move |path, event, data, ctx| {
-            let inner = &bus.inner;
-            let envelope = Envelope {
-                origin: inner.instance.clone(),
+            bus.send(Message::Event {
                 path: path.to_owned(),
                 method: ctx.method.as_str().to_owned(),
                 event: event.to_owned(),
                 data: data.clone(),
-            };
-            let Ok(text) = serde_json::to_string(&envelope) else {
-                return;
-            };
-            if inner.outbox.try_send(text).is_err() {
-                inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            });
         });
+    }
+
+    /// Queues `message` for the other instances (dropped and counted
+    /// when the outbox is full).
+    fn send(&self, message: Message) {
+        let inner = &self.inner;
+        let envelope = Envelope {
+            origin: inner.instance.clone(),
+            message,
+        };
+        let Ok(text) = serde_json::to_string(&envelope) else {
+            return;
+        };
+        if inner.outbox.try_send(text).is_err() {
+            inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `revocations` that also tell the other instances of every
+    /// revocation, so that their open sockets logged in with a revoked
+    /// token leave their channels at once, as this instance's do (a REST
+    /// logout on one instance is seen by a socket on another). Calls are
+    /// refused everywhere anyway: the list itself is shared (PostgreSQL).
+    pub fn revocations(
+        &self,
+        revocations: Arc<dyn crate::auth::RevocationList>,
+    ) -> Arc<dyn crate::auth::RevocationList> {
+        Arc::new(SharedRevocations {
+            inner: revocations,
+            bus: self.clone(),
+        })
     }
 
     /// Succeeds when Redis answers `PING` within two seconds: the
@@ -332,28 +372,89 @@ async fn receive_all(
     }
 }
 
-/// Hands another instance's event to this instance's channels.
+/// Hands another instance's message to this instance: an event to its
+/// channels, a revocation to its connections.
 fn deliver(app: &App, instance: &str, text: &str, stats: &BusStats) {
     let envelope: Envelope = match serde_json::from_str(text) {
         Ok(envelope) => envelope,
         Err(error) => {
-            tracing::warn!(%error, "an event on the bus is not Plume's; ignored");
+            tracing::warn!(%error, "a message on the bus is not Plume's; ignored");
             return;
         }
     };
     if envelope.origin == instance {
         return;
     }
-    let mut ctx = HookContext::new(
-        app.clone(),
-        envelope.path.as_str(),
-        Method::parse(&envelope.method),
-    );
-    ctx.event = Some(envelope.event.clone());
-    ctx.result = Some(envelope.data.clone());
-    app.channels()
-        .publish(&envelope.path, &envelope.event, &envelope.data, &ctx);
-    stats.received.fetch_add(1, Ordering::Relaxed);
+    match envelope.message {
+        Message::Event {
+            path,
+            method,
+            event,
+            data,
+        } => {
+            let mut ctx = HookContext::new(app.clone(), path.as_str(), Method::parse(&method));
+            ctx.event = Some(event.clone());
+            ctx.result = Some(data.clone());
+            app.channels().publish(&path, &event, &data, &ctx);
+            stats.received.fetch_add(1, Ordering::Relaxed);
+        }
+        Message::Revoked { jti } => crate::auth::connection::revoke(app, None, |claims| {
+            claims.get("jti").and_then(Value::as_str) == Some(jti.as_str())
+        }),
+        Message::SubjectRevoked { sub, at } => {
+            crate::auth::connection::revoke(app, None, |claims| {
+                claims.get("sub").and_then(Value::as_str) == Some(sub.as_str())
+                    && claims
+                        .get("iat")
+                        .and_then(Value::as_u64)
+                        .is_none_or(|iat| iat <= at)
+            });
+        }
+    }
+}
+
+/// A revocation list that tells the bus (see [`RedisBus::revocations`]).
+struct SharedRevocations {
+    inner: Arc<dyn crate::auth::RevocationList>,
+    bus: RedisBus,
+}
+
+impl std::fmt::Debug for SharedRevocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedRevocations").finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::auth::RevocationList for SharedRevocations {
+    async fn revoke(&self, jti: &str, expires_at: u64) -> Result<()> {
+        self.inner.revoke(jti, expires_at).await?;
+        self.bus.send(Message::Revoked {
+            jti: jti.to_owned(),
+        });
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        self.inner.is_revoked(jti).await
+    }
+
+    async fn revoke_subject(&self, sub: &str, at: u64) -> Result<()> {
+        self.inner.revoke_subject(sub, at).await?;
+        self.bus.send(Message::SubjectRevoked {
+            sub: sub.to_owned(),
+            at,
+        });
+        Ok(())
+    }
+
+    async fn subject_revoked_at(&self, sub: &str) -> Result<Option<u64>> {
+        self.inner.subject_revoked_at(sub).await
+    }
+
+    async fn check(&self, jti: Option<&str>, sub: Option<&str>) -> Result<(bool, Option<u64>)> {
+        self.inner.check(jti, sub).await
+    }
 }
 
 #[cfg(test)]

@@ -263,6 +263,72 @@ async fn an_event_on_one_instance_reaches_the_sockets_of_every_instance_once() {
     )
     .await;
     assert_eq!(next_created(&mut on_a).await, Some(made));
+    assert!(next_created(&mut on_b).await.is_some());
+
+    // A REST logout on A is seen by the socket on B at once: it hears no
+    // more events, while another user's socket on B does.
+    let (_, other) = sign_up_and_log_in(&a.url, "cy2@example.com", "correct horse").await;
+    let mut other_on_b = logged_in_socket(&b.url, &other).await;
+    let (status, _) = call(
+        reqwest::Method::DELETE,
+        format!("{}/authentication", a.url),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, after) = call(
+        reqwest::Method::POST,
+        format!("{}/messages", a.url),
+        &other,
+        Some(json!({"text": "after the logout"})),
+    )
+    .await;
+    assert_eq!(next_created(&mut other_on_b).await, Some(after));
+    assert_eq!(
+        on_b.next_event(Duration::from_millis(500))
+            .await
+            .map(|e| e.0),
+        None,
+        "a socket whose token was revoked on another instance still hears events"
+    );
+    // A password change on A (every token of the user revoked) is seen
+    // by the user's socket on B the same way.
+    let (status, me) = call(
+        reqwest::Method::GET,
+        format!("{}/users?$limit=1", a.url),
+        &other,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let user2 = me["data"][0]["id"].clone();
+    let (status, _) = call(
+        reqwest::Method::PATCH,
+        format!("{}/users/{user2}", a.url),
+        &other,
+        Some(json!({"password": "a new password"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, third_token) = sign_up_and_log_in(&a.url, "cy3@example.com", "correct horse").await;
+    let (status, _) = call(
+        reqwest::Method::POST,
+        format!("{}/messages", a.url),
+        &third_token,
+        Some(json!({"text": "after the password change"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        other_on_b
+            .next_event(Duration::from_millis(500))
+            .await
+            .map(|e| e.0),
+        None,
+        "a socket whose user changed password on another instance still hears events"
+    );
+    other_on_b.close().await;
     on_a.close().await;
     on_b.close().await;
     a.stop();

@@ -264,9 +264,14 @@ pub(crate) fn build_on(
             .error("create", tag_bad_request),
     );
 
+    let revocations = match bus {
+        // Other instances' sockets hear of a logout too.
+        Some(bus) => bus.revocations(db.revocations()),
+        None => db.revocations(),
+    };
     let mut auth = AuthenticationService::new(&app)
         .with_overrides(ClaimsFromUser)
-        .with_revocation_list(db.revocations());
+        .with_revocation_list(revocations);
     if let Some(bus) = bus {
         let secret = config
             .get("authentication.secret")
