@@ -59,10 +59,14 @@ pub use throttle::RedisThrottle;
 pub use crate::metrics::BusStats;
 use crate::{App, Error, HookContext, Method, ReadinessCheck, Result, WeakApp};
 
-/// Events waiting to be published, at most: past it an instance's events
+/// Messages waiting to be published, at most: past it an instance's events
 /// still reach its own clients, and the others' copies are dropped and
 /// counted (a Redis that cannot keep up must not grow the server).
 const OUTBOX: usize = 16 * 1024;
+
+/// The bytes of messages waiting to be published, at most: the count
+/// above alone would let 16k events of a megabyte each wait.
+const OUTBOX_BYTES: usize = 8 * 1024 * 1024;
 
 /// The prefix of the bus's Redis names when none is given (feathers-sync
 /// calls it the `key`): events go on `<key>:events`, throttle counters
@@ -113,6 +117,8 @@ struct Inner {
     commands: ConnectionManager,
     stats: Arc<BusStats>,
     outbox: mpsc::Sender<String>,
+    /// The bytes waiting in the outbox (see [`OUTBOX_BYTES`]).
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     publisher: JoinHandle<()>,
     subscriber: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -169,11 +175,13 @@ impl RedisBus {
             .map_err(|e| unavailable(&e))?;
         let stats = Arc::new(BusStats::default());
         let (outbox, pending) = mpsc::channel::<String>(OUTBOX);
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let publisher = tokio::spawn(publish_all(
             pending,
             commands.clone(),
             format!("{key}:events"),
             Arc::clone(&stats),
+            Arc::clone(&queued),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -183,6 +191,7 @@ impl RedisBus {
                 commands,
                 stats,
                 outbox,
+                queued: Arc::clone(&queued),
                 publisher,
                 subscriber: std::sync::Mutex::new(None),
             }),
@@ -232,7 +241,10 @@ impl RedisBus {
         let Ok(text) = serde_json::to_string(&envelope) else {
             return;
         };
-        if inner.outbox.try_send(text).is_err() {
+        let size = text.len();
+        let waiting = inner.queued.fetch_add(size, Ordering::Relaxed);
+        if waiting + size > OUTBOX_BYTES || inner.outbox.try_send(text).is_err() {
+            inner.queued.fetch_sub(size, Ordering::Relaxed);
             inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -304,15 +316,20 @@ impl ReadinessCheck for RedisBus {
 }
 
 /// Publishes the outbox in order; an event Redis refuses is dropped and
+/// counted, and so is everything queued behind it at that moment (events
+/// delivered minutes late, after an outage, would be worse than lost;
+/// Redis' publish/subscribe keeps nothing for later either).
 /// counted (Redis' publish/subscribe keeps nothing for later anyway).
 async fn publish_all(
     mut pending: mpsc::Receiver<String>,
     mut commands: ConnectionManager,
     channel: String,
     stats: Arc<BusStats>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let mut failing = false;
     while let Some(text) = pending.recv().await {
+        queued.fetch_sub(text.len(), Ordering::Relaxed);
         match commands.publish::<_, _, i64>(&channel, text).await {
             Ok(_) => {
                 stats.published.fetch_add(1, Ordering::Relaxed);
@@ -323,6 +340,10 @@ async fn publish_all(
             }
             Err(error) => {
                 stats.dropped.fetch_add(1, Ordering::Relaxed);
+                while let Ok(stale) = pending.try_recv() {
+                    queued.fetch_sub(stale.len(), Ordering::Relaxed);
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
                 if !failing {
                     tracing::warn!(%error, "Redis unavailable: events reach this instance's clients only");
                     failing = true;

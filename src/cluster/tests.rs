@@ -93,3 +93,17 @@ async fn bad_urls_and_keys_are_refused_and_an_absent_redis_is_unavailable() {
     };
     bus.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_limit_of_zero_refuses_every_attempt_for_a_window() {
+    let Some(bus) = test_bus("a_limit_of_zero_refuses_every_attempt_for_a_window").await else {
+        return;
+    };
+    let throttle = bus.throttle("secret");
+    let error = throttle
+        .reserve(&settings(0, 10), Some("ada"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), 429, "{error}");
+    assert_eq!(error.data().unwrap()["retryAfter"], 60);
+}

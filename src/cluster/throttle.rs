@@ -35,7 +35,10 @@ for i, key in ipairs(KEYS) do
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     local limit = tonumber(ARGV[2 + i])
     local count = redis.call('ZCARD', key)
-    if count >= limit then
+    if limit < 1 then
+        -- No attempt allowed at all: wait a whole window.
+        wait = window
+    elseif count >= limit then
         local oldest = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
         local until_free = tonumber(oldest[2]) + window - now
         if until_free < 1 then until_free = 1 end

@@ -90,6 +90,10 @@ pub use service::PostgresService;
 
 use crate::{Error, Result, query};
 
+/// The longest table name a service may have (PostgreSQL's identifiers
+/// end at 63 bytes).
+pub const MAX_TABLE_NAME_LEN: usize = 63;
+
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone)]
 pub struct PostgresOptions {
@@ -170,13 +174,16 @@ impl PostgresStore {
     /// `_`, not starting with a digit) and does not start with `plume_`,
     /// which Plume's own tables use.
     pub fn service(&self, table: &str) -> Result<PostgresService> {
+        // PostgreSQL cuts names at 63 bytes: a longer one would be found
+        // under another name than it was made with.
         if !query::is_field_name(table)
+            || table.len() > MAX_TABLE_NAME_LEN
             || table.to_ascii_lowercase().starts_with("plume_")
             || table.to_ascii_lowercase().starts_with("pg_")
         {
             return Err(Error::general(format!(
-                "Invalid PostgreSQL table name '{table}': use letters, digits and _, not \
-                 starting with a digit, pg_ or plume_"
+                "Invalid PostgreSQL table name '{table}': use at most {MAX_TABLE_NAME_LEN} \
+                 letters, digits and _, not starting with a digit, pg_ or plume_"
             )));
         }
         Ok(PostgresService::new(self.clone(), table))
@@ -316,9 +323,11 @@ fn db_error(error: tokio_postgres::Error) -> Error {
         return Error::bad_request("A string holds a character PostgreSQL cannot store (U+0000)");
     }
     let class = code.code().get(..2).unwrap_or("");
-    if class == "08" || class == "53" || class == "57" {
-        // Connection exceptions, insufficient resources, operator
-        // intervention (a shutting down server).
+    if matches!(class, "08" | "28" | "40" | "53" | "57") {
+        // Connection exceptions, refused credentials, a transaction the
+        // server rolled back (deadlock, serialisation: worth a retry),
+        // insufficient resources, operator intervention (a shutting down
+        // server).
         tracing::warn!(error = %error, "PostgreSQL unavailable");
         return Error::unavailable("The database is unavailable");
     }

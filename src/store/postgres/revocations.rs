@@ -57,6 +57,17 @@ fn unix_now() -> Result<i64> {
     i64::try_from(seconds).map_err(Error::internal)
 }
 
+/// A read past the query budget here is a database too slow to answer
+/// (503), not a query to narrow (the 400 a `find` gets).
+fn read_error(error: tokio_postgres::Error) -> Error {
+    let error = db_error(error);
+    if error.code() == 400 {
+        Error::unavailable("The database is too slow to answer")
+    } else {
+        error
+    }
+}
+
 fn as_i64(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
 }
@@ -117,11 +128,11 @@ impl RevocationList for PostgresRevocations {
                 &[Type::TEXT, Type::INT8],
             )
             .await
-            .map_err(db_error)?;
+            .map_err(read_error)?;
         let found = client
             .query_opt(&statement, &[&jti, &unix_now()?])
             .await
-            .map_err(db_error)?;
+            .map_err(read_error)?;
         Ok(found.is_some())
     }
 
@@ -152,11 +163,11 @@ impl RevocationList for PostgresRevocations {
                 &[Type::TEXT, Type::TEXT, Type::INT8],
             )
             .await
-            .map_err(db_error)?;
+            .map_err(read_error)?;
         let row = client
             .query_one(&statement, &[&jti, &sub, &unix_now()?])
             .await
-            .map_err(db_error)?;
+            .map_err(read_error)?;
         let since: Option<i64> = row.get(1);
         Ok((row.get(0), since.map(|at| u64::try_from(at).unwrap_or(0))))
     }
@@ -169,11 +180,11 @@ impl RevocationList for PostgresRevocations {
                 &[Type::TEXT],
             )
             .await
-            .map_err(db_error)?;
+            .map_err(read_error)?;
         let row = client
             .query_opt(&statement, &[&sub])
             .await
-            .map_err(db_error)?;
+            .map_err(read_error)?;
         Ok(row.map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
     }
 }

@@ -91,9 +91,10 @@ pub(super) async fn ensure_store(tx: &Transaction<'_>) -> Result<()> {
     .map_err(db_error)
 }
 
-/// The name of the table's id sequence.
+/// The name of the table's id sequence: under Plume's prefix (which no
+/// service's table may take), from a hash of the table's name.
 pub(super) fn sequence(table: &str) -> String {
-    quoted(&format!("{table}__plume_id"))
+    quoted(&format!("plume_seq_{:016x}", fnv1a(table)))
 }
 
 /// Creates the service's table, sequence, count trigger and declared

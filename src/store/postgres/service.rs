@@ -606,9 +606,13 @@ impl Service for PostgresService {
     }
 }
 
-/// `$limit` / `$skip` as SQL (`ALL` is no limit).
+/// `$limit` / `$skip` as SQL (`ALL` is no limit), within PostgreSQL's
+/// `bigint`: a larger `$skip` is past any table anyway.
 fn sql_count(count: Option<usize>) -> String {
-    count.map_or_else(|| "ALL".to_owned(), |n| n.to_string())
+    count.map_or_else(
+        || "ALL".to_owned(),
+        |n| i64::try_from(n).unwrap_or(i64::MAX).to_string(),
+    )
 }
 
 /// `find` in one statement, so that the page and its total are read from
@@ -633,7 +637,7 @@ pub(super) fn find_statement(
             compiled.sql,
             sql::order_by(&filters.sort)?,
             sql_count(filters.limit),
-            filters.skip,
+            sql_count(Some(filters.skip)),
         )
     };
     if !count {
@@ -646,8 +650,9 @@ pub(super) fn find_statement(
     };
     let short = match filters.limit {
         Some(limit) if limit > 0 => format!(
-            "(SELECT count(*) FROM page) < {limit} AND ((SELECT count(*) FROM page) > 0 OR {} = 0)",
-            filters.skip
+            "(SELECT count(*) FROM page) < {} AND ((SELECT count(*) FROM page) > 0 OR {} = 0)",
+            sql_count(Some(limit)),
+            sql_count(Some(filters.skip))
         ),
         _ => "FALSE".to_owned(),
     };

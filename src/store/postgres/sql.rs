@@ -267,16 +267,27 @@ impl Compiled {
                 };
                 // A null never orders; arrays and objects are never in a
                 // query's range.
-                let keys = match value {
+                let keys: Vec<(String, &str)> = match value {
                     Value::Null => Vec::new(),
-                    other => equal_keys(other).unwrap_or_default(),
+                    // No stored string holds U+0000 (PostgreSQL cannot), so
+                    // below "p\0..." is up to "p", and above it is above "p".
+                    Value::String(text) if text.contains('\0') => {
+                        let prefix = text.split('\0').next().unwrap_or_default();
+                        let sign = if sign.starts_with('<') { "<=" } else { ">" };
+                        vec![(string_key(prefix), sign)]
+                    }
+                    other => equal_keys(other)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|k| (k, sign))
+                        .collect(),
                 };
                 if keys.is_empty() {
                     self.sql.push_str("FALSE");
                     return Ok(());
                 }
                 self.sql.push('(');
-                for (i, k) in keys.into_iter().enumerate() {
+                for (i, (k, sign)) in keys.into_iter().enumerate() {
                     if i > 0 {
                         self.sql.push_str(" OR ");
                     }

@@ -428,3 +428,52 @@ async fn automatic_ids_are_written_where_the_memory_store_writes_them() {
         assert_eq!(read.to_string(), expected.to_string());
     }
 }
+
+#[tokio::test]
+async fn hostile_edges_answer_as_the_memory_store_does() {
+    let Some(store) = test_store("hostile_edges_answer_as_the_memory_store_does").await else {
+        return;
+    };
+    let memory = crate::store::MemoryService::new();
+    let items = store.service("items").unwrap();
+    for name in ["a", "b", "b\u{1}", "c"] {
+        memory
+            .create(&json!({ "name": name }), &Params::new())
+            .await
+            .unwrap();
+        items
+            .create(&json!({ "name": name }), &Params::new())
+            .await
+            .unwrap();
+    }
+    // Ranges past a string PostgreSQL cannot hold, and a skip past bigint.
+    for query in [
+        json!({"name": {"$lt": "b\u{0}x"}}),
+        json!({"name": {"$lte": "b\u{0}"}}),
+        json!({"name": {"$gt": "b\u{0}"}}),
+        json!({"name": {"$gte": "b\u{0}zz"}}),
+        json!({"$skip": "18446744073709551615"}),
+        json!({"$limit": "18446744073709551615"}),
+    ] {
+        let params = Params::with_query(query.clone());
+        let expected = memory.find(&params).await.map(|v| v.to_string());
+        let actual = items.find(&params).await.map(|v| v.to_string());
+        assert_eq!(
+            actual.as_ref().map_err(|e| e.code()),
+            expected.as_ref().map_err(|e| e.code()),
+            "{query}"
+        );
+    }
+    // Names PostgreSQL would cut, and Plume's own prefix, are refused.
+    assert!(store.service(&"t".repeat(MAX_TABLE_NAME_LEN)).is_ok());
+    assert!(store.service(&"t".repeat(MAX_TABLE_NAME_LEN + 1)).is_err());
+    assert!(store.service("plume_seq_x").is_err());
+    // A table named like another's former sequence is just a table.
+    let a = store.service("a").unwrap();
+    let shadow = store.service("a__plume_id").unwrap();
+    shadow.create(&json!({}), &Params::new()).await.unwrap();
+    assert_eq!(
+        a.create(&json!({}), &Params::new()).await.unwrap()["id"],
+        json!(0)
+    );
+}

@@ -1,6 +1,7 @@
 //! The app `cargo run --release` serves: users who sign up and log in,
 //! and messages they read together and change only when they wrote them,
-//! on the embedded SQLite database. Safe against a logged-in stranger by
+//! on the embedded SQLite database, or on PostgreSQL (with Redis between
+//! instances) when configured. Safe against a logged-in stranger by
 //! default:
 //!
 //! - `users`: `create` is public (sign-up) and accepts `email` (a valid
@@ -23,7 +24,8 @@
 //!   sets the `role` claim to `user` unless a hook set one, and the service
 //!   signs the user's own `role` and `permissions` into the token when the
 //!   user has them.
-//! - Readiness: `GET /ready` reads the database (`sqlite`).
+//! - Readiness: `GET /ready` asks the database (`sqlite` or `postgres`)
+//!   and, when the app joined other instances, Redis (`redis`).
 //! - Real-time: new connections join `anonymous` and move to
 //!   `authenticated` (and `users/<id>`) when they log in; service events go
 //!   to `authenticated`, `users` events to `users/<id>` only.
@@ -273,10 +275,12 @@ pub(crate) fn build_on(
         .with_overrides(ClaimsFromUser)
         .with_revocation_list(revocations);
     if let Some(bus) = bus {
+        // The key of the account hashes in Redis: never an empty one.
         let secret = config
             .get("authentication.secret")
             .and_then(Value::as_str)
-            .unwrap_or_default();
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::general("Joining other instances needs authentication.secret"))?;
         auth = auth.with_shared_throttle(bus.throttle(secret));
     }
     auth.register("jwt", JwtStrategy::new())?;
