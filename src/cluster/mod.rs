@@ -34,6 +34,9 @@
 //! # Faults
 //!
 //! Redis' publish/subscribe delivers to whoever listens at that moment.
+//! Every instance publishes a heartbeat every 5 s and hears its own: a
+//! subscription that hears nothing for 15 s (a connection dropped without
+//! a word) is made again.
 //! While Redis is unreachable an instance's events reach only its own
 //! clients (the others' are counted as dropped); the subscriber connects
 //! again with a growing pause (100 ms to 2 s), and events flow again once
@@ -100,7 +103,18 @@ enum Message {
     /// The tokens of `sub` issued until `at` were revoked (a password
     /// change, a removed user).
     SubjectRevoked { sub: String, at: u64 },
+    /// Sent every [`HEARTBEAT`]: an instance hears its own, so a
+    /// subscription that hears nothing for [`SILENCE`] is dead (a
+    /// connection dropped without a word) and is made again.
+    Heartbeat {},
 }
+
+/// How often each instance says it is there.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// How long a subscription may hear nothing, not even its own instance's
+/// heartbeat, before it is made again.
+const SILENCE: Duration = Duration::from_secs(15);
 
 /// The bus between an app's instances; see the [module docs](self).
 /// Cheap to clone; the tasks end when the last clone is dropped.
@@ -176,10 +190,12 @@ impl RedisBus {
         let stats = Arc::new(BusStats::default());
         let (outbox, pending) = mpsc::channel::<String>(OUTBOX);
         let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let instance = uuid::Uuid::new_v4().simple().to_string();
         let publisher = tokio::spawn(publish_all(
             pending,
             commands.clone(),
             format!("{key}:events"),
+            instance.clone(),
             Arc::clone(&stats),
             Arc::clone(&queued),
         ));
@@ -187,7 +203,7 @@ impl RedisBus {
             inner: Arc::new(Inner {
                 client,
                 key: key.to_owned(),
-                instance: uuid::Uuid::new_v4().simple().to_string(),
+                instance,
                 commands,
                 stats,
                 outbox,
@@ -324,22 +340,44 @@ async fn publish_all(
     mut pending: mpsc::Receiver<String>,
     mut commands: ConnectionManager,
     channel: String,
+    instance: String,
     stats: Arc<BusStats>,
     queued: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let mut failing = false;
-    while let Some(text) = pending.recv().await {
-        queued.fetch_sub(text.len(), Ordering::Relaxed);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let (text, counted) = tokio::select! {
+            next = pending.recv() => match next {
+                Some(text) => {
+                    queued.fetch_sub(text.len(), Ordering::Relaxed);
+                    (text, true)
+                }
+                None => return,
+            },
+            _ = heartbeat.tick() => {
+                let beat = Envelope { origin: instance.clone(), message: Message::Heartbeat {} };
+                match serde_json::to_string(&beat) {
+                    Ok(text) => (text, false),
+                    Err(_) => continue,
+                }
+            }
+        };
         match commands.publish::<_, _, i64>(&channel, text).await {
             Ok(_) => {
-                stats.published.fetch_add(1, Ordering::Relaxed);
+                if counted {
+                    stats.published.fetch_add(1, Ordering::Relaxed);
+                }
                 if failing {
                     tracing::info!("Redis is back: events reach the other instances again");
                     failing = false;
                 }
             }
             Err(error) => {
-                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                if counted {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
                 while let Ok(stale) = pending.try_recv() {
                     queued.fetch_sub(stale.len(), Ordering::Relaxed);
                     stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -370,7 +408,21 @@ async fn receive_all(
                 Ok(()) => {
                     pause = Duration::from_millis(100);
                     let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
+                    loop {
+                        let message = match tokio::time::timeout(SILENCE, messages.next()).await {
+                            Ok(Some(message)) => message,
+                            Ok(None) => {
+                                tracing::warn!("the Redis subscription ended; subscribing again");
+                                break;
+                            }
+                            Err(_) => {
+                                tracing::warn!(
+                                    "nothing heard on the Redis subscription for {SILENCE:?}, not \
+                                     even this instance's heartbeat; subscribing again"
+                                );
+                                break;
+                            }
+                        };
                         let Some(app) = app.upgrade() else {
                             return;
                         };
@@ -379,7 +431,6 @@ async fn receive_all(
                         };
                         deliver(&app, &instance, &text, &stats);
                     }
-                    tracing::warn!("the Redis subscription ended; subscribing again");
                 }
                 Err(error) => tracing::warn!(%error, "cannot subscribe to Redis"),
             },
@@ -422,6 +473,7 @@ fn deliver(app: &App, instance: &str, text: &str, stats: &BusStats) {
         Message::Revoked { jti } => crate::auth::connection::revoke(app, None, |claims| {
             claims.get("jti").and_then(Value::as_str) == Some(jti.as_str())
         }),
+        Message::Heartbeat {} => {}
         Message::SubjectRevoked { sub, at } => {
             crate::auth::connection::revoke(app, None, |claims| {
                 claims.get("sub").and_then(Value::as_str) == Some(sub.as_str())

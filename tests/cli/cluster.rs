@@ -452,6 +452,9 @@ struct Relay {
     port: u16,
     up: Arc<AtomicBool>,
     cut: Arc<tokio::sync::Notify>,
+    /// The open connections' switches: set, a connection stays open and
+    /// forwards nothing (a peer gone without a word).
+    silenced: Arc<std::sync::Mutex<Vec<Arc<AtomicBool>>>>,
 }
 
 impl Relay {
@@ -460,10 +463,12 @@ impl Relay {
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
         let cut = Arc::new(tokio::sync::Notify::new());
+        let silenced = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (relay_up, relay_cut) = (Arc::clone(&up), Arc::clone(&cut));
+        let relay_silenced = Arc::clone(&silenced);
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else {
+                let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
                 if !relay_up.load(Ordering::SeqCst) {
@@ -472,18 +477,36 @@ impl Relay {
                 }
                 let target = target.clone();
                 let cut = Arc::clone(&relay_cut);
+                let silent = Arc::new(AtomicBool::new(false));
+                relay_silenced.lock().unwrap().push(Arc::clone(&silent));
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(target).await else {
+                    let Ok(server) = TcpStream::connect(target).await else {
                         return;
                     };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        () = forward(client_read, server_write, Arc::clone(&silent)) => {}
+                        () = forward(server_read, client_write, silent) => {}
                         () = cut.notified() => {}
                     }
                 });
             }
         });
-        Self { port, up, cut }
+        Self {
+            port,
+            up,
+            cut,
+            silenced,
+        }
+    }
+
+    /// The connections open now stay open and forward nothing, forever;
+    /// new ones work.
+    fn silence(&self) {
+        for silent in self.silenced.lock().unwrap().iter() {
+            silent.store(true, Ordering::SeqCst);
+        }
     }
 
     fn cut(&self) {
@@ -494,6 +517,77 @@ impl Relay {
     fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
+}
+
+/// Copies `from` to `to` until either ends; bytes read while `silent` is
+/// set are dropped.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buffer = vec![0; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buffer).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        if !silent.load(Ordering::SeqCst) && to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_gone_silent_is_made_again() {
+    let test = "a_subscription_gone_silent_is_made_again";
+    let (Some(url), Some((redis, key))) = (postgres_url(test).await, redis_url(test)) else {
+        return;
+    };
+    let parsed = reqwest::Url::parse(&redis).unwrap();
+    let relay = Relay::start(format!("127.0.0.1:{}", parsed.port().unwrap())).await;
+    let mut through = parsed.clone();
+    through.set_port(Some(relay.port)).unwrap();
+    let dir = TempDir::new("cluster-silent");
+    let a = start_clustered(&url, &redis, &key, &dir);
+    let b = start_clustered(&url, through.as_str(), &key, &dir);
+    let (_, token) = sign_up_and_log_in(&a.url, "gus@example.com", "correct horse").await;
+    let mut on_b = logged_in_socket(&b.url, &token).await;
+    // B's connections to Redis go quiet without closing: its subscription
+    // hears nothing, not even its own heartbeat, until it is made again
+    // (within 15 s of silence).
+    relay.silence();
+    let started = tokio::time::Instant::now();
+    let mut heard = false;
+    while started.elapsed() < Duration::from_secs(40) {
+        let (status, _) = call(
+            reqwest::Method::POST,
+            format!("{}/messages", a.url),
+            &token,
+            Some(json!({"text": "anyone there?"})),
+        )
+        .await;
+        assert_eq!(status, 201);
+        if next_created(&mut on_b).await.is_some() {
+            heard = true;
+            break;
+        }
+    }
+    assert!(
+        heard,
+        "B never subscribed again after its connection went silent"
+    );
+    on_b.close().await;
+    a.stop();
+    let log = b.stop();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("nothing heard on the Redis subscription")),
+        "{log:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
