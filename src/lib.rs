@@ -100,6 +100,8 @@ pub mod schema;
 pub mod server;
 pub mod service;
 pub mod store;
+#[cfg(all(test, any(feature = "postgres", feature = "redis")))]
+mod test_backends;
 pub mod transport;
 mod typed;
 mod workers;

@@ -10,17 +10,7 @@ use crate::auth::throttle::ThrottleSettings;
 
 /// The test Redis and a bus key of this test's own.
 async fn test_bus(test: &str) -> Option<RedisBus> {
-    let Ok(url) = std::env::var("PLUME_TEST_REDIS_URL") else {
-        assert!(
-            std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-            "PLUME_REQUIRE_BACKENDS=1 but PLUME_TEST_REDIS_URL is not set"
-        );
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipped {test}: PLUME_TEST_REDIS_URL is not set (see .ci/backends)");
-        }
-        return None;
-    };
+    let url = crate::test_backends::env_or_skip("PLUME_TEST_REDIS_URL", test)?;
     let key = format!("t{}", uuid::Uuid::new_v4().simple());
     Some(RedisBus::connect_with_key(&url, &key).await.unwrap())
 }

@@ -59,13 +59,7 @@ async fn two_instances_share_records_tokens_and_logouts() {
     let (user, token) = sign_up_and_log_in(&a.url, "ada@example.com", "correct horse").await;
 
     // Created on A, read on B with A's token.
-    let (status, created) = call(
-        reqwest::Method::POST,
-        format!("{}/messages", a.url),
-        &token,
-        Some(json!({"text": "hello from A"})),
-    )
-    .await;
+    let (status, created) = create_message(&a.url, &token, json!({"text": "hello from A"})).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["userId"], user);
     let (status, read) = call(
@@ -87,13 +81,8 @@ async fn two_instances_share_records_tokens_and_logouts() {
     // Ids from both instances never collide.
     let mut ids = vec![created["id"].as_i64().unwrap()];
     for (i, server) in [&a, &b, &a, &b].into_iter().enumerate() {
-        let (status, made) = call(
-            reqwest::Method::POST,
-            format!("{}/messages", server.url),
-            &token,
-            Some(json!({"text": format!("m{i}")})),
-        )
-        .await;
+        let (status, made) =
+            create_message(&server.url, &token, json!({"text": format!("m{i}")})).await;
         assert_eq!(status, 201);
         ids.push(made["id"].as_i64().unwrap());
     }
@@ -129,6 +118,17 @@ async fn two_instances_share_records_tokens_and_logouts() {
     assert_eq!(refused["message"], "jwt revoked");
     a.stop();
     b.stop();
+}
+
+/// `POST /messages` with `body`: the status and the answer.
+async fn create_message(base: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    call(
+        reqwest::Method::POST,
+        format!("{base}/messages"),
+        token,
+        Some(body),
+    )
+    .await
 }
 
 /// `GET /ready`: the status and the names of the failed checks.
@@ -224,13 +224,8 @@ async fn an_event_on_one_instance_reaches_the_sockets_of_every_instance_once() {
     // In order, each once, on both instances.
     let mut sent = Vec::new();
     for i in 0..5 {
-        let (status, made) = call(
-            reqwest::Method::POST,
-            format!("{}/messages", a.url),
-            &token,
-            Some(json!({"text": format!("event {i}")})),
-        )
-        .await;
+        let (status, made) =
+            create_message(&a.url, &token, json!({"text": format!("event {i}")})).await;
         assert_eq!(status, 201);
         sent.push(made);
     }
@@ -255,13 +250,7 @@ async fn an_event_on_one_instance_reaches_the_sockets_of_every_instance_once() {
     assert_eq!(metric(&a.url, "plume_bus_events_dropped_total").await, 0);
     assert_eq!(ready(&a.url).await, (200, vec![]));
     // And from B to A.
-    let (_, made) = call(
-        reqwest::Method::POST,
-        format!("{}/messages", b.url),
-        &token,
-        Some(json!({"text": "from B"})),
-    )
-    .await;
+    let (_, made) = create_message(&b.url, &token, json!({"text": "from B"})).await;
     assert_eq!(next_created(&mut on_a).await, Some(made));
     assert!(next_created(&mut on_b).await.is_some());
 
@@ -277,13 +266,7 @@ async fn an_event_on_one_instance_reaches_the_sockets_of_every_instance_once() {
     )
     .await;
     assert_eq!(status, 200);
-    let (_, after) = call(
-        reqwest::Method::POST,
-        format!("{}/messages", a.url),
-        &other,
-        Some(json!({"text": "after the logout"})),
-    )
-    .await;
+    let (_, after) = create_message(&a.url, &other, json!({"text": "after the logout"})).await;
     assert_eq!(next_created(&mut other_on_b).await, Some(after));
     assert_eq!(
         on_b.next_event(Duration::from_millis(500))
@@ -312,11 +295,10 @@ async fn an_event_on_one_instance_reaches_the_sockets_of_every_instance_once() {
     .await;
     assert_eq!(status, 200);
     let (_, third_token) = sign_up_and_log_in(&a.url, "cy3@example.com", "correct horse").await;
-    let (status, _) = call(
-        reqwest::Method::POST,
-        format!("{}/messages", a.url),
+    let (status, _) = create_message(
+        &a.url,
         &third_token,
-        Some(json!({"text": "after the password change"})),
+        json!({"text": "after the password change"}),
     )
     .await;
     assert_eq!(status, 201);
@@ -398,13 +380,7 @@ async fn a_redis_that_goes_away_is_unavailable_for_logins_and_events_flow_again(
     let body: Value = login.json().await.unwrap();
     assert_eq!(body["name"], "Unavailable");
     // Calls that do not need Redis go on; their events stay on A.
-    let (status, _) = call(
-        reqwest::Method::POST,
-        format!("{}/messages", a.url),
-        &token,
-        Some(json!({"text": "while Redis is away"})),
-    )
-    .await;
+    let (status, _) = create_message(&a.url, &token, json!({"text": "while Redis is away"})).await;
     assert_eq!(status, 201);
 
     relay.restore();
@@ -413,13 +389,7 @@ async fn a_redis_that_goes_away_is_unavailable_for_logins_and_events_flow_again(
     let mut sent: Vec<String> = Vec::new();
     let mut delivered = None;
     for i in 0..40 {
-        let (_, made) = call(
-            reqwest::Method::POST,
-            format!("{}/messages", a.url),
-            &token,
-            Some(json!({"text": format!("after {i}")})),
-        )
-        .await;
+        let (_, made) = create_message(&a.url, &token, json!({"text": format!("after {i}")})).await;
         sent.push(made["text"].as_str().unwrap().to_owned());
         if let Some(got) = next_created(&mut on_b).await
             && got["text"].as_str().is_some_and(|t| t.starts_with("after"))
@@ -563,13 +533,7 @@ async fn a_subscription_gone_silent_is_made_again() {
     let started = tokio::time::Instant::now();
     let mut heard = false;
     while started.elapsed() < Duration::from_secs(40) {
-        let (status, _) = call(
-            reqwest::Method::POST,
-            format!("{}/messages", a.url),
-            &token,
-            Some(json!({"text": "anyone there?"})),
-        )
-        .await;
+        let (status, _) = create_message(&a.url, &token, json!({"text": "anyone there?"})).await;
         assert_eq!(status, 201);
         if next_created(&mut on_b).await.is_some() {
             heard = true;
@@ -624,13 +588,7 @@ async fn a_database_that_goes_away_is_unavailable_until_it_is_back() {
     assert_eq!(body["name"], "Unavailable");
     assert_eq!(body["message"], "The database is unavailable");
     // A write is refused the same way, not half done.
-    let (status, _) = call(
-        reqwest::Method::POST,
-        format!("{}/messages", server.url),
-        &token,
-        Some(json!({"text": "while down"})),
-    )
-    .await;
+    let (status, _) = create_message(&server.url, &token, json!({"text": "while down"})).await;
     assert_eq!(status, 503);
 
     relay.restore();

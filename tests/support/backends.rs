@@ -8,20 +8,7 @@ use tokio_postgres::NoTls;
 /// A URL of the test server whose connections use a new, empty schema, or
 /// `None` (after saying why) when there is no server.
 pub(crate) async fn postgres_url(test: &str) -> Option<String> {
-    let Ok(url) = std::env::var("PLUME_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-            "PLUME_REQUIRE_BACKENDS=1 but PLUME_TEST_POSTGRES_URL is not set"
-        );
-        // Said on purpose: a skipped test must not pass silently.
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "skipped {test} on PostgreSQL: PLUME_TEST_POSTGRES_URL is not set (see .ci/backends)"
-            );
-        }
-        return None;
-    };
+    let url = env_or_skip("PLUME_TEST_POSTGRES_URL", test)?;
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     let task = tokio::spawn(connection);
@@ -41,17 +28,25 @@ pub(crate) async fn postgres_url(test: &str) -> Option<String> {
 /// test's own (Redis channels are seen across database numbers), or
 /// `None` (after saying why) when there is none.
 pub(crate) fn redis_url(test: &str) -> Option<(String, String)> {
-    let Ok(url) = std::env::var("PLUME_TEST_REDIS_URL") else {
-        assert!(
-            std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-            "PLUME_REQUIRE_BACKENDS=1 but PLUME_TEST_REDIS_URL is not set"
-        );
-        // Said on purpose: a skipped test must not pass silently.
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipped {test}: PLUME_TEST_REDIS_URL is not set (see .ci/backends)");
-        }
-        return None;
-    };
+    let url = env_or_skip("PLUME_TEST_REDIS_URL", test)?;
     Some((url, format!("t{}", uuid::Uuid::new_v4().simple())))
+}
+
+/// The value of `var`, or `None` after saying that `test` was skipped;
+/// with `PLUME_REQUIRE_BACKENDS=1` (as in `.ci/run`) a missing server is a
+/// failure instead.
+fn env_or_skip(var: &str, test: &str) -> Option<String> {
+    if let Ok(url) = std::env::var(var) {
+        return Some(url);
+    }
+    assert!(
+        std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
+        "PLUME_REQUIRE_BACKENDS=1 but {var} is not set"
+    );
+    // Said on purpose: a skipped test must not pass silently.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("skipped {test}: {var} is not set (see .ci/backends)");
+    }
+    None
 }

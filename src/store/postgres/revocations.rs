@@ -60,11 +60,13 @@ fn unix_now() -> Result<i64> {
 /// A read past the query budget here is a database too slow to answer
 /// (503), not a query to narrow (the 400 a `find` gets).
 fn read_error(error: tokio_postgres::Error) -> Error {
-    let error = db_error(error);
-    if error.code() == 400 {
+    let cancelled = error
+        .as_db_error()
+        .is_some_and(|db| *db.code() == tokio_postgres::error::SqlState::QUERY_CANCELED);
+    if cancelled {
         Error::unavailable("The database is too slow to answer")
     } else {
-        error
+        db_error(error)
     }
 }
 

@@ -30,7 +30,56 @@ pub(super) struct Config {
     pub(super) table: String,
     pub(super) options: StoreOptions,
     pub(super) declared: Declared,
+    /// The table's fixed statements, written once rather than per call.
+    sql: Statements,
 }
+
+/// The statements of one table that do not depend on a query.
+#[derive(Debug, Clone)]
+struct Statements {
+    /// The table's name, quoted.
+    table: String,
+    get: String,
+    /// Inserts a record under a given id key (`$1`) and text (`$2`).
+    insert: String,
+    /// Inserts a record whose text up to its id is `$1`, taking the id
+    /// from the sequence: one round trip.
+    insert_numbered: String,
+    nextval: String,
+    store: String,
+    delete: String,
+}
+
+impl Statements {
+    fn new(table: &str) -> Self {
+        let t = quoted(table);
+        let sequence = sequence(table);
+        Self {
+            get: format!("SELECT body FROM {t} WHERE id_key = $1"),
+            insert: format!(
+                "INSERT INTO {t} (id_key, data, body) VALUES ($1, $2::jsonb, $2) \
+                 ON CONFLICT (id_key) DO NOTHING RETURNING seq"
+            ),
+            insert_numbered: format!(
+                "WITH next AS (SELECT nextval('{sequence}')::text AS n) \
+                 INSERT INTO {t} (id_key, data, body) \
+                 SELECT n, ($1 || n || '}}')::jsonb, $1 || n || '}}' FROM next \
+                 ON CONFLICT (id_key) DO NOTHING RETURNING id_key"
+            ),
+            nextval: format!("SELECT nextval('{sequence}')"),
+            store: format!(
+                "UPDATE {t} AS r SET body = u.body, data = u.body::jsonb \
+                 FROM unnest($1::bigint[], $2::text[]) AS u(seq, body) WHERE r.seq = u.seq"
+            ),
+            delete: format!("DELETE FROM {t} WHERE seq = ANY($1)"),
+            table: t,
+        }
+    }
+}
+
+/// How many numbers a create takes from the sequence before giving up:
+/// each one taken is a client-chosen id standing in the way.
+const MAX_ID_TRIES: usize = 10_000;
 
 /// A service over one table of a [`PostgresStore`]; see the
 /// [module docs](crate::store::postgres). Built from
@@ -113,6 +162,7 @@ impl PostgresService {
                 table: table.to_owned(),
                 options: StoreOptions::default(),
                 declared: Declared::default(),
+                sql: Statements::new(table),
             }),
             schema: Arc::new(OnceCell::new()),
         }
@@ -204,117 +254,93 @@ impl PostgresService {
         client: &impl deadpool_postgres::GenericClient,
         mut record: Record,
     ) -> Result<Record> {
-        let t = quoted(&self.config.table);
+        let id_field = &self.config.options.id_field;
+        match record
+            .get(id_field)
+            .map(Id::from_value)
+            .transpose()?
+            .flatten()
+        {
+            Some(id) => {
+                let key = id_key(&id).ok_or_else(|| {
+                    Error::bad_request(
+                        "A string holds a character PostgreSQL cannot store (U+0000)",
+                    )
+                })?;
+                if self.insert_as(client, &key, &record).await? {
+                    Ok(record)
+                } else {
+                    Err(Error::conflict(format!(
+                        "A record with id '{id}' already exists"
+                    )))
+                }
+            }
+            // Named as null: the id takes that place, so the record's text
+            // is written after the number is taken (two round trips).
+            None if record.contains_key(id_field) => {
+                let next = client
+                    .prepare_cached(&self.config.sql.nextval)
+                    .await
+                    .map_err(db_error)?;
+                for _ in 0..MAX_ID_TRIES {
+                    let id: i64 = client.query_one(&next, &[]).await.map_err(db_error)?.get(0);
+                    record.insert(id_field.clone(), Value::from(id));
+                    if self.insert_as(client, &id.to_string(), &record).await? {
+                        return Ok(record);
+                    }
+                }
+                Err(Error::general("No free id found for the record"))
+            }
+            // The id goes last (a new key), so the record's text is known
+            // up to it: the statement takes the number and writes it in.
+            None => {
+                let numbered = client
+                    .prepare_typed_cached(&self.config.sql.insert_numbered, &[Type::TEXT])
+                    .await
+                    .map_err(db_error)?;
+                let mut prefix = to_text(&record)?;
+                prefix.pop();
+                if !record.is_empty() {
+                    prefix.push(',');
+                }
+                prefix.push_str(&serde_json::to_string(id_field).map_err(Error::internal)?);
+                prefix.push(':');
+                // A client-chosen id where the sequence arrives: the next
+                // try takes the next number (none is ever given twice).
+                for _ in 0..MAX_ID_TRIES {
+                    let inserted = client
+                        .query_opt(&numbered, &[&prefix])
+                        .await
+                        .map_err(|e| self.conflict(e))?;
+                    if let Some(row) = inserted {
+                        let id: i64 = row.get::<_, &str>(0).parse().map_err(Error::internal)?;
+                        record.insert(id_field.clone(), Value::from(id));
+                        return Ok(record);
+                    }
+                }
+                Err(Error::general("No free id found for the record"))
+            }
+        }
+    }
+
+    /// Inserts `record` under the id key `key`; false when the key is
+    /// taken.
+    async fn insert_as(
+        &self,
+        client: &impl deadpool_postgres::GenericClient,
+        key: &str,
+        record: &Record,
+    ) -> Result<bool> {
         let insert = client
-            .prepare_typed_cached(
-                &format!(
-                    "INSERT INTO {t} (id_key, data, body) VALUES ($1, $2::jsonb, $2) \
-                     ON CONFLICT (id_key) DO NOTHING RETURNING seq"
-                ),
-                &[Type::TEXT, Type::TEXT],
-            )
+            .prepare_typed_cached(&self.config.sql.insert, &[Type::TEXT, Type::TEXT])
             .await
             .map_err(db_error)?;
-        let id_field = &self.config.options.id_field;
-        let supplied = match record.get(id_field) {
-            None => None,
-            Some(value) => Id::from_value(value)?,
-        };
-        if let Some(id) = supplied {
-            let key = id_key(&id).ok_or_else(|| {
-                Error::bad_request("A string holds a character PostgreSQL cannot store (U+0000)")
-            })?;
-            let body = to_text(&record)?;
-            let inserted = client
-                .query_opt(&insert, &[&key, &body])
-                .await
-                .map_err(|e| self.conflict(e))?;
-            return match inserted {
-                Some(_) => Ok(record),
-                None => Err(Error::conflict(format!(
-                    "A record with id '{id}' already exists"
-                ))),
-            };
-        }
-        // The id goes last in the record (a new key), so the record's text
-        // is known up to it: the statement takes the next number from the
-        // sequence and writes it in, one round trip. A record that names
-        // the id field (as null) keeps it in its place: two round trips.
-        let fast = !record.contains_key(id_field);
-        let t = quoted(&self.config.table);
-        let (next, stamped) = if fast {
-            let stamped = client
-                .prepare_typed_cached(
-                    &format!(
-                        "WITH next AS (SELECT nextval('{sequence}')::text AS n) \
-                         INSERT INTO {t} (id_key, data, body) \
-                         SELECT n, ($1 || n || '}}')::jsonb, $1 || n || '}}' FROM next \
-                         ON CONFLICT (id_key) DO NOTHING RETURNING id_key",
-                        sequence = sequence(&self.config.table)
-                    ),
-                    &[Type::TEXT],
-                )
-                .await
-                .map_err(db_error)?;
-            (None, Some(stamped))
-        } else {
-            let next = client
-                .prepare_cached(&format!(
-                    "SELECT nextval('{}')",
-                    sequence(&self.config.table)
-                ))
-                .await
-                .map_err(db_error)?;
-            (Some(next), None)
-        };
-        let prefix = if fast {
-            let mut text = to_text(&record)?;
-            text.pop();
-            if !record.is_empty() {
-                text.push(',');
-            }
-            text.push_str(&serde_json::to_string(id_field).map_err(Error::internal)?);
-            text.push(':');
-            text
-        } else {
-            String::new()
-        };
-        // An id a client chose may stand where the sequence arrives: take
-        // the next one (each try is a new number, never given again).
-        for _ in 0..10_000 {
-            let id = match (&stamped, &next) {
-                (Some(stamped), _) => {
-                    let inserted = client
-                        .query_opt(stamped, &[&prefix])
-                        .await
-                        .map_err(|e| self.conflict(e))?;
-                    match inserted {
-                        Some(row) => row
-                            .get::<_, &str>(0)
-                            .parse::<i64>()
-                            .map_err(Error::internal)?,
-                        None => continue,
-                    }
-                }
-                (None, Some(next)) => {
-                    let id: i64 = client.query_one(next, &[]).await.map_err(db_error)?.get(0);
-                    record.insert(id_field.clone(), Value::from(id));
-                    let body = to_text(&record)?;
-                    let inserted = client
-                        .query_opt(&insert, &[&id.to_string(), &body])
-                        .await
-                        .map_err(|e| self.conflict(e))?;
-                    if inserted.is_none() {
-                        continue;
-                    }
-                    id
-                }
-                (None, None) => break,
-            };
-            record.insert(id_field.clone(), Value::from(id));
-            return Ok(record);
-        }
-        Err(Error::general("No free id found for the record"))
+        let body = to_text(record)?;
+        let inserted = client
+            .query_opt(&insert, &[&key, &body])
+            .await
+            .map_err(|e| self.conflict(e))?;
+        Ok(inserted.is_some())
     }
 
     /// The records with `id` (one at most) or matching the query,
@@ -337,8 +363,7 @@ impl PostgresService {
             .query_typed(
                 &format!(
                     "SELECT seq, body FROM {} WHERE {} ORDER BY seq FOR UPDATE",
-                    quoted(&self.config.table),
-                    compiled.sql
+                    self.config.sql.table, compiled.sql
                 ),
                 &text_params(&compiled.params),
             )
@@ -364,11 +389,7 @@ impl PostgresService {
             .map(|(_, record)| to_text(record))
             .collect::<Result<Vec<_>>>()?;
         let statement = client
-            .prepare_cached(&format!(
-                "UPDATE {} AS r SET body = u.body, data = u.body::jsonb \
-                 FROM unnest($1::bigint[], $2::text[]) AS u(seq, body) WHERE r.seq = u.seq",
-                quoted(&self.config.table)
-            ))
+            .prepare_cached(&self.config.sql.store)
             .await
             .map_err(db_error)?;
         client
@@ -464,13 +485,7 @@ impl Service for PostgresService {
         };
         let client = self.store.reader().await?;
         let statement = client
-            .prepare_typed_cached(
-                &format!(
-                    "SELECT body FROM {} WHERE id_key = $1",
-                    quoted(&self.config.table)
-                ),
-                &[Type::TEXT],
-            )
+            .prepare_typed_cached(&self.config.sql.get, &[Type::TEXT])
             .await
             .map_err(db_error)?;
         let row = client
@@ -579,10 +594,7 @@ impl Service for PostgresService {
             }
             let seqs: Vec<i64> = rows.iter().map(|(seq, _)| *seq).collect();
             let statement = tx
-                .prepare_cached(&format!(
-                    "DELETE FROM {} WHERE seq = ANY($1)",
-                    quoted(&self.config.table)
-                ))
+                .prepare_cached(&self.config.sql.delete)
                 .await
                 .map_err(db_error)?;
             tx.execute(&statement, &[&seqs]).await.map_err(db_error)?;

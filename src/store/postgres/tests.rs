@@ -17,18 +17,7 @@ pub(crate) async fn test_store(test: &str) -> Option<PostgresStore> {
 
 /// A URL of the test server whose connections use a new, empty schema.
 pub(crate) async fn isolated_url(test: &str) -> Option<String> {
-    let Ok(url) = std::env::var("PLUME_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-            "PLUME_REQUIRE_BACKENDS=1 but PLUME_TEST_POSTGRES_URL is not set"
-        );
-        // Said on purpose: a skipped test must not pass silently.
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("skipped {test}: PLUME_TEST_POSTGRES_URL is not set (see .ci/backends)");
-        }
-        return None;
-    };
+    let url = crate::test_backends::env_or_skip("PLUME_TEST_POSTGRES_URL", test)?;
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     let task = tokio::spawn(connection);
