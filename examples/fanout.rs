@@ -44,6 +44,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// How long any one step may take before the run gives up.
 const WAIT: Duration = Duration::from_secs(60);
@@ -51,6 +52,8 @@ const WAIT: Duration = Duration::from_secs(60);
 const MAX_EVENTS: usize = 200_000;
 /// Delivery to all within this is what a rate must keep (99th percentile).
 const DEADLINE: Duration = Duration::from_millis(100);
+/// What each socket reads at a time; an event is a few hundred bytes.
+const CLIENT_READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Linux's USER_HZ, the unit of the CPU times in `/proc/<pid>/stat`.
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -248,7 +251,12 @@ async fn socket(
     tracker: Arc<Tracker>,
 ) {
     let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
-    let (mut ws, _) = match tokio_tungstenite::connect_async(url).await {
+    // tungstenite zero-fills up to its read buffer's size (128 KiB by
+    // default) before every read: at 10,000 sockets that made this client,
+    // not the server, the slower end of a round.
+    let config = WebSocketConfig::default().read_buffer_size(CLIENT_READ_BUFFER_BYTES);
+    let connecting = tokio_tungstenite::connect_async_with_config(url, Some(config), false);
+    let (mut ws, _) = match connecting.await {
         Ok(connected) => connected,
         Err(error) => {
             let _ = ready.send(Err(format!("connect: {error}")));
