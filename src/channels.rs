@@ -52,7 +52,9 @@ pub struct Connection {
 struct ConnectionInner {
     id: String,
     provider: Provider,
-    headers: HashMap<String, String>,
+    /// Shared with the transport's record of the handshake, so a socket
+    /// holds its headers once.
+    headers: Arc<HashMap<String, String>>,
     state: RwLock<ConnectionState>,
     sender: Sender,
     closer: OnceLock<Closer>,
@@ -68,8 +70,9 @@ pub struct ConnectionState {
     pub authentication: Option<Value>,
     /// Authenticated entities by name (`user`).
     pub entities: Map<String, Value>,
-    /// The task that ends the authentication when its token expires.
-    pub expiry: Option<tokio::task::AbortHandle>,
+    /// When the authentication ends because its token expires: the
+    /// connection's entry in its app's expiry queue.
+    pub expiry: Option<crate::auth::Expiry>,
 }
 
 impl fmt::Debug for Connection {
@@ -89,18 +92,19 @@ impl PartialEq for Connection {
 
 impl Connection {
     /// A connection with an id unique among live connections, the transport
-    /// it came through, its handshake headers and how to send it events.
+    /// it came through, its handshake headers (a map, or one shared with
+    /// the transport) and how to send it events.
     pub fn new(
         id: impl Into<String>,
         provider: Provider,
-        headers: HashMap<String, String>,
+        headers: impl Into<Arc<HashMap<String, String>>>,
         sender: Sender,
     ) -> Self {
         Self {
             inner: Arc::new(ConnectionInner {
                 id: id.into(),
                 provider,
-                headers,
+                headers: headers.into(),
                 state: RwLock::new(ConnectionState::default()),
                 sender,
                 closer: OnceLock::new(),

@@ -63,6 +63,8 @@ struct AppInner {
     emitter: Emitter,
     any_listeners: RwLock<Vec<AnyListener>>,
     channels: Channels,
+    /// When each logged-in connection's token expires.
+    expiries: crate::auth::expiry::Expiries,
     connection_listeners: RwLock<Vec<ConnectionListener>>,
     disconnect_listeners: RwLock<Vec<ConnectionListener>>,
     set_up: AtomicBool,
@@ -135,6 +137,7 @@ impl App {
                 emitter: Emitter::default(),
                 any_listeners: RwLock::new(Vec::new()),
                 channels: Channels::default(),
+                expiries: Default::default(),
                 connection_listeners: RwLock::new(Vec::new()),
                 disconnect_listeners: RwLock::new(Vec::new()),
                 set_up: AtomicBool::new(false),

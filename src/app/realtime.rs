@@ -23,6 +23,11 @@ impl App {
         &self.inner.channels
     }
 
+    /// When each logged-in connection's token expires.
+    pub(crate) fn expiries(&self) -> &crate::auth::expiry::Expiries {
+        &self.inner.expiries
+    }
+
     /// Sets the app-wide publisher: which channels receive a service event.
     /// Without one, events go to the `authenticated` channel. A service's
     /// own publisher ([`ServiceHandle::publish`]) takes precedence.

@@ -49,22 +49,15 @@ pub(crate) fn login(
     let Some((token, exp)) = token_and_exp(result) else {
         return;
     };
-    let expiry = exp.map(|exp| {
+    let expiry = exp.and_then(|exp| {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let wait = Duration::from_secs(exp.saturating_sub(now));
-        let app = app.clone();
-        let connection = connection.clone();
-        let token = token.to_owned();
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            // `exp` is the last second the token is valid in.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            expire(&app, &connection, &token, keep_open);
-        })
-        .abort_handle()
+        // `exp` is the last second the token is valid in.
+        let wait = Duration::from_secs(exp.saturating_sub(now).saturating_add(1));
+        let at = tokio::time::Instant::now().checked_add(wait)?;
+        app.expiries().add(app, connection, at, keep_open)
     });
     // Logging in as someone else over the same socket: the channels the
     // earlier login put it in (a user's own channel) are not the new
@@ -84,7 +77,7 @@ pub(crate) fn login(
     }
     connection.update(|state| {
         if let Some(previous) = state.expiry.take() {
-            previous.abort();
+            previous.cancel();
         }
         state.authentication = Some(json!({"strategy": "jwt", "accessToken": token}));
         state.entities = entities;
@@ -110,7 +103,7 @@ pub(crate) fn logout(connection: &Connection, result: &Value) {
 pub(crate) fn disconnected(connection: &Connection) {
     connection.update(|state| {
         if let Some(timer) = state.expiry.take() {
-            timer.abort();
+            timer.cancel();
         }
     });
     match tokio::runtime::Handle::try_current() {
@@ -133,24 +126,22 @@ fn current_token(connection: &Connection) -> Option<String> {
 fn clear(connection: &Connection) {
     connection.update(|state| {
         if let Some(timer) = state.expiry.take() {
-            timer.abort();
+            timer.cancel();
         }
         state.authentication = None;
         state.entities = Map::new();
     });
 }
 
-/// The token a connection logged in with has expired.
-fn expire(app: &App, connection: &Connection, token: &str, keep_open: bool) {
-    if current_token(connection).as_deref() != Some(token) {
-        return;
-    }
+/// The token a connection logged in with has expired (called by the app's
+/// expiry timer, [`super::expiry`], for the connection's current login).
+pub(super) fn expire(app: &App, connection: &Connection, keep_open: bool) {
     tracing::debug!(
         connection = connection.id(),
         "access token expired; connection no longer authenticated"
     );
     connection.update(|state| {
-        // This task is the timer; it is finishing, nothing to abort.
+        // Its entry left the queue when it came due.
         state.expiry = None;
         state.authentication = None;
         state.entities = Map::new();

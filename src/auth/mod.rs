@@ -35,6 +35,7 @@
 
 pub mod config;
 pub(crate) mod connection;
+pub mod expiry;
 pub mod hooks;
 pub mod jwt;
 mod lifecycle;
@@ -48,6 +49,7 @@ pub mod throttle;
 pub mod token;
 mod verified;
 
+pub use expiry::Expiry;
 pub use hooks::{Authenticate, HashPassword, Protect, authenticate, hash_password, protect};
 pub use jwt::{JwtOverrides, JwtStrategy};
 pub use local::{LocalStrategy, PrehashedPassword};

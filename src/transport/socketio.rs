@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -156,31 +156,75 @@ pub fn layer(app: App, options: SocketOptions) -> SocketLayer {
 /// The path under which socketioxide serves (its default).
 const SOCKET_IO_PATH: &str = "/socket.io/";
 
-/// Copies a socket.io request's URI and header values out of the buffer the
-/// HTTP server read them into. hyper parses without copying, so each value
-/// is a slice of that buffer (16 KiB per connection), and socketioxide
-/// keeps the head of a socket's first request for the socket's whole life:
-/// without the copy, every idle socket holds its connection's whole read
-/// buffer for a few hundred bytes of headers. The router's extensions go
-/// too (one of them is a copy of the URI as it arrived).
+/// The headers of a socket's handshake request, as its [`Connection`]
+/// keeps them: taken out of the request by [`own_head`], so that a socket
+/// holds them once.
+#[derive(Clone)]
+struct HandshakeHeaders {
+    /// Lower-case names; values that are not text are left out.
+    headers: Arc<HashMap<String, String>>,
+    /// Why the headers' credentials refuse the connection (more than one
+    /// `Authorization` header, or one that is not text).
+    refusal: Option<Error>,
+}
+
+impl HandshakeHeaders {
+    fn of(headers: &HeaderMap) -> Self {
+        let map = headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect();
+        Self {
+            headers: Arc::new(map),
+            refusal: super::single_authorization(headers).err(),
+        }
+    }
+}
+
+/// The headers the socket.io engine reads itself: the WebSocket key it
+/// answers the upgrade with, and the type of a polling request's body.
+const ENGINE_HEADERS: [header::HeaderName; 2] = [header::SEC_WEBSOCKET_KEY, header::CONTENT_TYPE];
+
+/// Gives a socket.io request a head of its own before the engine sees it.
+///
+/// socketioxide keeps the head of a socket's first request for the
+/// socket's whole life (and engineioxide that of a WebSocket upgrade from
+/// polling), while hyper parses without copying: each header value is a
+/// slice of the connection's read buffer (16 KiB), which an idle socket
+/// would hold for a few hundred bytes of headers. So the head keeps only
+/// owned copies of what the engine reads ([`ENGINE_HEADERS`]), the client's
+/// address and the upgrade; a handshake request (one without a session id)
+/// also carries every header, once, for the [`Connection`]
+/// ([`HandshakeHeaders`]). The router's other extensions go (one of them
+/// is a copy of the URI as it arrived).
 fn own_head(mut request: Request) -> Request {
     if !request.uri().path().starts_with(SOCKET_IO_PATH) {
         return request;
     }
     let headers = std::mem::take(request.headers_mut());
-    let mut owned = HeaderMap::with_capacity(headers.len());
-    for (name, value) in &headers {
+    let handshake = !request
+        .uri()
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("sid=")));
+    let mut owned = HeaderMap::new();
+    for name in ENGINE_HEADERS {
         // `from_bytes` copies; the value was valid, so it still is.
-        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
-            copy.set_sensitive(value.is_sensitive());
-            owned.append(name.clone(), copy);
+        if let Some(copy) = headers
+            .get(&name)
+            .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok())
+        {
+            owned.insert(name, copy);
         }
     }
     *request.headers_mut() = owned;
-    // Of what the router put beside the request (its route parameters, its
-    // matched path, ...), the socket needs only the client's address and
-    // the upgrade to WebSocket.
     let mut extensions = std::mem::take(request.extensions_mut());
+    if handshake {
+        request
+            .extensions_mut()
+            .insert(HandshakeHeaders::of(&headers));
+    }
     if let Some(addr) = extensions.remove::<ConnectInfo<SocketAddr>>() {
         request.extensions_mut().insert(addr);
     }
@@ -207,15 +251,16 @@ async fn handshake(
     State(state): State<SocketState>,
     TryData(auth): TryData<Value>,
 ) -> std::result::Result<(), Refusal> {
-    super::single_authorization(&socket.req_parts().headers)?;
-    let headers: HashMap<String, String> = socket
+    let HandshakeHeaders { headers, refusal } = socket
         .req_parts()
-        .headers
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
+        .extensions
+        .get::<HandshakeHeaders>()
+        .cloned()
+        // Every handshake passes `own_head`; this is for one that did not.
+        .unwrap_or_else(|| HandshakeHeaders::of(&socket.req_parts().headers));
+    if let Some(refusal) = refusal {
+        return Err(refusal.into());
+    }
     let emitter = socket.clone();
     let sender: Sender = Arc::new(move |event: &str, data: &Value| {
         match emitter.emit(event, data) {
@@ -536,16 +581,18 @@ mod tests {
     /// A request as hyper hands it over: URI and header values are slices
     /// of one read buffer. Returns the request and the buffer's range.
     fn read_from_one_buffer(path: &str) -> (Request, std::ops::Range<usize>) {
-        let text = format!("{path}secret-token");
+        let text = format!("{path}secret-tokendGhlIHNhbXBsZSBub25jZQ==");
         let mut bytes = text.into_bytes();
         bytes.resize(16 * 1024, b' ');
         let buffer = Bytes::from(bytes);
-        let uri = Uri::from_maybe_shared(buffer.slice(..path.len())).unwrap();
-        let value =
-            HeaderValue::from_maybe_shared(buffer.slice(path.len()..path.len() + 12)).unwrap();
+        let at = path.len();
+        let uri = Uri::from_maybe_shared(buffer.slice(..at)).unwrap();
+        let token = HeaderValue::from_maybe_shared(buffer.slice(at..at + 12)).unwrap();
+        let key = HeaderValue::from_maybe_shared(buffer.slice(at + 12..at + 36)).unwrap();
         let mut request = Request::new(Body::empty());
         *request.uri_mut() = uri;
-        request.headers_mut().insert("authorization", value);
+        request.headers_mut().insert("authorization", token);
+        request.headers_mut().insert("sec-websocket-key", key);
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(addr));
         request.extensions_mut().insert("a router's extension");
@@ -557,11 +604,18 @@ mod tests {
     fn a_socket_io_request_keeps_nothing_of_the_read_buffer() {
         let (request, buffer) = read_from_one_buffer("/socket.io/?EIO=4&transport=websocket");
         let request = own_head(request);
-        let value = &request.headers()["authorization"];
-        assert_eq!(value, "secret-token");
-        assert!(!buffer.contains(&(value.as_bytes().as_ptr() as usize)));
+        // The engine's header, copied; the others are not in the head.
+        let key = &request.headers()["sec-websocket-key"];
+        assert_eq!(key, "dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(!buffer.contains(&(key.as_bytes().as_ptr() as usize)));
+        assert_eq!(request.headers().len(), 1);
         assert_eq!(request.uri(), "/socket.io/?EIO=4&transport=websocket");
         assert!(!buffer.contains(&(request.uri().path().as_ptr() as usize)));
+        // Every header, once, for the connection.
+        let handshake = request.extensions().get::<HandshakeHeaders>().unwrap();
+        assert_eq!(handshake.headers["authorization"], "secret-token");
+        assert_eq!(handshake.headers.len(), 2);
+        assert!(handshake.refusal.is_none());
         // The client's address stays; the router's other extensions go.
         assert!(
             request
@@ -570,6 +624,29 @@ mod tests {
                 .is_some()
         );
         assert!(request.extensions().get::<&str>().is_none());
+    }
+
+    #[test]
+    fn a_request_of_an_open_session_carries_no_handshake_headers() {
+        let (request, _) = read_from_one_buffer("/socket.io/?EIO=4&transport=websocket&sid=abc");
+        let request = own_head(request);
+        assert!(request.extensions().get::<HandshakeHeaders>().is_none());
+        assert_eq!(request.headers().len(), 1);
+    }
+
+    #[test]
+    fn two_authorization_headers_refuse_the_handshake() {
+        let (mut request, _) = read_from_one_buffer("/socket.io/?EIO=4&transport=websocket");
+        request
+            .headers_mut()
+            .append("authorization", HeaderValue::from_static("Bearer other"));
+        let request = own_head(request);
+        let handshake = request.extensions().get::<HandshakeHeaders>().unwrap();
+        let refusal = handshake.refusal.as_ref().unwrap();
+        assert_eq!(
+            refusal.message(),
+            "Only one Authorization header may be sent"
+        );
     }
 
     #[test]
