@@ -211,7 +211,10 @@ impl JwtStrategy {
     }
 
     fn parse_header(settings: &Settings, value: &str) -> Option<String> {
-        let words: Vec<&str> = value.split_whitespace().collect();
+        // A header value is visible ASCII, spaces and tabs (`to_str`), so
+        // ASCII whitespace is all the whitespace it can hold; Unicode's
+        // test per char cost about 1 % of an authenticated request.
+        let words: Vec<&str> = value.split_ascii_whitespace().collect();
         match words.as_slice() {
             [token] => Some((*token).to_owned()),
             [scheme, token] => settings
