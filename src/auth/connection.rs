@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use super::expiry::Expiry;
 use super::token::peek_claims;
 use crate::{App, Connection, Error};
 
@@ -49,15 +50,16 @@ pub(crate) fn login(
     let Some((token, exp)) = token_and_exp(result) else {
         return;
     };
-    let expiry = exp.and_then(|exp| {
+    let ends = exp.and_then(|exp| {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        // `exp` is the last second the token is valid in.
+        // `exp` is the last second the token is valid in. A token valid
+        // for longer than the timer's horizon is not timed at all (every
+        // call still checks it).
         let wait = Duration::from_secs(exp.saturating_sub(now).saturating_add(1));
-        let at = tokio::time::Instant::now().checked_add(wait)?;
-        app.expiries().add(app, connection, at, keep_open)
+        (wait <= EXPIRY_HORIZON).then(|| tokio::time::Instant::now() + wait)
     });
     // Logging in as someone else over the same socket: the channels the
     // earlier login put it in (a user's own channel) are not the new
@@ -81,7 +83,10 @@ pub(crate) fn login(
         }
         state.authentication = Some(json!({"strategy": "jwt", "accessToken": token}));
         state.entities = entities;
-        state.expiry = expiry;
+        // Queued under the state's lock, so that the entry is the
+        // connection's before the timer can see it come due (the lock
+        // order is always the state's, then the queue's).
+        state.expiry = ends.and_then(|at| app.expiries().add(app, connection, at, keep_open));
     });
 }
 
@@ -133,19 +138,37 @@ fn clear(connection: &Connection) {
     });
 }
 
-/// The token a connection logged in with has expired (called by the app's
-/// expiry timer, [`super::expiry`], for the connection's current login).
-pub(super) fn expire(app: &App, connection: &Connection, keep_open: bool) {
+/// The furthest ahead a login's end is timed: tokio's timer cannot take a
+/// deadline near the end of time, and 30 years is what it calls far.
+const EXPIRY_HORIZON: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
+/// The token a connection logged in with has expired: called by the app's
+/// expiry timer ([`super::expiry`]) with the entry that came due, which
+/// ends the login only if it is still the connection's (checked and
+/// cleared at once, so a login made meanwhile stays).
+pub(super) fn expire(
+    app: &App,
+    connection: &Connection,
+    is_current: impl Fn(&Expiry) -> bool,
+    keep_open: bool,
+) {
+    let mut ended = false;
+    connection.update(|state| {
+        if state.expiry.as_ref().is_some_and(&is_current) {
+            // Its entry left the queue when it came due.
+            state.expiry = None;
+            state.authentication = None;
+            state.entities = Map::new();
+            ended = true;
+        }
+    });
+    if !ended {
+        return;
+    }
     tracing::debug!(
         connection = connection.id(),
         "access token expired; connection no longer authenticated"
     );
-    connection.update(|state| {
-        // Its entry left the queue when it came due.
-        state.expiry = None;
-        state.authentication = None;
-        state.entities = Map::new();
-    });
     if keep_open || !connection.can_close() {
         // Feathers' behaviour (and all a transport that cannot close may
         // get): the app hears a disconnect, the connection stays.

@@ -143,9 +143,16 @@ impl Expiries {
     }
 }
 
+/// Logins ended between two yields of the timer task: 10,000 due in the
+/// same second do not hold the worker for all of them at once.
+const ENDED_PER_TURN: usize = 256;
+
 /// The app's timer: sleeps until the first due time, ends the logins due
 /// by then, and stops when the queue is empty.
 async fn drive(app: App, queue: Arc<Queue>) {
+    // However the task ends (its runtime shutting down, say), the next
+    // `add` starts another.
+    let _stopped = Stopped(Arc::clone(&queue));
     loop {
         let next = {
             let mut entries = queue.entries();
@@ -170,17 +177,38 @@ async fn drive(app: App, queue: Arc<Queue>) {
                 .into_iter()
                 .collect()
         };
-        for (key, due) in due {
+        for (ended, (key, due)) in due.into_iter().enumerate() {
             if let Some(connection) = due.connection.upgrade() {
-                let current = connection
-                    .state()
-                    .expiry
-                    .is_some_and(|expiry| expiry.is(key));
-                if current {
-                    super::connection::expire(&app, &connection, due.keep_open);
+                // The app's disconnect listeners run in here; one that
+                // panics must not stop every other login's end.
+                let end = std::panic::AssertUnwindSafe(|| {
+                    super::connection::expire(
+                        &app,
+                        &connection,
+                        |expiry| expiry.is(key),
+                        due.keep_open,
+                    );
+                });
+                if std::panic::catch_unwind(end).is_err() {
+                    tracing::error!(
+                        connection = connection.id(),
+                        "ending an expired login panicked"
+                    );
                 }
             }
+            if (ended + 1) % ENDED_PER_TURN == 0 {
+                tokio::task::yield_now().await;
+            }
         }
+    }
+}
+
+/// Marks the queue as without a task when the task ends.
+struct Stopped(Arc<Queue>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.entries().driving = false;
     }
 }
 
@@ -258,13 +286,12 @@ mod tests {
         let expiries = Expiries::default();
         let connection = connection();
         let soon = Instant::now() + STEP;
-        let first = expiries.add(&app, &connection, soon, true).unwrap();
         // A second login replaced the state without cancelling the first
         // entry (a race between the two): the first must not end it.
+        expiries.add(&app, &connection, soon, true).unwrap();
         let second = expiries
             .add(&app, &connection, soon + Duration::from_secs(60), true)
             .unwrap();
-        drop(first);
         connection.update(|state| {
             state.authentication = Some(serde_json::json!({"accessToken": "t2"}));
             state.expiry = Some(second);
@@ -276,6 +303,59 @@ mod tests {
             1,
             "the replaced entry left when it came due"
         );
+    }
+
+    #[tokio::test]
+    async fn an_earlier_entry_wakes_a_timer_already_waiting() {
+        let app = App::new();
+        let expiries = Expiries::default();
+        let (late, early) = (connection(), connection());
+        let start = Instant::now();
+        for (connection, steps) in [(&late, 60), (&early, 1)] {
+            let expiry = expiries
+                .add(&app, connection, start + STEP * steps, true)
+                .unwrap();
+            connection.update(|state| {
+                state.authentication = Some(serde_json::json!({"accessToken": "t"}));
+                state.expiry = Some(expiry);
+            });
+            // The task is now asleep until the first entry it saw.
+            tokio::time::sleep(STEP / 4).await;
+        }
+        tokio::time::sleep_until(start + STEP * 2).await;
+        assert!(early.state().authentication.is_none(), "woken for it");
+        assert!(late.state().authentication.is_some());
+    }
+
+    #[tokio::test]
+    #[allow(clippy::panic, reason = "the listener's bug under test")]
+    async fn a_panicking_disconnect_listener_stops_no_other_expiry() {
+        let app = App::new();
+        app.on_disconnect(|connection| {
+            if connection.id() == "panics" {
+                panic!("a listener's bug");
+            }
+        });
+        let expiries = Expiries::default();
+        let panics = Connection::new(
+            "panics",
+            Provider::SocketIo,
+            HashMap::new(),
+            Arc::new(|_: &str, _: &serde_json::Value| Delivery::Queued),
+        );
+        let other = connection();
+        let start = Instant::now();
+        for (connection, steps) in [(&panics, 1), (&other, 2)] {
+            let expiry = expiries
+                .add(&app, connection, start + STEP * steps, true)
+                .unwrap();
+            connection.update(|state| {
+                state.authentication = Some(serde_json::json!({"accessToken": "t"}));
+                state.expiry = Some(expiry);
+            });
+        }
+        tokio::time::sleep_until(start + STEP * 3).await;
+        assert!(other.state().authentication.is_none());
     }
 
     #[test]

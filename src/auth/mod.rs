@@ -35,7 +35,7 @@
 
 pub mod config;
 pub(crate) mod connection;
-pub mod expiry;
+pub(crate) mod expiry;
 pub mod hooks;
 pub mod jwt;
 mod lifecycle;

@@ -200,7 +200,9 @@ const ENGINE_HEADERS: [header::HeaderName; 2] = [header::SEC_WEBSOCKET_KEY, head
 /// ([`HandshakeHeaders`]). The router's other extensions go (one of them
 /// is a copy of the URI as it arrived).
 fn own_head(mut request: Request) -> Request {
-    if !request.uri().path().starts_with(SOCKET_IO_PATH) {
+    let path = request.uri().path();
+    // The engine serves its path without the trailing slash too.
+    if !(path.starts_with(SOCKET_IO_PATH) || path == SOCKET_IO_PATH.trim_end_matches('/')) {
         return request;
     }
     let headers = std::mem::take(request.headers_mut());

@@ -219,6 +219,26 @@ check('socket: log in, events reach authenticated sockets only, log out', async 
   }
 })
 
+check('socket over long-polling, then upgraded (the client default): the handshake\'s Authorization header logs it in', async ({ url }) => {
+  const restApp = restClient(url)
+  const { accessToken } = await restApp.authenticate(login)
+  // No `transports` option: the client starts with polling and upgrades.
+  const socket = io(url, { forceNew: true, extraHeaders: { authorization: `Bearer ${accessToken}` } })
+  const app = feathers().configure(socketio(socket))
+  try {
+    const events = recorder(app, 'messages')
+    await until(() => socket.connected, 'the connection')
+    // A call without logging in over the socket: the header's login.
+    assert.ok((await app.service('messages').find()).total >= 0)
+    await until(() => socket.io.engine.transport.name === 'websocket', 'the upgrade to WebSocket')
+    const created = await restApp.service('messages').create({ text: 'to a polling-born socket' })
+    await until(() => events.some((e) => e.event === 'created' && e.data.id === created.id), 'the created event')
+    assert.ok((await app.service('messages').find()).total >= 1, 'still logged in after the upgrade')
+  } finally {
+    socket.close()
+  }
+})
+
 check('socket: an expired token is announced, the socket closed, and a new login works on reconnect (3 s)', async () => {
   const url = await startServer({ AUTH_EXPIRES_IN: '3s' })
   const restApp = restClient(url)
