@@ -222,12 +222,26 @@ mod tests {
     use crate::channels::Delivery;
 
     fn connection() -> Connection {
+        named("c")
+    }
+
+    fn named(id: &str) -> Connection {
         Connection::new(
-            "c",
+            id,
             Provider::SocketIo,
             HashMap::new(),
             Arc::new(|_: &str, _: &serde_json::Value| Delivery::Queued),
         )
+    }
+
+    /// Logs `connection` in until `at`, as a login does: its entry in the
+    /// queue becomes its state's.
+    fn log_in(expiries: &Expiries, app: &App, connection: &Connection, at: Instant) {
+        let expiry = expiries.add(app, connection, at, true).unwrap();
+        connection.update(|state| {
+            state.authentication = Some(serde_json::json!({"accessToken": "t"}));
+            state.expiry = Some(expiry);
+        });
     }
 
     /// Real time, in steps far apart enough for a loaded machine: a
@@ -243,13 +257,7 @@ mod tests {
         let start = Instant::now();
         // Queued out of order; the earliest is added last.
         for (connection, steps) in connections.iter().zip([6, 4, 2]) {
-            let expiry = expiries
-                .add(&app, connection, start + STEP * steps, true)
-                .unwrap();
-            connection.update(|state| {
-                state.authentication = Some(serde_json::json!({"accessToken": "t"}));
-                state.expiry = Some(expiry);
-            });
+            log_in(&expiries, &app, connection, start + STEP * steps);
         }
         assert_eq!(expiries.len(), 3);
         let authenticated = |c: &Connection| c.state().authentication.is_some();
@@ -312,13 +320,7 @@ mod tests {
         let (late, early) = (connection(), connection());
         let start = Instant::now();
         for (connection, steps) in [(&late, 60), (&early, 1)] {
-            let expiry = expiries
-                .add(&app, connection, start + STEP * steps, true)
-                .unwrap();
-            connection.update(|state| {
-                state.authentication = Some(serde_json::json!({"accessToken": "t"}));
-                state.expiry = Some(expiry);
-            });
+            log_in(&expiries, &app, connection, start + STEP * steps);
             // The task is now asleep until the first entry it saw.
             tokio::time::sleep(STEP / 4).await;
         }
@@ -337,22 +339,11 @@ mod tests {
             }
         });
         let expiries = Expiries::default();
-        let panics = Connection::new(
-            "panics",
-            Provider::SocketIo,
-            HashMap::new(),
-            Arc::new(|_: &str, _: &serde_json::Value| Delivery::Queued),
-        );
+        let panics = named("panics");
         let other = connection();
         let start = Instant::now();
         for (connection, steps) in [(&panics, 1), (&other, 2)] {
-            let expiry = expiries
-                .add(&app, connection, start + STEP * steps, true)
-                .unwrap();
-            connection.update(|state| {
-                state.authentication = Some(serde_json::json!({"accessToken": "t"}));
-                state.expiry = Some(expiry);
-            });
+            log_in(&expiries, &app, connection, start + STEP * steps);
         }
         tokio::time::sleep_until(start + STEP * 3).await;
         assert!(other.state().authentication.is_none());
