@@ -1,4 +1,5 @@
-//! The servers the unit tests that need PostgreSQL or Redis use: named by
+//! The servers the tests that need PostgreSQL or Redis use (the library's
+//! unit tests, and `tests/support/backends.rs` includes this file): named by
 //! `PLUME_TEST_POSTGRES_URL` and `PLUME_TEST_REDIS_URL` (`.ci/backends`
 //! starts both).
 

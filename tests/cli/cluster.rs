@@ -355,12 +355,9 @@ async fn a_redis_that_goes_away_is_unavailable_for_logins_and_events_flow_again(
     let (Some(url), Some((redis, key))) = (postgres_url(test).await, redis_url(test)) else {
         return;
     };
-    let parsed = reqwest::Url::parse(&redis).unwrap();
-    let relay = Relay::start(format!("127.0.0.1:{}", parsed.port().unwrap())).await;
-    let mut through = parsed.clone();
-    through.set_port(Some(relay.port)).unwrap();
+    let (relay, through) = Relay::in_front_of(&redis).await;
     let dir = TempDir::new("cluster-redis-fault");
-    let a = start_clustered(&url, through.as_str(), &key, &dir);
+    let a = start_clustered(&url, &through, &key, &dir);
     let b = start_clustered(&url, &redis, &key, &dir);
     let (_, token) = sign_up_and_log_in(&b.url, "eve@example.com", "correct horse").await;
     let mut on_b = logged_in_socket(&b.url, &token).await;
@@ -428,6 +425,16 @@ struct Relay {
 }
 
 impl Relay {
+    /// A relay in front of the server `url` names on 127.0.0.1
+    /// (`postgres://user@127.0.0.1:PORT/db?...`, `redis://127.0.0.1:PORT`),
+    /// and the same URL through the relay.
+    async fn in_front_of(url: &str) -> (Self, String) {
+        let mut through = reqwest::Url::parse(url).unwrap();
+        let relay = Self::start(format!("127.0.0.1:{}", through.port().unwrap())).await;
+        through.set_port(Some(relay.port)).unwrap();
+        (relay, through.into())
+    }
+
     async fn start(target: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -517,13 +524,10 @@ async fn a_subscription_gone_silent_is_made_again() {
     let (Some(url), Some((redis, key))) = (postgres_url(test).await, redis_url(test)) else {
         return;
     };
-    let parsed = reqwest::Url::parse(&redis).unwrap();
-    let relay = Relay::start(format!("127.0.0.1:{}", parsed.port().unwrap())).await;
-    let mut through = parsed.clone();
-    through.set_port(Some(relay.port)).unwrap();
+    let (relay, through) = Relay::in_front_of(&redis).await;
     let dir = TempDir::new("cluster-silent");
     let a = start_clustered(&url, &redis, &key, &dir);
-    let b = start_clustered(&url, through.as_str(), &key, &dir);
+    let b = start_clustered(&url, &through, &key, &dir);
     let (_, token) = sign_up_and_log_in(&a.url, "gus@example.com", "correct horse").await;
     let mut on_b = logged_in_socket(&b.url, &token).await;
     // B's connections to Redis go quiet without closing: its subscription
@@ -560,15 +564,9 @@ async fn a_database_that_goes_away_is_unavailable_until_it_is_back() {
     else {
         return;
     };
-    // postgres://user@127.0.0.1:PORT/db?options=...: the relay stands in
-    // for 127.0.0.1:PORT.
-    let parsed = reqwest::Url::parse(&url).unwrap();
-    let target = format!("127.0.0.1:{}", parsed.port().unwrap());
-    let relay = Relay::start(target).await;
-    let mut through = parsed.clone();
-    through.set_port(Some(relay.port)).unwrap();
+    let (relay, through) = Relay::in_front_of(&url).await;
     let dir = TempDir::new("cluster-fault");
-    let server = start(through.as_str(), &dir);
+    let server = start(&through, &dir);
     let (_, token) = sign_up_and_log_in(&server.url, "bo@example.com", "correct horse").await;
     let list = || {
         call(

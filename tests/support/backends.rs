@@ -5,6 +5,11 @@
 
 use tokio_postgres::NoTls;
 
+// The library's unit tests skip or fail the same way: one file for both.
+#[path = "../../src/test_backends.rs"]
+mod shared;
+use shared::env_or_skip;
+
 /// A URL of the test server whose connections use a new, empty schema, or
 /// `None` (after saying why) when there is no server.
 pub(crate) async fn postgres_url(test: &str) -> Option<String> {
@@ -30,23 +35,4 @@ pub(crate) async fn postgres_url(test: &str) -> Option<String> {
 pub(crate) fn redis_url(test: &str) -> Option<(String, String)> {
     let url = env_or_skip("PLUME_TEST_REDIS_URL", test)?;
     Some((url, format!("t{}", uuid::Uuid::new_v4().simple())))
-}
-
-/// The value of `var`, or `None` after saying that `test` was skipped;
-/// with `PLUME_REQUIRE_BACKENDS=1` (as in `.ci/run`) a missing server is a
-/// failure instead.
-fn env_or_skip(var: &str, test: &str) -> Option<String> {
-    if let Ok(url) = std::env::var(var) {
-        return Some(url);
-    }
-    assert!(
-        std::env::var("PLUME_REQUIRE_BACKENDS").as_deref() != Ok("1"),
-        "PLUME_REQUIRE_BACKENDS=1 but {var} is not set"
-    );
-    // Said on purpose: a skipped test must not pass silently.
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("skipped {test}: {var} is not set (see .ci/backends)");
-    }
-    None
 }
