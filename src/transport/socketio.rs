@@ -1,5 +1,11 @@
-//! The real-time transport: Feathers' socket protocol over socket.io
-//! (socketioxide), on the same server and port as REST.
+//! The real-time transport: Feathers' socket protocol over socket.io, on
+//! the same server and port as REST.
+//!
+//! Sessions that open on a WebSocket (Feathers clients set up with
+//! `transports: ['websocket']`) run on Plume's own engine, built for
+//! delivering events to many sockets ([`EngineLayer`]); sessions that
+//! start on long-polling, the JavaScript client's default, run on
+//! socketioxide, upgrade included. Both reach the app the same way.
 //!
 //! A client calls a method with `emit(method, path, ...args, ack)` and gets
 //! `ack(error)` or `ack(null, result)` back. The arguments after the path
@@ -31,10 +37,16 @@ use tower::layer::util::Stack;
 use tower::util::MapRequestLayer;
 
 use super::dispatch::{self, AuthLookup, Caller, IdSegment};
-use crate::channels::{Connection, Delivery, Sender};
+
+mod engine;
+mod frames;
+mod packet;
+
+use crate::channels::{Closer, Connection, Delivery, Sender};
 use crate::metrics::Transport;
 use crate::transport::input::{InputBudget, check_value_count, count_values};
 use crate::{App, Error, Id, Method, Params, Provider, Result};
+pub use engine::{EngineFuture, EngineLayer, EngineService, MAX_QUEUED_BYTES};
 
 /// Largest arguments of one call, serialised, in bytes. Larger calls get a
 /// 413 error ack. The server sets it to the REST body limit (`bodyLimit`),
@@ -113,10 +125,12 @@ struct SocketState {
     authentication: AuthLookup,
 }
 
-/// The tower layer [`layer`] returns: socket.io, behind the step that
-/// gives each socket.io request a head of its own (copied out of the
-/// HTTP server's read buffer).
-pub type SocketLayer = Stack<SocketIoLayer, MapRequestLayer<fn(Request) -> Request>>;
+/// The tower layer [`layer`] returns: Plume's engine for sessions that
+/// open on a WebSocket, in front of socketioxide for the others (behind
+/// the step that gives each of its requests a head of its own, copied
+/// out of the HTTP server's read buffer).
+pub type SocketLayer =
+    Stack<Stack<SocketIoLayer, MapRequestLayer<fn(Request) -> Request>>, EngineLayer>;
 
 /// The tower layer that serves socket.io for `app`; add it to the router
 /// that serves REST so both share one port.
@@ -144,13 +158,14 @@ pub fn layer(app: App, options: SocketOptions) -> SocketLayer {
                 .max_incoming_binary_buf_size(max_packet)
                 .max_incoming_binaries(16),
         )
-        .with_state(state)
+        .with_state(state.clone())
         .build_layer();
     io.ns("/", on_connect.with(handshake));
-    Stack::new(
+    let polling = Stack::new(
         layer,
         MapRequestLayer::new(own_head as fn(Request) -> Request),
-    )
+    );
+    Stack::new(polling, EngineLayer::new(state, max_packet))
 }
 
 /// The path under which socketioxide serves (its default).
@@ -240,29 +255,20 @@ fn own_head(mut request: Request) -> Request {
 }
 
 /// Runs before a connection is accepted, so that everything is in place
-/// when the client hears it is connected: sets up the [`Connection`] and
-/// its handlers, announces it (Feathers' `connection` event) and, when the
-/// client authenticates while connecting, logs it in. A bad token refuses
-/// the connection with the Feathers error's text.
-///
-/// Credentials come from the socket.io `auth` payload `{strategy: "jwt",
-/// accessToken}` (as the JWT strategy docs show; Feathers 5 ignores it) or
-/// from an `Authorization` header on the handshake (as Feathers 5 does).
+/// when the client hears it is connected (see [`SocketState::open`]).
+/// A refusal's text reaches the client as its `connect_error`.
 async fn handshake(
     socket: SocketRef,
     State(state): State<SocketState>,
     TryData(auth): TryData<Value>,
 ) -> std::result::Result<(), Refusal> {
-    let HandshakeHeaders { headers, refusal } = socket
+    let handshake = socket
         .req_parts()
         .extensions
         .get::<HandshakeHeaders>()
         .cloned()
         // Every handshake passes `own_head`; this is for one that did not.
         .unwrap_or_else(|| HandshakeHeaders::of(&socket.req_parts().headers));
-    if let Some(refusal) = refusal {
-        return Err(refusal.into());
-    }
     let emitter = socket.clone();
     let sender: Sender = Arc::new(move |event: &str, data: &Value| {
         match emitter.emit(event, data) {
@@ -272,54 +278,144 @@ async fn handshake(
             Err(_) => Delivery::Gone,
         }
     });
-    let connection = Connection::new(socket.id.to_string(), Provider::SocketIo, headers, sender);
     let closing = socket.clone();
-    connection.set_closer(Arc::new(move || {
+    let closer: Closer = Arc::new(move || {
         // Already gone is as good as closed.
         let _ = closing.clone().disconnect();
-    }));
-
-    let service = state.authentication.get(&state.app);
-    let credentials = match &service {
-        None => None,
-        Some(service) => match auth
-            .ok()
-            .filter(|a| a.get("strategy").is_some() || a.get("accessToken").is_some())
-        {
-            Some(credentials) => Some(credentials),
-            None => service.parse(connection.headers())?,
-        },
+    });
+    let attached = socket.clone();
+    let attach = move |connection: &Connection| {
+        attached.extensions.insert(connection.clone());
+        attached.on_fallback(on_message);
+        attached.on_disconnect(on_disconnect);
     };
-    // Refuse a bad token before the app hears of the connection.
-    if let (Some(service), Some(credentials)) = (&service, &credentials) {
-        let params = Params::external(Provider::SocketIo);
-        service
-            .authenticate(credentials, &params, &["jwt".to_owned()])
-            .await?;
+    let detach = || {
+        socket.extensions.remove::<Connection>();
+    };
+    state
+        .open(
+            socket.id.to_string(),
+            handshake,
+            auth.ok(),
+            (sender, closer),
+            attach,
+            detach,
+        )
+        .await?;
+    Ok(())
+}
+
+impl SocketState {
+    /// Sets up the [`Connection`] of a client that asked to connect: its
+    /// handlers (`attach`), Feathers' `connection` event and, when the
+    /// client authenticates while connecting, its login (undone with
+    /// `detach` if the login fails). A bad token refuses the connection
+    /// before the app hears of it.
+    ///
+    /// Credentials come from the socket.io `auth` payload `{strategy:
+    /// "jwt", accessToken}` (as the JWT strategy docs show; Feathers 5
+    /// ignores it) or from an `Authorization` header on the handshake (as
+    /// Feathers 5 does).
+    async fn open(
+        &self,
+        id: String,
+        handshake: HandshakeHeaders,
+        auth: Option<Value>,
+        (sender, closer): (Sender, Closer),
+        attach: impl FnOnce(&Connection),
+        detach: impl FnOnce(),
+    ) -> Result<Connection> {
+        let HandshakeHeaders { headers, refusal } = handshake;
+        if let Some(refusal) = refusal {
+            return Err(refusal);
+        }
+        let connection = Connection::new(id, Provider::SocketIo, headers, sender);
+        connection.set_closer(closer);
+
+        let service = self.authentication.get(&self.app);
+        let credentials = match &service {
+            None => None,
+            Some(service) => match auth
+                .filter(|a| a.get("strategy").is_some() || a.get("accessToken").is_some())
+            {
+                Some(credentials) => Some(credentials),
+                None => service.parse(connection.headers())?,
+            },
+        };
+        // Refuse a bad token before the app hears of the connection.
+        if let (Some(service), Some(credentials)) = (&service, &credentials) {
+            let params = Params::external(Provider::SocketIo);
+            service
+                .authenticate(credentials, &params, &["jwt".to_owned()])
+                .await?;
+        }
+
+        attach(&connection);
+        // Feathers' order: the `connection` event, then the login.
+        self.app.connected(&connection);
+        if let (Some(service), Some(credentials)) = (service, credentials) {
+            let login = async {
+                let path = service.path().ok_or_else(|| {
+                    Error::not_authenticated("The authentication service is not set up")
+                })?;
+                let mut params = Params::external(Provider::SocketIo);
+                params.headers = connection.headers().clone();
+                params.connection = Some(connection.clone());
+                self.app.service(&path)?.create(credentials, params).await
+            };
+            if let Err(error) = login.await {
+                detach();
+                self.app.disconnected(&connection);
+                return Err(error);
+            }
+        }
+        Ok(connection)
     }
 
-    socket.extensions.insert(connection.clone());
-    socket.on_fallback(on_message);
-    socket.on_disconnect(on_disconnect);
-    // Feathers' order: the `connection` event, then the login.
-    state.app.connected(&connection);
-    if let (Some(service), Some(credentials)) = (service, credentials) {
-        let login = async {
-            let path = service.path().ok_or_else(|| {
-                Error::not_authenticated("The authentication service is not set up")
-            })?;
-            let mut params = Params::external(Provider::SocketIo);
-            params.headers = connection.headers().clone();
-            params.connection = Some(connection.clone());
-            state.app.service(&path)?.create(credentials, params).await
+    /// Answers one call of `event` over `connection`: the packet's size
+    /// (`bytes`, text and attachments) and how many JSON `values` it holds
+    /// are checked and an allowance taken before `parse` turns its
+    /// arguments (those after the event name) into values, which take
+    /// several times the packet's bytes. Refusals are counted for
+    /// `/metrics`.
+    async fn answer(
+        &self,
+        connection: &Connection,
+        addr: Option<std::net::IpAddr>,
+        event: &str,
+        (bytes, values): (usize, usize),
+        parse: impl FnOnce() -> Option<Vec<Value>>,
+    ) -> Result<Value> {
+        let started = Instant::now();
+        let read = || {
+            // The packet's JSON is `["<event>", ...args]`.
+            let args_bytes = bytes.saturating_sub(event.len() + 2);
+            let max = self.options.max_args_bytes;
+            if args_bytes > max {
+                return Err(Error::payload_too_large(format!(
+                    "The arguments are larger than {max} bytes"
+                )));
+            }
+            check_value_count(values, max)?;
+            // Held until the call has answered: its arguments live that long.
+            let permit = self.budget.try_take(bytes)?;
+            let args = parse()
+                .ok_or_else(|| Error::bad_request("Invalid arguments: expected JSON values"))?;
+            Ok((permit, args))
         };
-        if let Err(error) = login.await {
-            socket.extensions.remove::<Connection>();
-            state.app.disconnected(&connection);
-            return Err(error.into());
+        match read() {
+            Ok((_permit, args)) => call(self, connection, addr, event, args, started).await,
+            Err(error) => {
+                self.app.metrics().unrouted.record(
+                    None,
+                    Transport::SocketIo,
+                    error.code(),
+                    started.elapsed(),
+                );
+                Err(error)
+            }
         }
     }
-    Ok(())
 }
 
 /// Why a connection was refused. socket.io sends the client its text as
@@ -362,42 +458,20 @@ async fn on_message(
     ack: AckSender,
     packet: Packet,
 ) {
-    let started = Instant::now();
-    let read = || {
-        // The packet's JSON is `["<event>", ...args]`.
-        let args_bytes = packet.bytes.saturating_sub(event.len() + 2);
-        let max = state.options.max_args_bytes;
-        if args_bytes > max {
-            return Err(Error::payload_too_large(format!(
-                "The arguments are larger than {max} bytes"
-            )));
-        }
-        check_value_count(packet.values, max)?;
-        // Held until the call has answered: its arguments live that long.
-        let permit = state.budget.try_take(packet.bytes)?;
-        let args = (packet.parse)()
-            .ok_or_else(|| Error::bad_request("Invalid arguments: expected JSON values"))?;
-        Ok((permit, args))
-    };
-    let outcome = match read() {
-        Ok((_permit, args)) => {
-            let addr = socket
-                .req_parts()
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip());
-            call(&state, &connection, addr, &event, args.0, started).await
-        }
-        Err(error) => {
-            state.app.metrics().unrouted.record(
-                None,
-                Transport::SocketIo,
-                error.code(),
-                started.elapsed(),
-            );
-            Err(error)
-        }
-    };
+    let addr = socket
+        .req_parts()
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let outcome = state
+        .answer(
+            &connection,
+            addr,
+            &event,
+            (packet.bytes, packet.values),
+            || (packet.parse)().map(|Args(args)| args),
+        )
+        .await;
     // A call without an ack callback gets no answer, as in Feathers.
     let _ = match outcome {
         Ok(result) => ack.send(&(Value::Null, result)),
