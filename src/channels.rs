@@ -7,6 +7,7 @@
 //! event, a publisher picks the channels that receive it. The default
 //! publisher sends every event to the `authenticated` channel.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,9 +18,68 @@ use serde_json::{Map, Value};
 
 use crate::{App, HookContext, Provider};
 
-/// Sends an event (name, data) to one client, without waiting: the
-/// transport queues it and says what became of it.
-pub type Sender = Arc<dyn Fn(&str, &Value) -> Delivery + Send + Sync>;
+/// Sends an event to one client, without waiting: the transport queues
+/// it and says what became of it.
+pub type Sender = Arc<dyn Fn(&Outgoing<'_>) -> Delivery + Send + Sync>;
+
+/// An event on its way to clients: its name and data, and what a
+/// transport made of them for the first client, which the others share,
+/// so that an event published to many connections is encoded once.
+pub struct Outgoing<'a> {
+    name: &'a str,
+    data: &'a Value,
+    encoded: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl fmt::Debug for Outgoing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outgoing")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Outgoing<'a> {
+    /// The event `name` (`"<path> <event>"` for service events) with
+    /// `data`.
+    pub fn new(name: &'a str, data: &'a Value) -> Self {
+        Self {
+            name,
+            data,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The event's name.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The event's data.
+    pub fn data(&self) -> &'a Value {
+        self.data
+    }
+
+    /// The event as a transport writes it: `encode` runs for the first
+    /// connection that asks, and later ones get a clone of what it made.
+    /// A type of the transport's own (a newtype) keeps its encoding apart
+    /// from another transport's; when two transports ask for different
+    /// types, the second encodes for each of its connections.
+    pub fn encoded<T: Any + Clone + Send + Sync>(
+        &self,
+        encode: impl FnOnce(&str, &Value) -> T,
+    ) -> T {
+        if let Some(stored) = self.encoded.get() {
+            return match stored.downcast_ref::<T>() {
+                Some(encoded) => encoded.clone(),
+                None => encode(self.name, self.data),
+            };
+        }
+        let encoded = encode(self.name, self.data);
+        let _ = self.encoded.set(Box::new(encoded.clone()));
+        encoded
+    }
+}
 
 /// What became of an event handed to a connection's [`Sender`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +237,13 @@ impl Connection {
 
     /// Sends an event to this client.
     pub fn send(&self, event: &str, data: &Value) -> Delivery {
-        (self.inner.sender)(event, data)
+        self.deliver(&Outgoing::new(event, data))
+    }
+
+    /// Sends an event that may go to other clients too, sharing its
+    /// encoding with them (see [`Outgoing::encoded`]).
+    pub fn deliver(&self, event: &Outgoing<'_>) -> Delivery {
+        (self.inner.sender)(event)
     }
 }
 
@@ -433,8 +499,9 @@ impl Channels {
             }
         }
         let name = format!("{path} {event}");
+        let outgoing = Outgoing::new(&name, data);
         for connection in targets {
-            if connection.send(&name, data) == Delivery::Full {
+            if connection.deliver(&outgoing) == Delivery::Full {
                 self.drop_slow(&connection);
             }
         }
@@ -482,12 +549,48 @@ mod tests {
     fn recording(id: &str) -> (Connection, Arc<Mutex<Vec<String>>>) {
         let received = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&received);
-        let sender: Sender = Arc::new(move |event: &str, _data: &Value| {
-            sink.lock().unwrap().push(event.to_owned());
+        let sender: Sender = Arc::new(move |event: &Outgoing<'_>| {
+            sink.lock().unwrap().push(event.name().to_owned());
             Delivery::Queued
         });
         let connection = Connection::new(id, Provider::SocketIo, HashMap::new(), sender);
         (connection, received)
+    }
+
+    #[test]
+    fn an_event_is_encoded_once_for_all_its_connections() {
+        #[derive(Clone, Debug, PartialEq)]
+        struct Frame(String);
+        #[derive(Clone)]
+        struct Other;
+        let data = json!({"text": "hi"});
+        let event = Outgoing::new("notes created", &data);
+        let encodings = std::sync::atomic::AtomicUsize::new(0);
+        let encode = |name: &str, data: &Value| {
+            encodings.fetch_add(1, Ordering::Relaxed);
+            Frame(format!("{name}:{data}"))
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                event.encoded(encode),
+                Frame("notes created:{\"text\":\"hi\"}".into())
+            );
+        }
+        assert_eq!(encodings.load(Ordering::Relaxed), 1);
+        // Another transport's type is made for each of its connections.
+        let others = std::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..2 {
+            event.encoded(|_, _| {
+                others.fetch_add(1, Ordering::Relaxed);
+                Other
+            });
+        }
+        assert_eq!(others.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            event.encoded(encode),
+            Frame("notes created:{\"text\":\"hi\"}".into())
+        );
+        assert_eq!(encodings.load(Ordering::Relaxed), 1);
     }
 
     fn app_publishing_to(names: &'static [&'static str]) -> App {

@@ -112,7 +112,7 @@ pub use app::{
 pub use auth::{
     AuthenticationService, JwtStrategy, LocalStrategy, authenticate, hash_password, protect,
 };
-pub use channels::{Channel, Connection, Delivery, WeakConnection};
+pub use channels::{Channel, Connection, Delivery, Outgoing, WeakConnection};
 pub use context::{
     ClientAddr, Extensions, HookContext, HttpOptions, Paginate, PaginateParam, Params, Provider,
 };

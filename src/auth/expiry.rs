@@ -230,7 +230,7 @@ mod tests {
             id,
             Provider::SocketIo,
             HashMap::new(),
-            Arc::new(|_: &str, _: &serde_json::Value| Delivery::Queued),
+            Arc::new(|_: &crate::channels::Outgoing<'_>| Delivery::Queued),
         )
     }
 

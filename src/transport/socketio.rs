@@ -42,7 +42,7 @@ mod engine;
 mod frames;
 mod packet;
 
-use crate::channels::{Closer, Connection, Delivery, Sender};
+use crate::channels::{Closer, Connection, Delivery, Outgoing, Sender};
 use crate::metrics::Transport;
 use crate::transport::input::{InputBudget, check_value_count, count_values};
 use crate::{App, Error, Id, Method, Params, Provider, Result};
@@ -270,8 +270,8 @@ async fn handshake(
         // Every handshake passes `own_head`; this is for one that did not.
         .unwrap_or_else(|| HandshakeHeaders::of(&socket.req_parts().headers));
     let emitter = socket.clone();
-    let sender: Sender = Arc::new(move |event: &str, data: &Value| {
-        match emitter.emit(event, data) {
+    let sender: Sender = Arc::new(move |event: &Outgoing<'_>| {
+        match emitter.emit(event.name(), event.data()) {
             Ok(()) => Delivery::Queued,
             Err(SendError::Socket(SocketError::InternalChannelFull)) => Delivery::Full,
             // Gone, or (never with JSON values) not serialisable.

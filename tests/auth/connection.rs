@@ -17,7 +17,7 @@ fn connection() -> Connection {
         "c1",
         Provider::SocketIo,
         HashMap::new(),
-        Arc::new(|_: &str, _: &Value| plume::Delivery::Queued),
+        Arc::new(|_: &plume::Outgoing<'_>| plume::Delivery::Queued),
     )
 }
 

@@ -41,7 +41,7 @@ use tungstenite::protocol::frame::coding::Control;
 use super::frames::{self, Message, Reader, TextFrame};
 use super::packet::{self, MAIN_NAMESPACE, Packet};
 use super::{Args, HandshakeHeaders, SocketState};
-use crate::channels::{Closer, Connection, Delivery, Sender};
+use crate::channels::{Closer, Connection, Delivery, Outgoing, Sender};
 use crate::transport::input::count_values;
 use crate::{Error, Result};
 
@@ -408,14 +408,29 @@ impl Outbox {
 }
 
 /// Writes as much of `frame` as the kernel takes without waiting.
+///
+/// Outside tokio's cooperative budget: a publish writes to every target
+/// socket from one task poll, and once the budget (128 operations) is
+/// spent, every further write would report the socket busy and cost a
+/// wake-up of the socket's task instead. The writes never wait, and
+/// a publish is bounded by its connections, so there is nothing to
+/// yield to.
 fn write_now(io: &mut Upgraded, frame: &[u8]) -> io::Result<usize> {
+    let write = tokio::task::unconstrained(poll_fn(|cx| Poll::Ready(write_some(io, frame, cx))));
     // Nothing waits on this write: when the socket is full, the rest is
     // queued and the socket's task polls the write again with its own
     // waker before it waits.
     let mut cx = Context::from_waker(Waker::noop());
+    match std::pin::pin!(write).poll(&mut cx) {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => Ok(0),
+    }
+}
+
+fn write_some(io: &mut Upgraded, frame: &[u8], cx: &mut Context<'_>) -> io::Result<usize> {
     let mut written = 0;
     while written < frame.len() {
-        match Pin::new(&mut *io).poll_write(&mut cx, &frame[written..]) {
+        match Pin::new(&mut *io).poll_write(cx, &frame[written..]) {
             Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
             Poll::Ready(Ok(n)) => written += n,
             Poll::Ready(Err(error)) => return Err(error),
@@ -647,10 +662,13 @@ impl Socket {
             .flatten();
         let sid = random_id();
         let outbox = self.outbox.clone();
-        let sender: Sender = Arc::new(move |event: &str, data: &Value| {
-            let mut frame = TextFrame::with_capacity(256);
-            packet::write_event(frame.payload(), event, data);
-            outbox.send(frame.finish())
+        let sender: Sender = Arc::new(move |event: &Outgoing<'_>| {
+            let EventFrame(frame) = event.encoded(|name, data| {
+                let mut frame = TextFrame::with_capacity(256);
+                packet::write_event(frame.payload(), name, data);
+                EventFrame(frame.finish())
+            });
+            outbox.send(frame)
         });
         let outbox = self.outbox.clone();
         let closer: Closer = Arc::new(move || outbox.close());
@@ -716,6 +734,11 @@ impl Socket {
         });
     }
 }
+
+/// An event's frame, as this engine shares it between the sockets an
+/// event goes to.
+#[derive(Clone)]
+struct EventFrame(Bytes);
 
 /// What the session does after a message.
 enum Flow {
