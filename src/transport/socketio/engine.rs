@@ -729,7 +729,11 @@ impl Socket {
                 .await;
             // A call without an ack id gets no answer, as in Feathers.
             if let Some(id) = ack {
-                outbox.send(frames::text(&packet::ack(id, &ack_args(outcome))));
+                let frame = frames::text(&packet::ack(id, &ack_args(outcome)));
+                if outbox.send(frame) == Delivery::Full {
+                    // It calls and does not read its answers.
+                    outbox.close();
+                }
             }
         });
     }

@@ -106,6 +106,9 @@ impl Reader {
         let Some(mask) = header.mask else {
             return Err(Violation::Protocol);
         };
+        if matches!(header.opcode, OpCode::Control(_)) && length > 125 {
+            return Err(Violation::Protocol);
+        }
         let so_far = self.partial.as_ref().map_or(0, |(_, bytes)| bytes.len());
         let length = usize::try_from(length).map_err(|_| Violation::TooLarge)?;
         if length.saturating_add(so_far) > self.max_message {
@@ -322,6 +325,8 @@ mod tests {
         assert_eq!(Reader::new(10).feed(&not_utf8), Err(Violation::NotText));
         let split_ping = client(OpCode::Control(Control::Ping), false, b"x");
         assert_eq!(Reader::new(10).feed(&split_ping), Err(Violation::Protocol));
+        let long_ping = client(OpCode::Control(Control::Ping), true, &[0; 126]);
+        assert_eq!(Reader::new(1024).feed(&long_ping), Err(Violation::Protocol));
         let mut reserved = client(TEXT, true, b"x");
         reserved[0] |= 0x40;
         assert_eq!(Reader::new(10).feed(&reserved), Err(Violation::Protocol));
