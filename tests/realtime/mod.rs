@@ -4,4 +4,5 @@
 mod auth;
 mod calls;
 mod channels;
+mod engine;
 mod slow;

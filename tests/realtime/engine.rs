@@ -1,0 +1,262 @@
+//! Plume's own engine (sessions that open on a WebSocket) at the edges of
+//! the protocols, and beside socketioxide, which serves long-polling
+//! sessions: both reach the same app and channels.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use plume::store::MemoryService;
+use plume::{App, Params};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::support::{SocketClient, TestServer};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn app() -> App {
+    let app = App::new();
+    app.use_service("notes", MemoryService::new()).unwrap();
+    let joining = app.clone();
+    app.on_connection(move |connection| joining.channel("everyone").join(connection));
+    app.publish(|_data, _ctx| vec!["everyone".to_owned()]);
+    app
+}
+
+/// A WebSocket session past the engine.io open packet, not yet connected
+/// to a namespace.
+async fn opened(base: &str) -> Ws {
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        base.replacen("http://", "ws://", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let open = next(&mut ws).await.expect("the open packet");
+    let open = open.into_text().unwrap();
+    let open: Value = serde_json::from_str(&open[1..]).unwrap();
+    assert_eq!(open["upgrades"], json!([]), "{open}");
+    assert_eq!(open["pingInterval"], json!(25000));
+    ws
+}
+
+/// The next frame, or `None` when the connection ended or nothing came
+/// for two seconds.
+async fn next(ws: &mut Ws) -> Option<Message> {
+    match tokio::time::timeout(Duration::from_secs(2), ws.next()).await {
+        Ok(Some(Ok(message))) => Some(message),
+        _ => None,
+    }
+}
+
+async fn next_text(ws: &mut Ws) -> Option<String> {
+    loop {
+        match next(ws).await? {
+            Message::Text(text) => return Some(text.as_str().to_owned()),
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_before_connecting_go_unanswered_and_other_namespaces_are_refused() {
+    let server = TestServer::start(app()).await;
+    let mut ws = opened(&server.base).await;
+
+    send(&mut ws, "420[\"find\",\"notes\"]").await;
+    send(&mut ws, "40/admin,").await;
+    assert_eq!(
+        next_text(&mut ws).await.as_deref(),
+        Some("44/admin,{\"message\":\"Invalid namespace\"}"),
+        "the call before connecting got no answer"
+    );
+    send(&mut ws, "40").await;
+    let connected = next_text(&mut ws).await.unwrap();
+    assert!(connected.starts_with("40{\"sid\":"), "{connected}");
+    send(&mut ws, "421[\"find\",\"notes\"]").await;
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("431[null,[]]"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_binary_event_is_refused_with_a_400_and_its_attachment_skipped() {
+    let server = TestServer::start(app()).await;
+    let mut ws = opened(&server.base).await;
+    send(&mut ws, "40").await;
+    next_text(&mut ws).await.unwrap();
+
+    send(
+        &mut ws,
+        "451-7[\"create\",\"notes\",{\"_placeholder\":true,\"num\":0}]",
+    )
+    .await;
+    ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    let ack = next_text(&mut ws).await.unwrap();
+    let args: Value = serde_json::from_str(ack.strip_prefix("437").unwrap()).unwrap();
+    assert_eq!(args[0]["code"], json!(400), "{ack}");
+    // The attachment was not taken for anything else; calls go on.
+    send(&mut ws, "428[\"create\",\"notes\",{\"text\":\"hi\"}]").await;
+    let ack = loop {
+        // The create's event may come first.
+        let packet = next_text(&mut ws).await.unwrap();
+        if !packet.starts_with("42[") {
+            break packet;
+        }
+    };
+    assert!(ack.starts_with("438[null,{"), "{ack}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_and_engine_pings_are_answered() {
+    let server = TestServer::start(app()).await;
+    let mut ws = opened(&server.base).await;
+    ws.send(Message::Ping(b"hi".to_vec().into())).await.unwrap();
+    match next(&mut ws).await {
+        Some(Message::Pong(payload)) => assert_eq!(&payload[..], b"hi"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    send(&mut ws, "2probe").await;
+    assert_eq!(next_text(&mut ws).await.as_deref(), Some("3probe"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_frame_that_breaks_the_protocol_closes_the_connection() {
+    let app = app();
+    let server = TestServer::start(app.clone()).await;
+    let mut ws = opened(&server.base).await;
+    send(&mut ws, "40").await;
+    next_text(&mut ws).await.unwrap();
+    assert_eq!(everyone(&app, 1).await, 1);
+    // Not an engine.io packet.
+    send(&mut ws, "9nonsense").await;
+    match next(&mut ws).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1002),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert_eq!(everyone(&app, 0).await, 0);
+    server.stop().await;
+}
+
+/// How many connections are in the app's `everyone` channel once they
+/// settle (a connection leaves when its socket ends).
+async fn everyone(app: &App, expected: usize) -> usize {
+    for _ in 0..100 {
+        let count = app.channel("everyone").connections().len();
+        if count == expected {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.channel("everyone").connections().len()
+}
+
+/// A long-polling session (socketioxide), connected to the namespace.
+struct Polling {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Polling {
+    async fn connect(base: &str) -> Self {
+        let http = reqwest::Client::new();
+        let open = http
+            .get(format!("{base}/socket.io/?EIO=4&transport=polling"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let open: Value = serde_json::from_str(&open[1..]).unwrap();
+        let sid = open["sid"].as_str().unwrap();
+        let polling = Self {
+            http,
+            url: format!("{base}/socket.io/?EIO=4&transport=polling&sid={sid}"),
+        };
+        polling.post("40").await;
+        let packets = polling.poll().await;
+        assert!(
+            packets.iter().any(|p| p.starts_with("40{\"sid\":")),
+            "{packets:?}"
+        );
+        polling
+    }
+
+    async fn post(&self, packet: &str) {
+        let answer = self
+            .http
+            .post(&self.url)
+            .body(packet.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success());
+    }
+
+    /// The packets of one long poll; a ping among them is answered.
+    async fn poll(&self) -> Vec<String> {
+        let request = self.http.get(&self.url).send();
+        let body = tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .expect("a long poll answered")
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let packets: Vec<String> = body.split('\u{1e}').map(str::to_owned).collect();
+        if packets.iter().any(|packet| packet == "2") {
+            self.post("3").await;
+        }
+        packets
+    }
+}
+
+#[tokio::test]
+async fn polling_and_websocket_sessions_get_the_same_events() {
+    let app = app();
+    let server = TestServer::start(app.clone()).await;
+    let mut websocket = SocketClient::connect(&server.base, None, &[])
+        .await
+        .unwrap();
+    let polling = Polling::connect(&server.base).await;
+    assert_eq!(app.channel("everyone").connections().len(), 2);
+
+    app.service("notes")
+        .unwrap()
+        .create(json!({"text": "to both"}), Params::default())
+        .await
+        .unwrap();
+    let (name, data) = websocket
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("the WebSocket session's event");
+    assert_eq!(
+        (name.as_str(), &data["text"]),
+        ("notes created", &json!("to both"))
+    );
+    let packets = polling.poll().await;
+    let event = packets
+        .iter()
+        .find(|packet| packet.starts_with("42"))
+        .expect("the polling session's event");
+    let event: Value = serde_json::from_str(&event[2..]).unwrap();
+    assert_eq!(event[0], json!("notes created"));
+    assert_eq!(event[1]["text"], json!("to both"));
+
+    // Calls over long-polling are answered by the same app.
+    polling.post("425[\"find\",\"notes\"]").await;
+    let packets = polling.poll().await;
+    let ack = packets.iter().find(|p| p.starts_with("435")).unwrap();
+    let args: Value = serde_json::from_str(&ack[3..]).unwrap();
+    assert_eq!(args[1][0]["text"], json!("to both"));
+    websocket.close().await;
+    server.stop().await;
+}
