@@ -49,7 +49,10 @@ pub async fn serve_on(
     // transports.
     let budget = options.input_budget();
     #[cfg(feature = "socketio")]
-    let socket = SocketOptions::for_body_limit(options.body_limit, budget.clone());
+    let socket = SocketOptions {
+        message_timeout: options.body_timeout,
+        ..SocketOptions::for_body_limit(options.body_limit, budget.clone())
+    };
     // CORS goes around socket.io too (its polling requests come from the
     // browser's page like any other), so not inside the REST router.
     let cors = options.cors.clone();

@@ -14,6 +14,11 @@ use crate::{Error, Result};
 /// are the ordinary calls, and what they hold is small.
 pub(crate) const SMALL_INPUT_BYTES: usize = 64 * 1024;
 
+/// How long a large input waits for its share of the [`InputBudget`]
+/// before it is refused (a REST request gets 503; a socket.io connection
+/// is closed).
+pub(crate) const BUDGET_WAIT: Duration = Duration::from_secs(10);
+
 /// How many inputs of the full body limit the default [`InputBudget`]
 /// holds at once.
 pub(crate) const LARGE_INPUTS_AT_ONCE: usize = 4;

@@ -28,7 +28,7 @@ use tower_http::services::ServeDir;
 pub use super::cors::{cors_from_config, cors_of};
 use super::dispatch::{self, AuthLookup, Caller, IdSegment};
 pub use super::input::InputBudget;
-use super::input::{check_value_count, count_values};
+use super::input::{BUDGET_WAIT, check_value_count, count_values};
 use super::ops::OpsRoute;
 use crate::metrics::Transport;
 use crate::{App, Error, HookContext, Id, Method, Provider, Result};
@@ -38,10 +38,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The deepest nesting a query string may use (`a[b][c]...`), as `qs`.
 pub const QUERY_MAX_DEPTH: usize = 5;
-
-/// How long a large REST body waits for the [`InputBudget`] before the
-/// request gets 503.
-const BUDGET_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a request body may take to arrive once it holds its share of
 /// the input budget ([`RestOptions::body_timeout`]): a 1 MiB body needs

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
@@ -37,6 +37,7 @@ use tower::layer::util::Stack;
 use tower::util::MapRequestLayer;
 
 use super::dispatch::{self, AuthLookup, Caller, IdSegment};
+use super::rest::DEFAULT_BODY_TIMEOUT;
 
 mod engine;
 mod frames;
@@ -44,7 +45,7 @@ mod packet;
 
 use crate::channels::{Closer, Connection, Delivery, Outgoing, Sender};
 use crate::metrics::Transport;
-use crate::transport::input::{InputBudget, check_value_count, count_values};
+use crate::transport::input::{InputBudget, InputPermit, check_value_count, count_values};
 use crate::{App, Error, Id, Method, Params, Provider, Result};
 pub use engine::{EngineFuture, EngineLayer, EngineService, MAX_QUEUED_BYTES};
 
@@ -82,6 +83,11 @@ pub struct SocketOptions {
     /// The allowance of large inputs in flight, shared with REST; `None`
     /// gives the transport its own.
     pub budget: Option<InputBudget>,
+    /// How long a WebSocket message larger than 64 KiB may take to arrive
+    /// once it holds its share of the budget (REST's `body_timeout`); a
+    /// slower one closes the connection, so slow senders cannot keep the
+    /// budget from everyone else.
+    pub message_timeout: Duration,
 }
 
 impl SocketOptions {
@@ -91,6 +97,7 @@ impl SocketOptions {
         Self {
             max_args_bytes: body_limit,
             budget: Some(budget),
+            message_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 
@@ -113,6 +120,7 @@ impl Default for SocketOptions {
         Self {
             max_args_bytes: DEFAULT_MAX_ARGS_BYTES,
             budget: None,
+            message_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -374,7 +382,8 @@ impl SocketState {
 
     /// Answers one call of `event` over `connection`: the packet's size
     /// (`bytes`, text and attachments) and how many JSON `values` it holds
-    /// are checked and an allowance taken before `parse` turns its
+    /// are checked and an allowance taken (unless the packet `held` one
+    /// while it was read) before `parse` turns its
     /// arguments (those after the event name) into values, which take
     /// several times the packet's bytes. Refusals are counted for
     /// `/metrics`.
@@ -384,6 +393,7 @@ impl SocketState {
         addr: Option<std::net::IpAddr>,
         event: &str,
         (bytes, values): (usize, usize),
+        held: Option<InputPermit>,
         parse: impl FnOnce() -> Option<Vec<Value>>,
     ) -> Result<Value> {
         let started = Instant::now();
@@ -397,8 +407,12 @@ impl SocketState {
                 )));
             }
             check_value_count(values, max)?;
-            // Held until the call has answered: its arguments live that long.
-            let permit = self.budget.try_take(bytes)?;
+            // Held until the call has answered: its arguments live that
+            // long. A packet read with its share already holds it.
+            let permit = match held {
+                Some(permit) => permit,
+                None => self.budget.try_take(bytes)?,
+            };
             let args = parse()
                 .ok_or_else(|| Error::bad_request("Invalid arguments: expected JSON values"))?;
             Ok((permit, args))
@@ -469,6 +483,7 @@ async fn on_message(
             addr,
             &event,
             (packet.bytes, packet.values),
+            None,
             || (packet.parse)().map(|Args(args)| args),
         )
         .await;

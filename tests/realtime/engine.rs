@@ -260,3 +260,78 @@ async fn polling_and_websocket_sessions_get_the_same_events() {
     websocket.close().await;
     server.stop().await;
 }
+
+/// A large message is read only with its share of the input budget, as a
+/// large REST body is: a socket that holds the share and stalls is closed
+/// once the body timeout passes, and a socket waiting for the share is
+/// not read until then.
+#[tokio::test]
+async fn large_messages_share_the_input_budget_and_a_stalled_one_is_closed() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    const LARGE: usize = 100 * 1024;
+    let options = plume::transport::rest::RestOptions {
+        body_limit: 2 * LARGE,
+        // One large input in flight at a time.
+        budget: Some(plume::transport::rest::InputBudget::new(2 * LARGE)),
+        body_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(app(), options).await;
+    let mut stalled = opened(&server.base).await;
+    send(&mut stalled, "40").await;
+    next_text(&mut stalled).await.unwrap();
+    let mut waiting = opened(&server.base).await;
+    send(&mut waiting, "40").await;
+    next_text(&mut waiting).await.unwrap();
+
+    // The first frame of a large message, and nothing after it.
+    let head = format!(
+        "420[\"create\",\"notes\",{{\"text\":\"{}",
+        "x".repeat(LARGE)
+    );
+    let frame = Frame::message(head.into_bytes(), OpCode::Data(Data::Text), false);
+    stalled.send(Message::Frame(frame)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A whole large call, which waits for the share the stalled one holds.
+    let call = format!(
+        "421[\"create\",\"notes\",{{\"text\":\"{}\"}}]",
+        "y".repeat(LARGE)
+    );
+    send(&mut waiting, &call).await;
+
+    let closed = async {
+        let code = match next(&mut stalled).await {
+            Some(Message::Close(Some(frame))) => u16::from(frame.code),
+            other => panic!("expected a close frame, got {other:?}"),
+        };
+        (code, tokio::time::Instant::now())
+    };
+    let answered = async {
+        let ack = loop {
+            let packet = tokio::time::timeout(Duration::from_secs(5), waiting.next())
+                .await
+                .expect("an answer")
+                .unwrap()
+                .unwrap();
+            let text = packet.into_text().unwrap();
+            if text.starts_with("431") {
+                break text;
+            }
+        };
+        (ack, tokio::time::Instant::now())
+    };
+    let ((code, closed_at), (ack, answered_at)) = tokio::join!(closed, answered);
+    assert_eq!(code, 1008, "closed for holding the budget too long");
+    assert!(
+        ack.starts_with("431[null,{"),
+        "{}",
+        &ack[..40.min(ack.len())]
+    );
+    assert!(
+        answered_at >= closed_at,
+        "answered only once the share was free"
+    );
+    server.stop().await;
+}

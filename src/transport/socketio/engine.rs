@@ -30,7 +30,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use bytes::{Buf, Bytes};
-use hyper::rt::{Read, ReadBuf, Write};
+use hyper::rt::{Read as _, ReadBuf, Write as _};
 use hyper::upgrade::Upgraded;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -38,11 +38,11 @@ use tokio::time::Instant;
 use tower::{Layer, Service};
 use tungstenite::protocol::frame::coding::Control;
 
-use super::frames::{self, Message, Reader, TextFrame};
+use super::frames::{self, Message, Read, Reader, TextFrame};
 use super::packet::{self, MAIN_NAMESPACE, Packet};
 use super::{Args, HandshakeHeaders, SocketState};
 use crate::channels::{Closer, Connection, Delivery, Outgoing, Sender};
-use crate::transport::input::count_values;
+use crate::transport::input::{BUDGET_WAIT, InputPermit, count_values};
 use crate::{Error, Result};
 
 /// Bytes of events and acks a socket may have queued beyond what the
@@ -63,6 +63,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Most binary attachments one packet may announce (as socketioxide is
 /// set up for long-polling sessions).
 const MAX_ATTACHMENTS: usize = 16;
+
+/// The close codes for a client that broke a rule of the server's, and
+/// for one the server cannot serve now.
+const POLICY_VIOLATION: u16 = 1008;
+const TRY_AGAIN_LATER: u16 = 1013;
 
 /// Bytes read from a socket at a time, on the stack of the read: a socket
 /// keeps none of them between reads.
@@ -367,7 +372,7 @@ impl Outbox {
         &self,
         cx: &mut Context<'_>,
         reader: &mut Reader,
-    ) -> Poll<io::Result<std::result::Result<Vec<Message>, frames::Violation>>> {
+    ) -> Poll<io::Result<std::result::Result<Vec<Read>, frames::Violation>>> {
         let mut bytes = [0u8; READ_BYTES];
         let read = {
             let mut wire = self.wire();
@@ -523,12 +528,16 @@ impl Socket {
         tokio::pin!(heartbeat);
         let connect_by = tokio::time::sleep(CONNECT_TIMEOUT);
         tokio::pin!(connect_by);
+        // When the large message being read must have arrived.
+        let large_by = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(large_by);
         let mut awaiting_pong = false;
         loop {
             if self.outbox.is_closing() {
                 return End::ByServer;
             }
             let flushing = self.outbox.has_queue();
+            let large = self.reader.holds_budget();
             let outbox = self.outbox.clone();
             let reader = &mut self.reader;
             tokio::select! {
@@ -539,12 +548,17 @@ impl Socket {
                         return End::ByClient;
                     }
                 }
-                read = poll_fn(|cx| outbox.poll_read(cx, reader)) => match read {
-                    Err(_) => return End::ByClient,
-                    Ok(Err(violation)) => return End::Violation(violation.code()),
-                    Ok(Ok(messages)) => {
-                        for message in messages {
-                            match self.on_message(message).await {
+                read = poll_fn(|cx| outbox.poll_read(cx, reader)) => {
+                    let Ok(mut read) = read else {
+                        return End::ByClient;
+                    };
+                    loop {
+                        let reads = match read {
+                            Ok(reads) => reads,
+                            Err(violation) => return End::Violation(violation.code()),
+                        };
+                        for read in reads {
+                            match self.on_message(read).await {
                                 Flow::Go => {}
                                 Flow::Pong => {
                                     awaiting_pong = false;
@@ -553,8 +567,21 @@ impl Socket {
                                 Flow::End(end) => return end,
                             }
                         }
+                        if !self.reader.wants_budget() {
+                            break;
+                        }
+                        // The socket is not read while it waits.
+                        let state = &self.engine.state;
+                        let Ok(permit) = state.budget.take(self.engine.max_message, BUDGET_WAIT).await else {
+                            return End::Violation(TRY_AGAIN_LATER);
+                        };
+                        large_by.as_mut().reset(Instant::now() + state.options.message_timeout);
+                        read = self.reader.grant(permit);
                     }
-                },
+                }
+                () = &mut large_by, if large => {
+                    return End::Violation(POLICY_VIOLATION);
+                }
                 () = &mut heartbeat => {
                     if awaiting_pong {
                         return End::ByClient;
@@ -564,15 +591,16 @@ impl Socket {
                     heartbeat.as_mut().reset(Instant::now() + PING_TIMEOUT);
                 }
                 () = &mut connect_by, if self.connection.is_none() => {
-                    return End::Violation(1008);
+                    return End::Violation(POLICY_VIOLATION);
                 }
             }
         }
     }
 
-    async fn on_message(&mut self, message: Message) -> Flow {
+    async fn on_message(&mut self, read: Read) -> Flow {
+        let Read { message, permit } = read;
         match message {
-            Message::Text(text) => self.on_engine_packet(text).await,
+            Message::Text(text) => self.on_engine_packet(text, permit).await,
             Message::Binary(_) => {
                 // An attachment: Plume's services take JSON, and the packet
                 // it belongs to was answered already.
@@ -589,9 +617,9 @@ impl Socket {
 
     /// An engine.io packet: `1` close, `2` ping, `3` pong, `4` message,
     /// `5` upgrade and `6` noop (neither used on a WebSocket session).
-    async fn on_engine_packet(&mut self, text: String) -> Flow {
+    async fn on_engine_packet(&mut self, text: String, permit: Option<InputPermit>) -> Flow {
         match text.as_bytes().first() {
-            Some(b'4') => self.on_packet(&text[1..]).await,
+            Some(b'4') => self.on_packet(&text[1..], permit).await,
             Some(b'3') => Flow::Pong,
             Some(b'2') => {
                 self.send_text(&format!("3{}", &text[1..]));
@@ -604,7 +632,7 @@ impl Socket {
     }
 
     /// A socket.io packet.
-    async fn on_packet(&mut self, text: &str) -> Flow {
+    async fn on_packet(&mut self, text: &str, permit: Option<InputPermit>) -> Flow {
         let Some(packet) = packet::parse(text) else {
             return Flow::End(End::Violation(1002));
         };
@@ -625,7 +653,7 @@ impl Socket {
                 namespace,
                 ack,
                 json,
-            } if namespace == MAIN_NAMESPACE => self.on_event(ack, json),
+            } if namespace == MAIN_NAMESPACE => self.on_event(ack, json, permit),
             Packet::Event { .. } => {}
             Packet::BinaryEvent {
                 namespace,
@@ -698,7 +726,7 @@ impl Socket {
 
     /// A call: answered on a task of its own, so that a slow one does not
     /// hold up the socket's other calls.
-    fn on_event(&self, ack: Option<u64>, json: &str) {
+    fn on_event(&self, ack: Option<u64>, json: &str, permit: Option<InputPermit>) {
         let Some(connection) = self.connection.clone() else {
             // Not connected to the namespace: not for the app.
             return;
@@ -725,7 +753,7 @@ impl Socket {
             };
             let outcome = engine
                 .state
-                .answer(&connection, addr, &event, size, parse)
+                .answer(&connection, addr, &event, size, permit, parse)
                 .await;
             // A call without an ack id gets no answer, as in Feathers.
             if let Some(id) = ack {

@@ -8,10 +8,21 @@ use std::io::Cursor;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use crate::transport::input::{InputPermit, SMALL_INPUT_BYTES};
+
 /// The longest frame header there is (8 length bytes and a mask).
 pub(super) const MAX_HEADER_BYTES: usize = 14;
 
-/// A whole message from the client.
+/// A whole message from the client, with the share of the input budget it
+/// was read with when it is larger than `SMALL_INPUT_BYTES` (held until
+/// it has been answered).
+#[derive(Debug)]
+pub(super) struct Read {
+    pub(super) message: Message,
+    pub(super) permit: Option<InputPermit>,
+}
+
+/// What a client sent.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Message {
     Text(String),
@@ -48,6 +59,12 @@ impl Violation {
 /// Reads client frames from the bytes the socket received and puts
 /// fragments back together, refusing any message over `max_message`
 /// bytes from its header, before its payload is buffered.
+///
+/// A message larger than `SMALL_INPUT_BYTES` is read only with a share of
+/// the input budget (as a large REST body is): at its first frame header
+/// the reader stops and [wants the budget](Self::wants_budget) until it
+/// is [granted](Self::grant), so that large messages in flight are
+/// bounded across all sockets and a socket that waits is not read.
 #[derive(Debug)]
 pub(super) struct Reader {
     max_message: usize,
@@ -55,6 +72,10 @@ pub(super) struct Reader {
     pending: Vec<u8>,
     /// A fragmented message so far: whether it is text, and its bytes.
     partial: Option<(bool, Vec<u8>)>,
+    /// The budget the message being read holds.
+    permit: Option<InputPermit>,
+    /// The next frame makes the message large, and it holds no budget.
+    wants_budget: bool,
 }
 
 impl Reader {
@@ -63,7 +84,27 @@ impl Reader {
             max_message,
             pending: Vec::new(),
             partial: None,
+            permit: None,
+            wants_budget: false,
         }
+    }
+
+    /// True when reading stopped for a share of the budget.
+    pub(super) fn wants_budget(&self) -> bool {
+        self.wants_budget
+    }
+
+    /// True while a large message holds its share of the budget.
+    pub(super) fn holds_budget(&self) -> bool {
+        self.permit.is_some()
+    }
+
+    /// Gives the message being read its share of the budget and reads on
+    /// through what was received meanwhile.
+    pub(super) fn grant(&mut self, permit: InputPermit) -> Result<Vec<Read>, Violation> {
+        self.permit = Some(permit);
+        self.wants_budget = false;
+        self.feed(&[])
     }
 
     /// Bytes received and not yet part of a whole frame.
@@ -73,14 +114,20 @@ impl Reader {
     }
 
     /// Takes `bytes` just read and gives every message they complete.
-    pub(super) fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Message>, Violation> {
+    pub(super) fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Read>, Violation> {
         self.pending.extend_from_slice(bytes);
         let mut messages = Vec::new();
         let mut at = 0;
         while let Some((message, used)) = self.next_frame(at)? {
             at += used;
             if let Some(message) = message {
-                messages.push(message);
+                let permit = match message {
+                    // A control frame can come in the middle of a large
+                    // message, which keeps its budget.
+                    Message::Ping(_) | Message::Close => None,
+                    Message::Text(_) | Message::Binary(_) => self.permit.take(),
+                };
+                messages.push(Read { message, permit });
             }
         }
         self.pending.drain(..at);
@@ -111,8 +158,16 @@ impl Reader {
         }
         let so_far = self.partial.as_ref().map_or(0, |(_, bytes)| bytes.len());
         let length = usize::try_from(length).map_err(|_| Violation::TooLarge)?;
-        if length.saturating_add(so_far) > self.max_message {
+        let total = length.saturating_add(so_far);
+        if total > self.max_message {
             return Err(Violation::TooLarge);
+        }
+        if total > SMALL_INPUT_BYTES
+            && self.permit.is_none()
+            && matches!(header.opcode, OpCode::Data(_))
+        {
+            self.wants_budget = true;
+            return Ok(None);
         }
         let start = usize::try_from(cursor.position()).map_err(|_| Violation::Protocol)?;
         let end = start + length;
@@ -267,6 +322,11 @@ mod tests {
     const TEXT: OpCode = OpCode::Data(Data::Text);
     const MORE: OpCode = OpCode::Data(Data::Continue);
 
+    /// The messages of `feed`, without their budget.
+    fn messages(read: Result<Vec<Read>, Violation>) -> Result<Vec<Message>, Violation> {
+        read.map(|reads| reads.into_iter().map(|read| read.message).collect())
+    }
+
     #[test]
     fn whole_frames_give_messages_and_split_ones_wait() {
         let mut reader = Reader::new(1024);
@@ -275,12 +335,12 @@ mod tests {
         bytes.extend(client(TEXT, true, "42[\"é\"]".as_bytes()));
         let (first, rest) = bytes.split_at(bytes.len() - 3);
         assert_eq!(
-            reader.feed(first).unwrap(),
+            messages(reader.feed(first)).unwrap(),
             vec![Message::Text("40".into()), Message::Binary(vec![0, 1, 2])]
         );
         assert!(reader.buffered() > 0);
         assert_eq!(
-            reader.feed(rest).unwrap(),
+            messages(reader.feed(rest)).unwrap(),
             vec![Message::Text("42[\"é\"]".into())]
         );
         assert_eq!(reader.pending.capacity(), 0);
@@ -294,7 +354,7 @@ mod tests {
         bytes.extend(client(MORE, false, b"1,"));
         bytes.extend(client(MORE, true, b"2]"));
         assert_eq!(
-            reader.feed(&bytes).unwrap(),
+            messages(reader.feed(&bytes)).unwrap(),
             vec![
                 Message::Ping(b"hi".to_vec()),
                 Message::Text("42[1,2]".into())
@@ -308,28 +368,84 @@ mod tests {
         let bytes = client(TEXT, true, &[b'x'; 11]);
         // Only the header (2 bytes and the mask) has arrived: refused
         // before the payload.
-        assert_eq!(reader.feed(&bytes[..6]), Err(Violation::TooLarge));
+        assert_eq!(messages(reader.feed(&bytes[..6])), Err(Violation::TooLarge));
         let mut reader = Reader::new(10);
         let mut bytes = client(TEXT, false, &[b'x'; 6]);
         bytes.extend(client(MORE, true, &[b'x'; 6]));
-        assert_eq!(reader.feed(&bytes), Err(Violation::TooLarge));
+        assert_eq!(messages(reader.feed(&bytes)), Err(Violation::TooLarge));
+    }
+
+    #[test]
+    fn a_large_message_is_read_only_with_a_share_of_the_budget() {
+        let budget = crate::transport::input::InputBudget::new(4 * SMALL_INPUT_BYTES);
+        let mut reader = Reader::new(4 * SMALL_INPUT_BYTES);
+        let large = "x".repeat(SMALL_INPUT_BYTES + 1);
+        let mut bytes = client(TEXT, true, b"small");
+        bytes.extend(client(TEXT, false, large.as_bytes()));
+        bytes.extend(client(OpCode::Control(Control::Ping), true, b"p"));
+        bytes.extend(client(MORE, true, b"!"));
+        bytes.extend(client(TEXT, true, b"after"));
+        // Up to the large message's first frame, and no further.
+        let reads = reader.feed(&bytes).unwrap();
+        assert_eq!(reads.len(), 1);
+        assert!(reads[0].permit.is_none());
+        assert!(reader.wants_budget());
+        assert!(reader.feed(&[]).unwrap().is_empty());
+        // Granted: the rest is read, and the budget goes with the message.
+        let permit = budget.try_take(4 * SMALL_INPUT_BYTES).unwrap();
+        let reads = reader.grant(permit).unwrap();
+        assert!(!reader.wants_budget() && !reader.holds_budget());
+        let kinds: Vec<_> = reads
+            .iter()
+            .map(|read| {
+                (
+                    read.message == Message::Text("after".into()),
+                    read.permit.is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(kinds, [(false, false), (false, true), (true, false)]);
+        assert!(
+            budget.try_take(SMALL_INPUT_BYTES + 1).is_err(),
+            "still held"
+        );
+        drop(reads);
+        assert!(budget.try_take(SMALL_INPUT_BYTES + 1).is_ok());
     }
 
     #[test]
     fn bad_frames_are_violations() {
         let unmasked = [0x81, 0x01, b'x'];
-        assert_eq!(Reader::new(10).feed(&unmasked), Err(Violation::Protocol));
+        assert_eq!(
+            messages(Reader::new(10).feed(&unmasked)),
+            Err(Violation::Protocol)
+        );
         let stray = client(MORE, true, b"x");
-        assert_eq!(Reader::new(10).feed(&stray), Err(Violation::Protocol));
+        assert_eq!(
+            messages(Reader::new(10).feed(&stray)),
+            Err(Violation::Protocol)
+        );
         let not_utf8 = client(TEXT, true, &[0xff]);
-        assert_eq!(Reader::new(10).feed(&not_utf8), Err(Violation::NotText));
+        assert_eq!(
+            messages(Reader::new(10).feed(&not_utf8)),
+            Err(Violation::NotText)
+        );
         let split_ping = client(OpCode::Control(Control::Ping), false, b"x");
-        assert_eq!(Reader::new(10).feed(&split_ping), Err(Violation::Protocol));
+        assert_eq!(
+            messages(Reader::new(10).feed(&split_ping)),
+            Err(Violation::Protocol)
+        );
         let long_ping = client(OpCode::Control(Control::Ping), true, &[0; 126]);
-        assert_eq!(Reader::new(1024).feed(&long_ping), Err(Violation::Protocol));
+        assert_eq!(
+            messages(Reader::new(1024).feed(&long_ping)),
+            Err(Violation::Protocol)
+        );
         let mut reserved = client(TEXT, true, b"x");
         reserved[0] |= 0x40;
-        assert_eq!(Reader::new(10).feed(&reserved), Err(Violation::Protocol));
+        assert_eq!(
+            messages(Reader::new(10).feed(&reserved)),
+            Err(Violation::Protocol)
+        );
     }
 
     #[test]
