@@ -335,3 +335,115 @@ async fn large_messages_share_the_input_budget_and_a_stalled_one_is_closed() {
     );
     server.stop().await;
 }
+
+/// A session with `headers` on its handshake, past the open packet.
+async fn opened_with(base: &str, headers: &[(&str, &str)]) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        base.replacen("http://", "ws://", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert!(next_text(&mut ws).await.unwrap().starts_with('0'));
+    ws
+}
+
+#[tokio::test]
+async fn a_session_that_keeps_being_refused_is_closed() {
+    let server = TestServer::start(app()).await;
+    let twice = [("authorization", "Bearer a"), ("authorization", "Bearer b")];
+    let mut ws = opened_with(&server.base, &twice).await;
+    for _ in 0..3 {
+        send(&mut ws, "40").await;
+        let refused = next_text(&mut ws).await.unwrap();
+        assert!(refused.starts_with("44{\"message\":"), "{refused}");
+    }
+    send(&mut ws, "40").await;
+    match next(&mut ws).await {
+        Some(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1008),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    server.stop().await;
+}
+
+/// A frame's text, however the client's reads split it.
+async fn next_large_text(ws: &mut Ws) -> String {
+    match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => text.as_str().to_owned(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_large_answer_being_read_does_not_make_its_client_slow() {
+    let app = app();
+    let notes = app.service("notes").unwrap();
+    // Past what the kernel's buffers take (at most 4 MiB to send and 6 MiB
+    // to receive on Linux by default) while the client does not read.
+    let megabyte = "x".repeat(1024 * 1024);
+    for _ in 0..12 {
+        notes
+            .create(json!({"text": megabyte}), Params::default())
+            .await
+            .unwrap();
+    }
+    let server = TestServer::start(app.clone()).await;
+    let mut ws = opened(&server.base).await;
+    send(&mut ws, "40").await;
+    next_text(&mut ws).await.unwrap();
+
+    // A 12 MiB answer the client does not read yet, then events behind it.
+    send(&mut ws, "420[\"find\",\"notes\"]").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 0..10 {
+        notes
+            .create(json!({"n": n}), Params::default())
+            .await
+            .unwrap();
+    }
+    let ack = next_large_text(&mut ws).await;
+    assert!(ack.starts_with("430[null,["), "{}", &ack[..20]);
+    assert!(ack.len() > 12 * 1024 * 1024);
+    for n in 0..10 {
+        let event = next_large_text(&mut ws).await;
+        assert!(event.starts_with("42[\"notes created\""), "{event}");
+        let event: Value = serde_json::from_str(&event[2..]).unwrap();
+        assert_eq!(event[1]["n"], json!(n));
+    }
+    assert_eq!(app.slow_connections_dropped(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_the_server_closes_gets_what_was_sent_before_the_close() {
+    let app = app();
+    let server = TestServer::start(app.clone()).await;
+    let mut ws = opened(&server.base).await;
+    send(&mut ws, "40").await;
+    next_text(&mut ws).await.unwrap();
+
+    // More than the kernel's buffers take while the client does not read,
+    // then the server closes the socket (as an expired login does).
+    let text = "y".repeat(12 * 1024 * 1024);
+    app.service("notes")
+        .unwrap()
+        .create(json!({"text": text}), Params::default())
+        .await
+        .unwrap();
+    let connections = app.channel("everyone").connections();
+    assert_eq!(connections.len(), 1);
+    connections[0].close();
+
+    let event = next_large_text(&mut ws).await;
+    let event: Value = serde_json::from_str(&event[2..]).unwrap();
+    assert_eq!(event[1]["text"].as_str().map(str::len), Some(text.len()));
+    assert_eq!(next_large_text(&mut ws).await, "41");
+    server.stop().await;
+}

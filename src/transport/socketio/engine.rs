@@ -47,8 +47,9 @@ use crate::{Error, Result};
 
 /// Bytes of events and acks a socket may have queued beyond what the
 /// kernel's send buffer holds (which Linux grows to several MiB for a
-/// client that reads). A socket past it reads more slowly than events
-/// come, and is dropped ([`Delivery::Full`]).
+/// client that reads), behind the frame being written. A socket past it
+/// reads more slowly than events come, and is dropped
+/// ([`Delivery::Full`]).
 pub const MAX_QUEUED_BYTES: usize = 1024 * 1024;
 
 /// How often the server pings a client, and how long it waits for the
@@ -59,6 +60,16 @@ const PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client may stay connected without connecting to the
 /// namespace (socket.io's `connectTimeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Refused connects (a bad token, say) a session may follow with another
+/// try; one more closes it, so that a client cannot make the server check
+/// credentials over and over on one connection.
+const MAX_REFUSED_CONNECTS: u8 = 3;
+
+/// How long a socket the server closes may take to read what was queued
+/// for it (a last event, such as an expired login's) before it is closed
+/// regardless.
+const GOODBYE_WAIT: Duration = Duration::from_secs(1);
 
 /// Most binary attachments one packet may announce (as socketioxide is
 /// set up for long-polling sessions).
@@ -296,8 +307,11 @@ impl Outbox {
         if wire.closing || wire.io.is_none() {
             return Delivery::Gone;
         }
-        if !wire.queue.is_empty() {
-            if wire.queued.saturating_add(frame.len()) > MAX_QUEUED_BYTES {
+        if let Some(front) = wire.queue.front() {
+            // The frame being written does not count: a large answer the
+            // client is reading does not make it slow. What waits behind
+            // it does.
+            if wire.queued - front.len() > MAX_QUEUED_BYTES {
                 return Delivery::Full;
             }
             wire.queued += frame.len();
@@ -466,8 +480,8 @@ struct Socket {
     addr: Option<IpAddr>,
     /// Once the client has connected to the namespace.
     connection: Option<Connection>,
-    /// Binary messages still to come for a packet that announced them.
-    attachments: usize,
+    /// Connects refused so far.
+    refused: u8,
 }
 
 impl Drop for Socket {
@@ -497,12 +511,20 @@ impl Socket {
             handshake: Some(handshake),
             addr,
             connection: None,
-            attachments: 0,
+            refused: 0,
         }
     }
 
-    fn send_text(&self, text: &str) -> Delivery {
-        self.outbox.send(frames::text(text))
+    fn send_text(&self, text: &str) {
+        self.send(frames::text(text));
+    }
+
+    /// Sends the socket's own frame (an answer, a ping or pong); a client
+    /// that leaves them unread past the queue's bound is closed.
+    fn send(&self, frame: Bytes) {
+        if self.outbox.send(frame) == Delivery::Full {
+            self.outbox.close();
+        }
     }
 
     async fn run(mut self) {
@@ -514,6 +536,11 @@ impl Socket {
         );
         self.send_text(&open);
         let end = self.serve().await;
+        if matches!(end, End::ByServer) {
+            // What was sent before the close reaches the client first.
+            let outbox = self.outbox.clone();
+            let _ = tokio::time::timeout(GOODBYE_WAIT, poll_fn(|cx| outbox.poll_flush(cx))).await;
+        }
         let last = match end {
             End::ByClient => vec![frames::close(1000)],
             End::ByServer => vec![frames::text(packet::DISCONNECT), frames::close(1000)],
@@ -540,6 +567,8 @@ impl Socket {
             let large = self.reader.holds_budget();
             let outbox = self.outbox.clone();
             let reader = &mut self.reader;
+            // Biased, with the timers before the read: a client that always
+            // has something to read cannot keep them from firing.
             tokio::select! {
                 biased;
                 () = outbox.wake.notified() => {}
@@ -547,6 +576,20 @@ impl Socket {
                     if flushed.is_err() {
                         return End::ByClient;
                     }
+                }
+                () = &mut heartbeat => {
+                    if awaiting_pong {
+                        return End::ByClient;
+                    }
+                    self.send_text("2");
+                    awaiting_pong = true;
+                    heartbeat.as_mut().reset(Instant::now() + PING_TIMEOUT);
+                }
+                () = &mut connect_by, if self.connection.is_none() => {
+                    return End::Violation(POLICY_VIOLATION);
+                }
+                () = &mut large_by, if large => {
+                    return End::Violation(POLICY_VIOLATION);
                 }
                 read = poll_fn(|cx| outbox.poll_read(cx, reader)) => {
                     let Ok(mut read) = read else {
@@ -579,20 +622,6 @@ impl Socket {
                         read = self.reader.grant(permit);
                     }
                 }
-                () = &mut large_by, if large => {
-                    return End::Violation(POLICY_VIOLATION);
-                }
-                () = &mut heartbeat => {
-                    if awaiting_pong {
-                        return End::ByClient;
-                    }
-                    self.send_text("2");
-                    awaiting_pong = true;
-                    heartbeat.as_mut().reset(Instant::now() + PING_TIMEOUT);
-                }
-                () = &mut connect_by, if self.connection.is_none() => {
-                    return End::Violation(POLICY_VIOLATION);
-                }
             }
         }
     }
@@ -601,14 +630,11 @@ impl Socket {
         let Read { message, permit } = read;
         match message {
             Message::Text(text) => self.on_engine_packet(text, permit).await,
-            Message::Binary(_) => {
-                // An attachment: Plume's services take JSON, and the packet
-                // it belongs to was answered already.
-                self.attachments = self.attachments.saturating_sub(1);
-                Flow::Go
-            }
+            // An attachment: Plume's services take JSON, and the packet it
+            // belongs to was answered already.
+            Message::Binary(_) => Flow::Go,
             Message::Ping(payload) => {
-                self.outbox.send(frames::control(Control::Pong, &payload));
+                self.send(frames::control(Control::Pong, &payload));
                 Flow::Go
             }
             Message::Close => Flow::End(End::ByClient),
@@ -642,6 +668,9 @@ impl Socket {
             }
             Packet::Connect { auth, .. } => {
                 if self.connection.is_none() {
+                    if self.refused >= MAX_REFUSED_CONNECTS {
+                        return Flow::End(End::Violation(POLICY_VIOLATION));
+                    }
                     self.connect(auth).await;
                 }
             }
@@ -663,7 +692,6 @@ impl Socket {
                 if attachments > MAX_ATTACHMENTS {
                     return Flow::End(End::Violation(1009));
                 }
-                self.attachments = attachments;
                 if let (MAIN_NAMESPACE, Some(id), Some(_)) = (namespace, ack, &self.connection) {
                     let error = Error::bad_request("Invalid arguments: expected JSON values");
                     self.send_text(&packet::ack(id, &ack_args(Err(error))));
@@ -673,7 +701,6 @@ impl Socket {
                 if attachments > MAX_ATTACHMENTS {
                     return Flow::End(End::Violation(1009));
                 }
-                self.attachments = attachments;
             }
         }
         Flow::Go
@@ -719,6 +746,7 @@ impl Socket {
                 self.send_text(&packet::connected(&sid));
             }
             Err(error) => {
+                self.refused = self.refused.saturating_add(1);
                 self.send_text(&packet::connect_error(MAIN_NAMESPACE, error.message()));
             }
         }

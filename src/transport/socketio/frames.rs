@@ -10,6 +10,10 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
 use crate::transport::input::{InputPermit, SMALL_INPUT_BYTES};
 
+/// The most room kept for received bytes that are not a whole frame yet,
+/// once a larger message has been read out of it.
+const KEPT_BYTES: usize = 8 * 1024;
+
 /// The longest frame header there is (8 length bytes and a mask).
 pub(super) const MAX_HEADER_BYTES: usize = 14;
 
@@ -134,6 +138,10 @@ impl Reader {
         if self.pending.is_empty() {
             // An idle socket holds no buffer: the next read allocates anew.
             self.pending = Vec::new();
+        } else if self.pending.capacity() > KEPT_BYTES && self.pending.len() <= KEPT_BYTES {
+            // Nor the room a large message needed, for the start of the
+            // next frame.
+            self.pending.shrink_to(KEPT_BYTES);
         }
         Ok(messages)
     }
@@ -170,7 +178,7 @@ impl Reader {
             return Ok(None);
         }
         let start = usize::try_from(cursor.position()).map_err(|_| Violation::Protocol)?;
-        let end = start + length;
+        let end = start.checked_add(length).ok_or(Violation::TooLarge)?;
         let frame = &self.pending[at..];
         if frame.len() < end {
             // Not reserved ahead: a header alone does not make the server
@@ -411,6 +419,18 @@ mod tests {
         );
         drop(reads);
         assert!(budget.try_take(SMALL_INPUT_BYTES + 1).is_ok());
+    }
+
+    #[test]
+    fn the_room_of_a_large_message_is_not_kept() {
+        let mut reader = Reader::new(64 * 1024);
+        let mut bytes = client(TEXT, true, &[b'x'; 60 * 1024]);
+        // The first byte of the next frame.
+        bytes.push(0x81);
+        let reads = reader.feed(&bytes).unwrap();
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reader.buffered(), 1);
+        assert!(reader.pending.capacity() <= KEPT_BYTES);
     }
 
     #[test]
