@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use plume::store::MemoryService;
 use plume::{App, Params};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -16,29 +15,51 @@ use crate::support::{SocketClient, TestServer};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-fn app() -> App {
-    let app = App::new();
-    app.use_service("notes", MemoryService::new()).unwrap();
-    let joining = app.clone();
-    app.on_connection(move |connection| joining.channel("everyone").join(connection));
-    app.publish(|_data, _ctx| vec!["everyone".to_owned()]);
-    app
-}
+use super::notes_to_everyone as app;
 
 /// A WebSocket session past the engine.io open packet, not yet connected
 /// to a namespace.
 async fn opened(base: &str) -> Ws {
+    opened_with(base, &[]).await
+}
+
+/// A session with `headers` on its handshake, past the open packet.
+async fn opened_with(base: &str, headers: &[(&str, &str)]) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let url = format!(
         "{}/socket.io/?EIO=4&transport=websocket",
         base.replacen("http://", "ws://", 1)
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let open = next(&mut ws).await.expect("the open packet");
-    let open = open.into_text().unwrap();
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let open = next_text(&mut ws).await.expect("the open packet");
     let open: Value = serde_json::from_str(&open[1..]).unwrap();
     assert_eq!(open["upgrades"], json!([]), "{open}");
     assert_eq!(open["pingInterval"], json!(25000));
     ws
+}
+
+/// A WebSocket session connected to the main namespace.
+async fn connected(base: &str) -> Ws {
+    let mut ws = opened(base).await;
+    send(&mut ws, "40").await;
+    let answer = next_text(&mut ws).await.unwrap();
+    assert!(answer.starts_with("40{\"sid\":"), "{answer}");
+    ws
+}
+
+/// The code of the close frame that comes next.
+async fn close_code(ws: &mut Ws) -> u16 {
+    match next(ws).await {
+        Some(Message::Close(Some(frame))) => u16::from(frame.code),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
 }
 
 /// The next frame, or `None` when the connection ended or nothing came
@@ -87,9 +108,7 @@ async fn calls_before_connecting_go_unanswered_and_other_namespaces_are_refused(
 #[tokio::test]
 async fn a_binary_event_is_refused_with_a_400_and_its_attachment_skipped() {
     let server = TestServer::start(app()).await;
-    let mut ws = opened(&server.base).await;
-    send(&mut ws, "40").await;
-    next_text(&mut ws).await.unwrap();
+    let mut ws = connected(&server.base).await;
 
     send(
         &mut ws,
@@ -131,16 +150,11 @@ async fn websocket_and_engine_pings_are_answered() {
 async fn a_frame_that_breaks_the_protocol_closes_the_connection() {
     let app = app();
     let server = TestServer::start(app.clone()).await;
-    let mut ws = opened(&server.base).await;
-    send(&mut ws, "40").await;
-    next_text(&mut ws).await.unwrap();
+    let mut ws = connected(&server.base).await;
     assert_eq!(everyone(&app, 1).await, 1);
     // Not an engine.io packet.
     send(&mut ws, "9nonsense").await;
-    match next(&mut ws).await {
-        Some(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1002),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
+    assert_eq!(close_code(&mut ws).await, 1002);
     assert_eq!(everyone(&app, 0).await, 0);
     server.stop().await;
 }
@@ -279,12 +293,8 @@ async fn large_messages_share_the_input_budget_and_a_stalled_one_is_closed() {
         ..Default::default()
     };
     let server = TestServer::start_with(app(), options).await;
-    let mut stalled = opened(&server.base).await;
-    send(&mut stalled, "40").await;
-    next_text(&mut stalled).await.unwrap();
-    let mut waiting = opened(&server.base).await;
-    send(&mut waiting, "40").await;
-    next_text(&mut waiting).await.unwrap();
+    let mut stalled = connected(&server.base).await;
+    let mut waiting = connected(&server.base).await;
 
     // The first frame of a large message, and nothing after it.
     let head = format!(
@@ -302,10 +312,7 @@ async fn large_messages_share_the_input_budget_and_a_stalled_one_is_closed() {
     send(&mut waiting, &call).await;
 
     let closed = async {
-        let code = match next(&mut stalled).await {
-            Some(Message::Close(Some(frame))) => u16::from(frame.code),
-            other => panic!("expected a close frame, got {other:?}"),
-        };
+        let code = close_code(&mut stalled).await;
         (code, tokio::time::Instant::now())
     };
     let answered = async {
@@ -336,25 +343,6 @@ async fn large_messages_share_the_input_budget_and_a_stalled_one_is_closed() {
     server.stop().await;
 }
 
-/// A session with `headers` on its handshake, past the open packet.
-async fn opened_with(base: &str, headers: &[(&str, &str)]) -> Ws {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        base.replacen("http://", "ws://", 1)
-    );
-    let mut request = url.into_client_request().unwrap();
-    for (name, value) in headers {
-        request.headers_mut().append(
-            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            value.parse().unwrap(),
-        );
-    }
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert!(next_text(&mut ws).await.unwrap().starts_with('0'));
-    ws
-}
-
 #[tokio::test]
 async fn a_session_that_keeps_being_refused_is_closed() {
     let server = TestServer::start(app()).await;
@@ -366,10 +354,7 @@ async fn a_session_that_keeps_being_refused_is_closed() {
         assert!(refused.starts_with("44{\"message\":"), "{refused}");
     }
     send(&mut ws, "40").await;
-    match next(&mut ws).await {
-        Some(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1008),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
+    assert_eq!(close_code(&mut ws).await, 1008);
     server.stop().await;
 }
 
@@ -395,9 +380,7 @@ async fn a_large_answer_being_read_does_not_make_its_client_slow() {
             .unwrap();
     }
     let server = TestServer::start(app.clone()).await;
-    let mut ws = opened(&server.base).await;
-    send(&mut ws, "40").await;
-    next_text(&mut ws).await.unwrap();
+    let mut ws = connected(&server.base).await;
 
     // A 12 MiB answer the client does not read yet, then events behind it.
     send(&mut ws, "420[\"find\",\"notes\"]").await;
@@ -425,9 +408,7 @@ async fn a_large_answer_being_read_does_not_make_its_client_slow() {
 async fn a_socket_the_server_closes_gets_what_was_sent_before_the_close() {
     let app = app();
     let server = TestServer::start(app.clone()).await;
-    let mut ws = opened(&server.base).await;
-    send(&mut ws, "40").await;
-    next_text(&mut ws).await.unwrap();
+    let mut ws = connected(&server.base).await;
 
     // More than the kernel's buffers take while the client does not read,
     // then the server closes the socket (as an expired login does).

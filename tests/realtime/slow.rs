@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use plume::store::MemoryService;
-use plume::{App, Params};
+use plume::Params;
 use serde_json::json;
 use tokio::net::TcpSocket;
 use tokio_tungstenite::tungstenite::Message;
@@ -14,21 +13,14 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::support::{SocketClient, TestServer};
 
 /// Bytes of each event: with the slow socket's small receive buffer, the
-/// server's send buffer (at most 4 MiB here) and the queue of
-/// `MAX_QUEUED_PACKETS` fill well before `EVENTS` events.
+/// server's send buffer (at most 4 MiB here) and the socket's queue of
+/// `MAX_QUEUED_BYTES` fill well before `EVENTS` events.
 const EVENT_BYTES: usize = 16 * 1024;
 const EVENTS: usize = 2000;
 /// The healthy socket is never further behind than this.
 const BATCH: usize = 50;
 
-fn app() -> App {
-    let app = App::new();
-    app.use_service("notes", MemoryService::new()).unwrap();
-    let joining = app.clone();
-    app.on_connection(move |connection| joining.channel("everyone").join(connection));
-    app.publish(|_data, _ctx| vec!["everyone".to_owned()]);
-    app
-}
+use super::notes_to_everyone as app;
 
 /// A socket.io connection over a TCP socket with a 4 KiB receive buffer,
 /// connected, that is then never read again.
