@@ -47,7 +47,7 @@ use crate::channels::{Closer, Connection, Delivery, Outgoing, Sender};
 use crate::metrics::Transport;
 use crate::transport::input::{InputBudget, InputPermit, check_value_count, count_values};
 use crate::{App, Error, Id, Method, Params, Provider, Result};
-pub use engine::{EngineFuture, EngineLayer, EngineService, MAX_QUEUED_BYTES};
+pub use engine::{EngineFuture, EngineLayer, EngineService, MAX_CALLS_AT_ONCE, MAX_QUEUED_BYTES};
 
 /// Largest arguments of one call, serialised, in bytes. Larger calls get a
 /// 413 error ack. The server sets it to the REST body limit (`bodyLimit`),

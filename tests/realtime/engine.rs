@@ -428,3 +428,55 @@ async fn a_socket_the_server_closes_gets_what_was_sent_before_the_close() {
     assert_eq!(next_large_text(&mut ws).await, "41");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_socket_runs_a_bounded_number_of_calls_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use plume::transport::socketio::MAX_CALLS_AT_ONCE;
+    use plume::{HookContext, Hooks};
+
+    let app = app();
+    let running = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (counting, waiting) = (Arc::clone(&running), Arc::clone(&gate));
+    app.service("notes").unwrap().hooks(Hooks::new().before(
+        "find",
+        plume::hook_fn(move |_ctx: &mut HookContext| {
+            let (running, gate) = (Arc::clone(&counting), Arc::clone(&waiting));
+            Box::pin(async move {
+                running.fetch_add(1, Ordering::SeqCst);
+                if let Ok(permit) = gate.acquire().await {
+                    permit.forget();
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }),
+    ));
+    let server = TestServer::start(app).await;
+    let mut ws = connected(&server.base).await;
+    let calls = MAX_CALLS_AT_ONCE + 8;
+    for id in 0..calls {
+        send(&mut ws, &format!("42{id}[\"find\",\"notes\"]")).await;
+    }
+    for _ in 0..100 {
+        if running.load(Ordering::SeqCst) == MAX_CALLS_AT_ONCE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Give the others every chance to start, had they been allowed to.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(running.load(Ordering::SeqCst), MAX_CALLS_AT_ONCE);
+
+    gate.add_permits(calls);
+    let mut answered = 0;
+    while answered < calls {
+        let ack = next_text(&mut ws).await.expect("every call answered");
+        assert!(ack.starts_with("43"), "{ack}");
+        answered += 1;
+    }
+    server.stop().await;
+}

@@ -33,7 +33,7 @@ use bytes::{Buf, Bytes};
 use hyper::rt::{Read as _, ReadBuf, Write as _};
 use hyper::upgrade::Upgraded;
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tower::{Layer, Service};
 use tungstenite::protocol::frame::coding::Control;
@@ -60,6 +60,10 @@ const PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client may stay connected without connecting to the
 /// namespace (socket.io's `connectTimeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Calls of one socket that run at once; more wait, and the socket is not
+/// read meanwhile, so that one client cannot start tasks without bound.
+pub const MAX_CALLS_AT_ONCE: usize = 32;
 
 /// Refused connects (a bad token, say) a session may follow with another
 /// try; one more closes it, so that a client cannot make the server check
@@ -482,6 +486,8 @@ struct Socket {
     connection: Option<Connection>,
     /// Connects refused so far.
     refused: u8,
+    /// Slots for the socket's calls running at once.
+    calls: Arc<Semaphore>,
 }
 
 impl Drop for Socket {
@@ -512,6 +518,7 @@ impl Socket {
             addr,
             connection: None,
             refused: 0,
+            calls: Arc::new(Semaphore::new(MAX_CALLS_AT_ONCE)),
         }
     }
 
@@ -682,7 +689,7 @@ impl Socket {
                 namespace,
                 ack,
                 json,
-            } if namespace == MAIN_NAMESPACE => self.on_event(ack, json, permit),
+            } if namespace == MAIN_NAMESPACE => self.on_event(ack, json, permit).await,
             Packet::Event { .. } => {}
             Packet::BinaryEvent {
                 namespace,
@@ -753,8 +760,8 @@ impl Socket {
     }
 
     /// A call: answered on a task of its own, so that a slow one does not
-    /// hold up the socket's other calls.
-    fn on_event(&self, ack: Option<u64>, json: &str, permit: Option<InputPermit>) {
+    /// hold up the socket's other calls (up to [`MAX_CALLS_AT_ONCE`]).
+    async fn on_event(&self, ack: Option<u64>, json: &str, permit: Option<InputPermit>) {
         let Some(connection) = self.connection.clone() else {
             // Not connected to the namespace: not for the app.
             return;
@@ -766,11 +773,17 @@ impl Socket {
             }
             return;
         };
+        // At most so many calls of one socket run at once; the socket is
+        // not read while it waits for one of them to end.
+        let Ok(slot) = Arc::clone(&self.calls).acquire_owned().await else {
+            return;
+        };
         let engine = self.engine.clone();
         let outbox = self.outbox.clone();
         let addr = self.addr;
         let json = json.to_owned();
         tokio::spawn(async move {
+            let _slot = slot;
             let size = (json.len(), count_values(json.as_bytes()));
             let parse = || match serde_json::from_str::<Args>(&json) {
                 Ok(Args(mut args)) if !args.is_empty() => {
