@@ -179,6 +179,18 @@ pub fn layer(app: App, options: SocketOptions) -> SocketLayer {
 /// The path under which socketioxide serves (its default).
 const SOCKET_IO_PATH: &str = "/socket.io/";
 
+/// True for a path the socket.io engines serve (the path without its
+/// trailing slash too).
+fn is_socket_io_path(path: &str) -> bool {
+    path.starts_with(SOCKET_IO_PATH) || path == SOCKET_IO_PATH.trim_end_matches('/')
+}
+
+/// True when a socket.io request's query names an open session (`sid=`):
+/// not a handshake.
+fn has_session(query: &str) -> bool {
+    query.split('&').any(|pair| pair.starts_with("sid="))
+}
+
 /// The headers of a socket's handshake request, as its [`Connection`]
 /// keeps them: taken out of the request by [`own_head`], so that a socket
 /// holds them once.
@@ -223,16 +235,11 @@ const ENGINE_HEADERS: [header::HeaderName; 2] = [header::SEC_WEBSOCKET_KEY, head
 /// ([`HandshakeHeaders`]). The router's other extensions go (one of them
 /// is a copy of the URI as it arrived).
 fn own_head(mut request: Request) -> Request {
-    let path = request.uri().path();
-    // The engine serves its path without the trailing slash too.
-    if !(path.starts_with(SOCKET_IO_PATH) || path == SOCKET_IO_PATH.trim_end_matches('/')) {
+    if !is_socket_io_path(request.uri().path()) {
         return request;
     }
     let headers = std::mem::take(request.headers_mut());
-    let handshake = !request
-        .uri()
-        .query()
-        .is_some_and(|query| query.split('&').any(|pair| pair.starts_with("sid=")));
+    let handshake = !request.uri().query().is_some_and(has_session);
     let mut owned = HeaderMap::new();
     for name in ENGINE_HEADERS {
         // `from_bytes` copies; the value was valid, so it still is.

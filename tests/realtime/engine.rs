@@ -25,18 +25,7 @@ async fn opened(base: &str) -> Ws {
 
 /// A session with `headers` on its handshake, past the open packet.
 async fn opened_with(base: &str, headers: &[(&str, &str)]) -> Ws {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let url = format!(
-        "{}/socket.io/?EIO=4&transport=websocket",
-        base.replacen("http://", "ws://", 1)
-    );
-    let mut request = url.into_client_request().unwrap();
-    for (name, value) in headers {
-        request.headers_mut().append(
-            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            value.parse().unwrap(),
-        );
-    }
+    let request = crate::support::socket::handshake(base, headers);
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let open = next_text(&mut ws).await.expect("the open packet");
     let open: Value = serde_json::from_str(&open[1..]).unwrap();

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -25,6 +26,24 @@ pub(crate) struct SocketClient {
     next_ack: u64,
     events: VecDeque<(String, Value)>,
     closed: bool,
+}
+
+/// The handshake of a socket.io session on a WebSocket to `base`
+/// (`http://127.0.0.1:port`), with `headers` added (a name given twice is
+/// sent twice).
+pub(crate) fn handshake(base: &str, headers: &[(&str, &str)]) -> Request {
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        base.replacen("http://", "ws://", 1)
+    );
+    let mut request = url.into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    request
 }
 
 /// What a connection attempt gave.
@@ -39,19 +58,9 @@ impl SocketClient {
         auth: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Connected {
-        let url = format!(
-            "{}/socket.io/?EIO=4&transport=websocket",
-            base.replacen("http://", "ws://", 1)
-        );
-        let mut request = url.into_client_request().unwrap();
-        for (name, value) in headers {
-            request.headers_mut().insert(
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-                    .unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let (ws, _) = tokio_tungstenite::connect_async(handshake(base, headers))
+            .await
+            .unwrap();
         let mut client = Self {
             ws,
             next_ack: 0,

@@ -202,19 +202,18 @@ where
 /// upgrade of a polling session, not a valid WebSocket handshake), which
 /// socketioxide answers.
 fn websocket_key(request: &Request) -> Option<HeaderValue> {
-    let path = request.uri().path();
-    if request.method() != Method::GET
-        || !(path == super::SOCKET_IO_PATH || path == super::SOCKET_IO_PATH.trim_end_matches('/'))
-    {
+    if request.method() != Method::GET || !super::is_socket_io_path(request.uri().path()) {
         return None;
     }
     let query = request.uri().query()?;
+    if super::has_session(query) {
+        return None;
+    }
     let (mut version, mut websocket) = (false, false);
     for pair in query.split('&') {
         match pair.split_once('=') {
             Some(("EIO", "4")) => version = true,
             Some(("transport", "websocket")) => websocket = true,
-            Some(("sid", _)) => return None,
             _ => {}
         }
     }
@@ -349,13 +348,11 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    fn is_closing(&self) -> bool {
+    /// Whether the socket is closing (or closed), and whether it has a
+    /// queue to write.
+    fn status(&self) -> (bool, bool) {
         let wire = self.wire();
-        wire.closing || wire.io.is_none()
-    }
-
-    fn has_queue(&self) -> bool {
-        !self.wire().queue.is_empty()
+        (wire.closing || wire.io.is_none(), !wire.queue.is_empty())
     }
 
     /// Writes the queue as the socket takes it.
@@ -368,19 +365,14 @@ impl Outbox {
             return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
         };
         while let Some(front) = queue.front_mut() {
-            match Pin::new(&mut *io).poll_write(cx, front) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(written)) => {
-                    *queued -= written;
-                    if written == front.len() {
-                        queue.pop_front();
-                    } else {
-                        front.advance(written);
-                    }
-                }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => return Poll::Pending,
+            let written = write_some(io, front, cx)?;
+            *queued -= written;
+            if written < front.len() {
+                // The socket is full; `cx` is woken when it is not.
+                front.advance(written);
+                return Poll::Pending;
             }
+            queue.pop_front();
         }
         Poll::Ready(Ok(()))
     }
@@ -450,6 +442,8 @@ fn write_now(io: &mut Upgraded, frame: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Writes as much of `frame` as the socket takes now; less than all of it
+/// means the socket is full, and `cx` is woken when it is not.
 fn write_some(io: &mut Upgraded, frame: &[u8], cx: &mut Context<'_>) -> io::Result<usize> {
     let mut written = 0;
     while written < frame.len() {
@@ -567,10 +561,10 @@ impl Socket {
         tokio::pin!(large_by);
         let mut awaiting_pong = false;
         loop {
-            if self.outbox.is_closing() {
+            let (closing, flushing) = self.outbox.status();
+            if closing {
                 return End::ByServer;
             }
-            let flushing = self.outbox.has_queue();
             let large = self.reader.holds_budget();
             let outbox = self.outbox.clone();
             let reader = &mut self.reader;

@@ -15,7 +15,7 @@ use crate::transport::input::{InputPermit, SMALL_INPUT_BYTES};
 const KEPT_BYTES: usize = 8 * 1024;
 
 /// The longest frame header there is (8 length bytes and a mask).
-pub(super) const MAX_HEADER_BYTES: usize = 14;
+const MAX_HEADER_BYTES: usize = 14;
 
 /// A whole message from the client, with the share of the input budget it
 /// was read with when it is larger than `SMALL_INPUT_BYTES` (held until
